@@ -1,0 +1,280 @@
+"""The design stage: FormulaSpec + DataFrame -> :class:`Design` (y, X, sparse Z, blocks).
+
+Z is built term by term.  Within a term with ``q`` columns and ``K`` levels, column ``j`` of
+the term and level ``l`` is Z column ``start + j * K + l``: every term column (the unit an ℓ0
+cap applies to) is one contiguous block of K columns.
+
+>>> import pandas as pd
+>>> from mixmio.datasets import load
+>>> d = build_design("Reaction ~ Days + (Days | Subject)", load("sleepstudy"))
+>>> d.Z.shape, [b.labels for b in d.blocks]
+((180, 36), [['1|Subject', 'Days|Subject']])
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..formula import FormulaSpec, RandomTerm, parse_formula
+from ._checks import RankDeficientError, check_rank, check_response, missing_rows
+from ._grouping import grouping_codes, map_codes
+from ._materialize import evaluate_offset, materialize, required_columns
+
+__all__ = ["Design", "NewDesign", "RandomBlock", "RankDeficientError", "build_design"]
+
+
+@dataclass(frozen=True, eq=False)
+class RandomBlock:
+    """One random-effects term of a design.
+
+    ``codes`` holds every row's level (integer, so the incidence A is implicit); ``values``
+    the term's own columns (n x q); ``labels`` the cap keys of its columns (``1|school``,
+    ``x1|school``); ``z_slice`` its columns of Z.
+    """
+
+    term: RandomTerm
+    group: str
+    levels: pd.Index
+    codes: np.ndarray
+    columns: list[str]
+    labels: list[str]
+    values: np.ndarray
+    z_slice: slice
+    model_spec: object = field(repr=False, default=None)
+
+    @property
+    def label(self) -> str:
+        return f"{self.term.expr}|{self.group}"
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def q(self) -> int:
+        return len(self.columns)
+
+    def column_slice(self, j: int) -> slice:
+        """Z columns of term column ``j`` (all levels)."""
+        start = self.z_slice.start + j * self.n_levels
+        return slice(start, start + self.n_levels)
+
+    def cluster_sizes(self) -> np.ndarray:
+        return np.bincount(self.codes, minlength=self.n_levels)
+
+
+@dataclass(frozen=True, eq=False)
+class NewDesign:
+    """X and Z for new rows, with the levels that training never saw."""
+
+    X: pd.DataFrame
+    Z: sp.csc_matrix
+    offset: np.ndarray
+    unseen: dict[str, list[str]]
+    unseen_rows: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """Everything later stages need, as arrays and labels.
+
+    Attributes: ``y`` (float array), ``X`` (DataFrame, formulaic column names), ``Z``
+    (sparse CSC), ``z_columns`` (group, level, term of every Z column), ``blocks`` (one
+    :class:`RandomBlock` per random term), ``offset``, ``n_dropped`` and ``dropped_rows``
+    (index labels of rows removed for missing values).
+    """
+
+    spec: FormulaSpec
+    y: np.ndarray
+    X: pd.DataFrame
+    Z: sp.csc_matrix
+    blocks: tuple[RandomBlock, ...]
+    offset: np.ndarray
+    n_dropped: int
+    dropped_rows: pd.Index
+    row_index: pd.Index
+    na_counts: dict[str, int]
+    model_spec: object = field(repr=False, default=None)
+
+    @property
+    def formula(self) -> str:
+        return self.spec.formula
+
+    @property
+    def n_obs(self) -> int:
+        return len(self.y)
+
+    @property
+    def z_columns(self) -> pd.DataFrame:
+        parts = []
+        for b in self.blocks:
+            for j, col in enumerate(b.columns):
+                parts.append(pd.DataFrame({
+                    "group": b.group, "level": b.levels.to_numpy(dtype=object),
+                    "term": col, "label": b.labels[j]}))
+        if not parts:
+            return pd.DataFrame(columns=["group", "level", "term", "label"])
+        return pd.concat(parts, ignore_index=True)
+
+    @property
+    def column_labels(self) -> list[str]:
+        """Cap keys of every random-effect column, in order (``1|school``, ...)."""
+        return [lab for b in self.blocks for lab in b.labels]
+
+    def block_of(self, label: str) -> tuple[RandomBlock, int]:
+        for b in self.blocks:
+            if label in b.labels:
+                return b, b.labels.index(label)
+        raise KeyError(
+            f"'{label}' names no random-effect column; the columns are {self.column_labels}")
+
+    def transform(self, newdata: pd.DataFrame) -> NewDesign:
+        """Build X and Z for new rows with the training columns and levels.
+
+        Rows whose level of a grouping factor was not seen in training get no Z entries for
+        that factor; they are reported in ``unseen`` / ``unseen_rows`` and with a warning.
+        """
+        newdata = _as_frame(newdata)
+        cols = [c for c in required_columns(self.spec) if c != self.spec.response.strip()]
+        missing = [c for c in cols if c not in newdata.columns]
+        if missing:
+            raise KeyError(f"newdata lacks the column(s) {missing} used by the formula")
+        mask, counts = missing_rows(newdata, cols)
+        if mask.any():
+            raise ValueError(
+                f"newdata has missing values in {counts}; drop or impute those rows first.")
+        X = materialize(self.model_spec, newdata, "fixed part")
+        blocks_Z = []
+        unseen: dict[str, list[str]] = {}
+        unseen_rows: dict[str, np.ndarray] = {}
+        for b in self.blocks:
+            values = _term_values(b.term, newdata, b.model_spec)[0]
+            codes, new_levels = map_codes(newdata, b.group, b.levels)
+            if new_levels:
+                unseen[b.group] = new_levels
+                unseen_rows[b.group] = codes < 0
+            blocks_Z.append(_term_z(values, codes, b.n_levels))
+        if unseen:
+            desc = "; ".join(f"{g}: {len(v)} level(s) e.g. {v[:3]}" for g, v in unseen.items())
+            warnings.warn(f"levels not seen in training ({desc}); their random effects are "
+                          "taken as zero (population level)", stacklevel=2)
+        Z = sp.hstack(blocks_Z, format="csc") if blocks_Z else sp.csc_matrix((len(newdata), 0))
+        offset = sum((evaluate_offset(e, newdata) for e in self.spec.offsets),
+                     np.zeros(len(newdata)))
+        return NewDesign(X, Z, offset, unseen, unseen_rows)
+
+    def describe(self) -> str:
+        """A plain-text description of the design (sizes, terms, clusters)."""
+        from ._describe import describe
+
+        return describe(self)
+
+    def __repr__(self) -> str:
+        return (f"Design(n={self.n_obs}, p={self.X.shape[1]}, random_columns={self.Z.shape[1]}, "
+                f"terms={[b.label for b in self.blocks]})")
+
+
+def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str = "drop"
+                 ) -> Design:
+    """Build y, X, sparse Z and the random-effect blocks of an lme4 formula.
+
+    ``na_action="drop"`` removes rows with a missing value in any variable the formula uses
+    and records them (``n_dropped``, ``dropped_rows``); ``"raise"`` refuses such data and
+    names the columns.
+    """
+    spec = formula if isinstance(formula, FormulaSpec) else parse_formula(formula)
+    data = _as_frame(data)
+    if na_action not in ("drop", "raise"):
+        raise ValueError(f"na_action must be 'drop' or 'raise', got {na_action!r}")
+    cols = required_columns(spec)
+    unknown = [c for c in cols if c not in data.columns]
+    if unknown:
+        raise KeyError(_unknown_message(unknown, data.columns, spec.formula))
+    check_response(data, spec.response)
+    mask, counts = missing_rows(data, cols)
+    dropped = data.index[mask]
+    if mask.any():
+        if na_action == "raise":
+            raise ValueError(
+                f"missing values in {counts} ({int(mask.sum())} rows); pass na_action='drop' to "
+                "drop those rows, or impute them first.")
+        data = data.loc[~mask]
+    if len(data) == 0:
+        raise ValueError("no rows left to fit after dropping rows with missing values")
+
+    mm = materialize(spec.fixed_formula, data, "formula")
+    lhs, X = mm.lhs, mm.rhs
+    if lhs.shape[1] != 1:
+        raise TypeError(f"the response '{spec.response}' must give one numeric column, "
+                        f"got {list(lhs.columns)}")
+    check_rank(X)
+    y = np.asarray(lhs.iloc[:, 0], dtype=float)
+
+    blocks = []
+    z_parts = []
+    start = 0
+    seen: dict[str, str] = {}
+    for term in spec.random:
+        values, columns, term_spec = _term_values(term, data, None)
+        codes, levels = grouping_codes(data, term.group)
+        labels = [f"{'1' if c == 'Intercept' else c}|{term.group}" for c in columns]
+        for lab in labels:
+            if lab in seen:
+                raise ValueError(f"random-effect column '{lab}' appears in two terms "
+                                 f"('{seen[lab]}' and '{term}'); keep it in one")
+            seen[lab] = str(term)
+        width = len(columns) * len(levels)
+        blocks.append(RandomBlock(term, term.group, levels, codes, columns, labels, values,
+                                  slice(start, start + width), term_spec))
+        z_parts.append(_term_z(values, codes, len(levels)))
+        start += width
+    Z = sp.hstack(z_parts, format="csc") if z_parts else sp.csc_matrix((len(y), 0))
+    offset = sum((evaluate_offset(e, data) for e in spec.offsets), np.zeros(len(y)))
+    return Design(spec, y, X, Z, tuple(blocks), np.asarray(offset, dtype=float),
+                  int(mask.sum()), dropped, data.index, counts, X.model_spec)
+
+
+def _as_frame(data) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    try:
+        return pd.DataFrame(data)
+    except Exception as exc:  # pragma: no cover - pandas' own message is shown
+        raise TypeError(f"data must be a pandas DataFrame (or convertible), got "
+                        f"{type(data).__name__}") from exc
+
+
+def _term_values(term: RandomTerm, data: pd.DataFrame, spec) -> tuple[np.ndarray, list, object]:
+    if term.expr.strip() == "1":
+        return np.ones((len(data), 1)), ["Intercept"], None
+    mm = materialize(spec if spec is not None else term.expr, data, f"random term ({term})")
+    if mm.shape[1] == 0:
+        raise ValueError(f"random term ({term}) has no columns")
+    return mm.to_numpy(dtype=float), list(mm.columns), mm.model_spec
+
+
+def _term_z(values: np.ndarray, codes: np.ndarray, n_levels: int) -> sp.csc_matrix:
+    n, q = values.shape
+    ok = codes >= 0
+    rows = np.tile(np.nonzero(ok)[0], q)
+    cols = np.concatenate([codes[ok] + j * n_levels for j in range(q)])
+    vals = values[ok].T.ravel()
+    keep = vals != 0
+    return sp.csc_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, q * n_levels))
+
+
+def _unknown_message(unknown: list[str], columns, formula: str) -> str:
+    import difflib
+
+    hints = []
+    for u in unknown:
+        close = difflib.get_close_matches(u, [str(c) for c in columns], n=2)
+        hints.append(f"'{u}'" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+                                 if close else ""))
+    return (f"the formula uses variable(s) not in the data: {', '.join(hints)}.\n"
+            f"    formula: {formula}")

@@ -1,0 +1,62 @@
+"""Grouping factors: integer codes and level labels, lme4 style.
+
+Grouping variables are factors whatever their dtype (integer subject ids are levels).  An
+interaction factor ``a:b`` has one level per combination present in the data, labelled
+``"x:y"``.  Levels are ordered like R's factors: a categorical's own category order, else
+sorted values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _factor(series: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cat = series.cat
+        used = np.unique(cat.codes[cat.codes >= 0])
+        if len(used) < len(cat.categories):
+            empty = [str(c) for i, c in enumerate(cat.categories) if i not in set(used)]
+            raise ValueError(
+                f"grouping factor '{name}' has levels with no rows: {empty[:10]}"
+                f"{' ...' if len(empty) > 10 else ''}. Every cluster needs data; drop the empty "
+                f"levels first with data['{name}'] = data['{name}'].cat.remove_unused_categories()."
+            )
+        return np.asarray(cat.codes, dtype=np.int64), pd.Index(cat.categories)
+    codes, uniques = pd.factorize(series, sort=True)
+    return codes.astype(np.int64), pd.Index(uniques)
+
+
+def grouping_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index]:
+    """Integer level codes (n,) and level labels (strings) of a grouping factor."""
+    names = [v.strip().strip("`") for v in group.split(":")]
+    parts = [_factor(data[v], v) for v in names]
+    if len(parts) == 1:
+        codes, levels = parts[0]
+        labels = pd.Index([str(v) for v in levels], dtype=object)
+    else:
+        stacked = np.column_stack([c for c, _ in parts])
+        combos, codes = np.unique(stacked, axis=0, return_inverse=True)
+        codes = codes.ravel().astype(np.int64)
+        labels = pd.Index(
+            [":".join(str(parts[j][1][combo[j]]) for j in range(len(parts))) for combo in combos],
+            dtype=object,
+        )
+    if len(labels) < 2:
+        raise ValueError(
+            f"grouping factor '{group}' has {len(labels)} level"
+            f"{'' if len(labels) == 1 else 's'}; a random effect needs at least 2 clusters. "
+            "Remove the term or check the grouping column."
+        )
+    return codes, labels
+
+
+def map_codes(data: pd.DataFrame, group: str, levels: pd.Index) -> tuple[np.ndarray, list[str]]:
+    """Codes of new rows against training ``levels``; -1 and a list for unseen levels."""
+    names = [v.strip().strip("`") for v in group.split(":")]
+    keys = data[names[0]].astype(str) if len(names) == 1 else (
+        data[names].astype(str).agg(":".join, axis=1))
+    codes = levels.get_indexer(pd.Index(keys.to_numpy(dtype=object)))
+    unseen = sorted(set(keys.to_numpy()[codes < 0]))
+    return codes.astype(np.int64), unseen

@@ -1,0 +1,84 @@
+"""Thin wrappers around formulaic: variables a formula reads, and clear errors."""
+
+from __future__ import annotations
+
+import ast
+import warnings
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, model_matrix
+from formulaic.errors import DataMismatchWarning, FactorEvaluationError, FormulaSyntaxError
+
+from ..formula import FormulaSpec
+
+
+def _factor_variables(formula: str) -> set[str]:
+    """Names of data columns a formulaic formula reads (stateful transforms included)."""
+    names: set[str] = set()
+    f = Formula(formula)
+    parts = [f.lhs, f.rhs] if hasattr(f, "lhs") else [f]
+    for part in parts:
+        for term in part:
+            for factor in term.factors:
+                method = getattr(factor.eval_method, "value", factor.eval_method)
+                if method == "lookup":
+                    names.add(factor.expr.strip("`"))
+                elif method == "python":
+                    names |= _python_names(factor.expr)
+    return names
+
+
+def _python_names(expr: str) -> set[str]:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return set()
+    callees = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    roots = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    return {n.id for n in ast.walk(tree)
+            if isinstance(n, ast.Name) and id(n) not in callees and id(n) not in roots}
+
+
+def required_columns(spec: FormulaSpec) -> list[str]:
+    """Every variable the formula reads, response first, in a stable order."""
+    names: set[str] = set()
+    names |= _factor_variables(spec.fixed_formula)
+    for t in spec.random:
+        if t.expr.strip() != "1":
+            names |= _factor_variables(t.expr)
+        names |= set(t.group_vars)
+    for o in spec.offsets:
+        names |= _python_names(o)
+    names = {n.strip("`") for n in names} - {"True", "False", "None"}
+    resp = spec.response.strip().strip("`")
+    return ([resp] if resp in names else []) + sorted(names - {resp})
+
+
+def materialize(formula_or_spec, data: pd.DataFrame, what: str):
+    """formulaic's model matrix with errors that say which part of the formula failed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DataMismatchWarning)
+            if isinstance(formula_or_spec, str):
+                return model_matrix(formula_or_spec, data, na_action="raise")
+            return formula_or_spec.get_model_matrix(data, na_action="raise")
+    except DataMismatchWarning as exc:
+        raise ValueError(f"{what}: new data has factor levels not seen in training. "
+                         f"{exc}") from None
+    except FormulaSyntaxError as exc:
+        raise ValueError(f"{what}: formula syntax error: {exc}") from None
+    except FactorEvaluationError as exc:
+        raise ValueError(f"{what}: could not evaluate a term: {exc}") from None
+    except ValueError as exc:
+        if "null values" in str(exc):
+            raise ValueError(f"{what}: {exc} (a transform produced NaN, e.g. log of a "
+                             "non-positive value)") from None
+        raise
+
+
+def evaluate_offset(expr: str, data: pd.DataFrame) -> np.ndarray:
+    mm = materialize(f"0 + I({expr})", data, f"offset({expr})")
+    if mm.shape[1] != 1:
+        raise ValueError(f"offset({expr}) must be one numeric column")
+    return mm.to_numpy(dtype=float)[:, 0]

@@ -1,0 +1,201 @@
+"""The parse stage: lme4 formula text -> :class:`FormulaSpec`.
+
+Only the mixed-model layer is parsed here: random terms ``(expr | g)``, ``(expr || g)``,
+nesting ``a/b``, interaction grouping ``a:b`` and ``offset(...)``.  The fixed part and every
+term's own expression stay formulaic strings; formulaic parses and materialises them in the
+design stage.
+
+>>> spec = parse_formula("y ~ x + (1 + x || school/class)")
+>>> [str(t) for t in spec.random]
+['1 | school', '0 + x | school', '1 | school:class', '0 + x | school:class']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._scan import FormulaError, split_top_level, strip_outer_parens
+
+__all__ = ["FormulaError", "FormulaSpec", "RandomTerm", "parse_formula"]
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term ``(expr | group)``.
+
+    ``expr`` is a formulaic right-hand side for the term's own columns (``"1 + x"``,
+    ``"0 + f"``); ``group`` names the grouping factor, ``a:b`` for an interaction of factors.
+    ``correlated`` is False for the pieces of a ``||`` term.
+    """
+
+    expr: str
+    group: str
+    correlated: bool = True
+
+    @property
+    def group_vars(self) -> tuple[str, ...]:
+        return tuple(v.strip() for v in self.group.split(":"))
+
+    def __str__(self) -> str:
+        return f"{self.expr} | {self.group}"
+
+
+@dataclass(frozen=True)
+class FormulaSpec:
+    """A parsed mixed-model formula."""
+
+    formula: str
+    response: str
+    fixed: str
+    random: tuple[RandomTerm, ...]
+    offsets: tuple[str, ...] = ()
+
+    @property
+    def fixed_formula(self) -> str:
+        """The two-sided formulaic formula of the fixed part."""
+        return f"{self.response} ~ {self.fixed}"
+
+
+def parse_formula(formula: str) -> FormulaSpec:
+    """Parse an lme4 formula into a :class:`FormulaSpec`.
+
+    Raises :class:`FormulaError` (a ``ValueError``) showing the formula with a caret under
+    the offending position.
+    """
+    if not isinstance(formula, str):
+        raise TypeError(f"formula must be a string, got {type(formula).__name__}")
+    tilde = _find_tilde(formula)
+    response = formula[:tilde].strip()
+    if not response:
+        raise FormulaError("the formula has no response on the left of '~'", formula, 0)
+    rhs_start = tilde + 1
+    rhs = formula[rhs_start:]
+    if not rhs.strip():
+        raise FormulaError("the formula has nothing on the right of '~'", formula, len(formula))
+
+    fixed_parts: list[str] = []
+    random: list[RandomTerm] = []
+    offsets: list[str] = []
+    for sign, text, pos in split_top_level(rhs, formula, rhs_start):
+        body = strip_outer_parens(text)
+        if body is not None and _has_bar(body):
+            if sign == "-":
+                raise FormulaError("a random term cannot be subtracted", formula, pos)
+            random.extend(_parse_random(body, formula, pos + text.index("(") + 1))
+        elif text.startswith("offset(") and text.endswith(")"):
+            if sign == "-":
+                raise FormulaError("an offset cannot be subtracted", formula, pos)
+            inner = text[len("offset(") : -1].strip()
+            if not inner:
+                raise FormulaError("offset() needs an expression", formula, pos)
+            offsets.append(inner)
+        else:
+            fixed_parts.append(f"{sign} {text}" if fixed_parts or sign == "-" else text)
+    fixed = " ".join(fixed_parts).strip() or "1"
+    return FormulaSpec(formula, response, fixed, tuple(random), tuple(offsets))
+
+
+def _find_tilde(formula: str) -> int:
+    depth = 0
+    found = -1
+    for i, ch in enumerate(formula):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "~" and depth == 0:
+            if found >= 0:
+                raise FormulaError("the formula has more than one '~'", formula, i)
+            found = i
+    if found < 0:
+        raise FormulaError("the formula needs a '~' between response and terms", formula, 0)
+    return found
+
+
+def _has_bar(body: str) -> bool:
+    return _top_level_bar(body) is not None
+
+
+def _top_level_bar(body: str) -> tuple[int, int] | None:
+    """Position and width (1 or 2) of the first top-level ``|`` or ``||`` in ``body``."""
+    depth = 0
+    quote = ""
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            width = 2 if body[i + 1 : i + 2] == "|" else 1
+            return i, width
+        i += 1
+    return None
+
+
+def _parse_random(body: str, formula: str, offset: int) -> list[RandomTerm]:
+    bar, width = _top_level_bar(body)  # type: ignore[misc]
+    expr = body[:bar].strip()
+    raw = body[bar + width :]
+    group = raw.strip()
+    goff = offset + bar + width + len(raw) - len(raw.lstrip())
+    if not expr:
+        raise FormulaError("random term has nothing before '|'", formula, offset + bar)
+    if not group:
+        raise FormulaError("random term has no grouping factor after '|'", formula, goff)
+    second = _top_level_bar(group)
+    if second is not None:
+        raise FormulaError("random term has more than one '|'", formula, goff + second[0])
+    groups = _expand_groups(group, formula, goff)
+    exprs = _split_uncorrelated(expr, formula, offset) if width == 2 else [expr]
+    return [RandomTerm(e, g, width == 1) for g in groups for e in exprs]
+
+
+def _expand_groups(group: str, formula: str, offset: int) -> list[str]:
+    """``a/b/c`` -> ``[a, a:b, a:b:c]``; ``a:b`` stays one interaction factor."""
+    for i, ch in enumerate(group):
+        if ch in "+*-()[]{}~":
+            raise FormulaError(
+                f"unsupported operator '{ch}' in a grouping factor (use a/b for nesting, "
+                "a:b for an interaction, or two terms (1|a) + (1|b) for crossed factors)",
+                formula, offset + i)
+    levels = [p.strip() for p in group.split("/")]
+    out: list[str] = []
+    for j, part in enumerate(levels):
+        names = [v.strip() for v in part.split(":")]
+        if not all(n.isidentifier() or _is_quoted(n) for n in names):
+            raise FormulaError(f"grouping factor '{part}' is not a column name", formula,
+                               offset + group.find(part))
+        prefix = out[-1] + ":" if out else ""
+        out.append(prefix + ":".join(names))
+        del j
+    return out
+
+
+def _is_quoted(name: str) -> bool:
+    return len(name) >= 2 and name[0] == name[-1] == "`"
+
+
+def _split_uncorrelated(expr: str, formula: str, offset: int) -> list[str]:
+    """``x1 + x2 || g`` -> intercept (unless removed) and one ``0 + term`` per term."""
+    intercept = True
+    terms: list[str] = []
+    for sign, text, _ in split_top_level(expr, formula, offset):
+        if text in ("0", "1"):
+            intercept = (text == "1") and sign == "+"
+            if text == "1" and sign == "-":
+                intercept = False
+            continue
+        if sign == "-":
+            raise FormulaError("only the intercept can be removed inside a random term",
+                               formula, offset)
+        terms.append(text)
+    out = ["1"] if intercept else []
+    out.extend(f"0 + {t}" for t in terms)
+    return out

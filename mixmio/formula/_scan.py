@@ -1,0 +1,114 @@
+"""Low-level scanning of formula text: top-level splitting and error display."""
+
+from __future__ import annotations
+
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+_CLOSE = {v: k for k, v in _OPEN.items()}
+
+
+class FormulaError(ValueError):
+    """A formula syntax error, shown with a caret under the offending position."""
+
+    def __init__(self, message: str, formula: str, position: int):
+        self.reason = message
+        self.formula = formula
+        self.position = max(0, min(position, len(formula)))
+        super().__init__(f"{message}\n    {formula}\n    {' ' * self.position}^")
+
+
+def check_brackets(text: str, formula: str, offset: int) -> None:
+    """Raise at the first unbalanced bracket or unterminated quote."""
+    stack: list[tuple[str, int]] = []
+    quote = ""
+    qpos = 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "'\"`":
+            quote, qpos = ch, i
+        elif ch in _OPEN:
+            stack.append((ch, i))
+        elif ch in _CLOSE:
+            if not stack or stack[-1][0] != _CLOSE[ch]:
+                raise FormulaError(f"unmatched '{ch}'", formula, offset + i)
+            stack.pop()
+    if quote:
+        raise FormulaError("unterminated quote", formula, offset + qpos)
+    if stack:
+        raise FormulaError(f"'{stack[-1][0]}' is never closed", formula, offset + stack[-1][1])
+
+
+def split_top_level(text: str, formula: str, offset: int) -> list[tuple[str, str, int]]:
+    """Split ``text`` at top-level ``+``/``-`` into ``(sign, term, position)`` triples.
+
+    ``position`` is the index of the term in ``formula``.  Operators inside brackets or
+    quotes, and the ``-`` of an exponent such as ``1e-5``, do not split.
+    """
+    check_brackets(text, formula, offset)
+    out: list[tuple[str, str, int]] = []
+    depth = 0
+    quote = ""
+    sign = "+"
+    start = 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "'\"`":
+            quote = ch
+        elif ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        elif ch in "+-" and depth == 0 and not _is_exponent(text, i) and not _is_power(text, i):
+            _emit(out, sign, text, start, i, formula, offset, leading_ok=(i == 0 or
+                  not text[start:i].strip() and not out and start == 0))
+            sign = ch
+            start = i + 1
+    _emit(out, sign, text, start, len(text), formula, offset, leading_ok=False)
+    return out
+
+
+def _emit(out, sign, text, start, end, formula, offset, leading_ok) -> None:
+    piece = text[start:end]
+    stripped = piece.strip()
+    if not stripped:
+        if leading_ok and not out:
+            return  # a leading sign, as in "-1 + x"
+        raise FormulaError("a term is missing here", formula,
+                           offset + start + len(piece) - len(piece.lstrip()))
+    out.append((sign, stripped, offset + start + len(piece) - len(piece.lstrip())))
+
+
+def _is_exponent(text: str, i: int) -> bool:
+    """True for the sign in a float literal such as ``1e-5``."""
+    if i < 2 or text[i - 1] not in "eE" or not text[i - 2].isdigit():
+        return False
+    j = i - 2
+    while j >= 0 and (text[j].isdigit() or text[j] == "."):
+        j -= 1
+    return j < 0 or not (text[j].isalnum() or text[j] == "_")
+
+
+def _is_power(text: str, i: int) -> bool:
+    """True for the sign after ``**`` or ``^`` (``x**-1``)."""
+    before = text[:i].rstrip()
+    return before.endswith("**") or before.endswith("^")
+
+
+def strip_outer_parens(text: str) -> str | None:
+    """The inside of ``text`` when it is one parenthesised group, else None."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return None
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0 and i != len(text) - 1:
+                return None
+    return text[1:-1]

@@ -1,0 +1,138 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from mixmio import RankDeficientError, build_design
+from mixmio.datasets import load
+
+
+@pytest.fixture
+def sleep():
+    return load("sleepstudy")
+
+
+def test_shapes_and_blocks(sleep):
+    d = build_design("Reaction ~ Days + (Days | Subject)", sleep)
+    assert sp.issparse(d.Z) and d.Z.format == "csc"
+    assert d.Z.shape == (180, 36)
+    assert list(d.X.columns) == ["Intercept", "Days"]
+    (b,) = d.blocks
+    assert b.labels == ["1|Subject", "Days|Subject"]
+    assert b.n_levels == 18 and b.q == 2
+    # each term column is a contiguous block of K columns
+    zc = d.z_columns
+    assert (zc.iloc[b.column_slice(1)]["term"] == "Days").all()
+    assert list(zc.iloc[b.column_slice(0)]["level"]) == [str(v) for v in sorted(sleep.Subject.unique())]
+    # Z column (Days, level l) equals Days on that subject's rows
+    l = 3
+    col = d.Z[:, b.column_slice(1).start + l].toarray().ravel()
+    rows = sleep.Subject == sorted(sleep.Subject.unique())[l]
+    np.testing.assert_array_equal(col, np.where(rows, sleep.Days, 0.0))
+    np.testing.assert_array_equal(b.codes, pd.factorize(sleep.Subject, sort=True)[0])
+
+
+def test_integer_ids_are_factor_levels():
+    df = pd.DataFrame({"y": np.arange(6.0), "id": [10, 10, 2, 2, 7, 7]})
+    d = build_design("y ~ 1 + (1 | id)", df)
+    assert list(d.blocks[0].levels) == ["2", "7", "10"]
+
+
+def test_factor_slopes_one_column_per_level():
+    d = build_design("angle ~ temp + (0 + recipe | replicate)", load("cake"))
+    assert d.blocks[0].labels == ["recipe[A]|replicate", "recipe[B]|replicate",
+                                  "recipe[C]|replicate"]
+    assert d.Z.shape[1] == 3 * 15
+
+
+def test_functions_inside_terms(sleep):
+    d = build_design("Reaction ~ Days + (1 + I(Days**2) | Subject)", sleep)
+    assert d.blocks[0].labels == ["1|Subject", "I(Days ** 2)|Subject"]
+    np.testing.assert_array_equal(d.blocks[0].values[:, 1], sleep.Days ** 2)
+
+
+def test_nested_and_interaction_groups():
+    d = build_design("strength ~ 1 + (1 | batch/cask)", load("pastes"))
+    assert [b.group for b in d.blocks] == ["batch", "batch:cask"]
+    assert d.blocks[1].n_levels == 30
+    assert "A:a" in list(d.blocks[1].levels)
+
+
+def test_offset(sleep):
+    d = build_design("Reaction ~ Days + offset(np.log(Days + 1)) + (1 | Subject)", sleep)
+    np.testing.assert_allclose(d.offset, np.log(sleep.Days + 1))
+
+
+def test_na_drop_and_raise(sleep):
+    df = sleep.copy()
+    df.loc[[3, 50], "Days"] = np.nan
+    df.loc[7, "Subject"] = np.nan
+    df["unused"] = np.nan  # not in the formula: must not drop anything
+    d = build_design("Reaction ~ Days + (1 | Subject)", df)
+    assert d.n_dropped == 3 and list(d.dropped_rows) == [3, 7, 50]
+    assert d.na_counts == {"Days": 2, "Subject": 1}
+    assert len(d.y) == 177
+    with pytest.raises(ValueError, match=r"missing values in .*Days.*Subject"):
+        build_design("Reaction ~ Days + (1 | Subject)", df, na_action="raise")
+
+
+def test_rank_deficient_names_aliased_columns(sleep):
+    df = sleep.assign(Days2=2 * sleep.Days, z=sleep.Days + 1.0)
+    with pytest.raises(RankDeficientError, match=r"rank of X = 2 < ncol\(X\) = 4") as info:
+        build_design("Reaction ~ Days + Days2 + z + (1 | Subject)", df)
+    assert len(info.value.aliased) == 2
+    assert set(info.value.aliased) <= {"Days", "Days2", "z", "Intercept"}
+
+
+@pytest.mark.parametrize("formula, data_fix, error, match", [
+    ("Reaction ~ Dayz + (1 | Subject)", None, KeyError, r"'Dayz' \(did you mean 'Days'"),
+    ("Reaction ~ Days + (1 | Subj)", None, KeyError, "Subj"),
+    ("Reaction ~ Days + (1 | one)", "one", ValueError, "has 1 level"),
+    ("Reaction ~ Days + (1 | Subject)", "cat", ValueError, "levels with no rows"),
+    ("s ~ Days + (1 | Subject)", "s", TypeError, "must be numeric"),
+    ("Reaction ~ Days + (1 | Subject) + (1 | Subject)", None, ValueError, "appears in two"),
+    ("Reaction ~ Days + (1 | Subject)", "na_action", ValueError, "na_action"),
+])
+def test_clear_errors(sleep, formula, data_fix, error, match):
+    df = sleep.copy()
+    kw = {}
+    if data_fix == "one":
+        df["one"] = "a"
+    elif data_fix == "cat":
+        df["Subject"] = pd.Categorical(df.Subject, categories=list(df.Subject.unique()) + [999])
+    elif data_fix == "s":
+        df["s"] = df.Reaction.astype(str)
+    elif data_fix == "na_action":
+        kw["na_action"] = "omit"
+    with pytest.raises(error, match=match):
+        build_design(formula, df, **kw)
+
+
+def test_transform_reproduces_training_and_reports_unseen(sleep):
+    d = build_design("Reaction ~ Days + (Days | Subject)", sleep)
+    nd = d.transform(sleep)
+    np.testing.assert_array_equal(nd.X.to_numpy(), d.X.to_numpy())
+    assert (nd.Z != d.Z).nnz == 0
+    new = sleep.head(4).assign(Subject=[308, 308, 1, 2])
+    with pytest.warns(UserWarning, match="not seen in training"):
+        nd = d.transform(new)
+    assert nd.unseen == {"Subject": ["1", "2"]}
+    np.testing.assert_array_equal(nd.unseen_rows["Subject"], [False, False, True, True])
+    assert nd.Z[2:].nnz == 0 and nd.Z[:2].nnz > 0
+
+
+def test_transform_unseen_fixed_level_is_an_error():
+    d = build_design("angle ~ recipe + (1 | replicate)", load("cake"))
+    new = load("cake").head(2).assign(recipe=["A", "Z"])
+    with pytest.raises(ValueError, match="not seen in training"):
+        d.transform(new)
+
+
+def test_large_sparse_design_is_sparse():
+    rng = np.random.default_rng(0)
+    n, K = 200_000, 5_000
+    df = pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n),
+                       "g": rng.integers(0, K, n), "h": rng.integers(0, 300, n)})
+    d = build_design("y ~ x + (1 | g) + (1 | h)", df)
+    assert d.Z.shape == (n, K + 300)
+    assert d.Z.nnz == 2 * n
