@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pandas as pd
-
 from _common import write_tables
 
 CASES = {

@@ -1,12 +1,17 @@
 """mixmio: sparse mixed models fitted by mixed-integer optimization.
 
 >>> import mixmio
->>> design = mixmio.build_design("Reaction ~ Days + (1 | Subject)", mixmio.datasets.load("sleepstudy"))
+>>> data = mixmio.datasets.load("sleepstudy")
+>>> design = mixmio.build_design("Reaction ~ Days + (1 | Subject)", data)
 >>> design.Z.shape
 (180, 18)
+>>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, k=3)
+>>> fit.status
+'optimal'
 """
 
 from . import datasets
+from .api import mio_lmer
 from .design import Design, RankDeficientError, build_design
 from .formula import FormulaError, FormulaSpec, RandomTerm, parse_formula
 
@@ -20,5 +25,6 @@ __all__ = [
     "RankDeficientError",
     "build_design",
     "datasets",
+    "mio_lmer",
     "parse_formula",
 ]

@@ -31,7 +31,7 @@ class CapSet:
 class TermStructure:
     """Structure of one random-effects term, for engines that exploit it.
 
-    Columns of Z for this term are ``start + j * n_levels + level`` for term column
+    Columns of Z (not of w) for this term are ``start + j * n_levels + level`` for term column
     ``j`` (0..q-1): each term column is a contiguous block of ``n_levels`` entries.
     """
 
@@ -52,7 +52,8 @@ class Problem:
     caps: tuple[CapSet, ...]
     penalized: np.ndarray  # bool mask over w
     terms: tuple[TermStructure, ...] = ()
-    constraints: tuple = field(default_factory=tuple)  # linear constraints on indicators (holistic issue)
+    # linear constraints on the indicators (holistic issue)
+    constraints: tuple = field(default_factory=tuple)
 
     @property
     def n(self) -> int:

@@ -23,11 +23,12 @@ def test_shapes_and_blocks(sleep):
     # each term column is a contiguous block of K columns
     zc = d.z_columns
     assert (zc.iloc[b.column_slice(1)]["term"] == "Days").all()
-    assert list(zc.iloc[b.column_slice(0)]["level"]) == [str(v) for v in sorted(sleep.Subject.unique())]
-    # Z column (Days, level l) equals Days on that subject's rows
-    l = 3
-    col = d.Z[:, b.column_slice(1).start + l].toarray().ravel()
-    rows = sleep.Subject == sorted(sleep.Subject.unique())[l]
+    subjects = sorted(sleep.Subject.unique())
+    assert list(zc.iloc[b.column_slice(0)]["level"]) == [str(v) for v in subjects]
+    # Z column (Days, level lv) equals Days on that subject's rows
+    lv = 3
+    col = d.Z[:, b.column_slice(1).start + lv].toarray().ravel()
+    rows = sleep.Subject == subjects[lv]
     np.testing.assert_array_equal(col, np.where(rows, sleep.Days, 0.0))
     np.testing.assert_array_equal(b.codes, pd.factorize(sleep.Subject, sort=True)[0])
 

@@ -1,4 +1,4 @@
-"""X and Z against lme4's own model matrices (tests/fixtures/lme4), matched by (group, level, term)."""
+"""X and Z against lme4's model matrices (tests/fixtures/lme4), matched by (group, level, term)."""
 
 from pathlib import Path
 

@@ -1,0 +1,5 @@
+"""The result stage: immutable fitted-model values with tables, summaries and prediction."""
+
+from .lmer import MioLmerResult
+
+__all__ = ["MioLmerResult"]

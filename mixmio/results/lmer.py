@@ -1,0 +1,187 @@
+"""MioLmerResult: the value a mio_lmer fit returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ..problem import Problem
+from ..solvers.solution import Solution
+
+
+@dataclass(frozen=True, eq=False)
+class MioLmerResult:
+    """A fitted sparse mixed model.
+
+    Estimates: ``fixef`` (Series), ``ranef`` (long DataFrame: group, level, term, estimate),
+    ``selected`` (its non-zero rows), ``fitted``, ``residuals``, ``sigma``, ``icc``.
+    Certificate: ``objective`` (the penalised selection objective), ``best_bound``, ``gap``,
+    ``status`` (``optimal`` only with a proven gap <= ``mip_gap``), ``solver``, ``solve_time``.
+    With ``refit=True`` the estimates are the unpenalised least-squares refit on the selected
+    support; ``objective`` stays the penalised one of the selection.
+
+    >>> import mixmio
+    >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+    ...                       mixmio.datasets.load("sleepstudy"), k=3)
+    >>> fit.status, len(fit.selected)
+    ('optimal', 3)
+    """
+
+    design: object = field(repr=False)
+    problem: Problem = field(repr=False)
+    solution: Solution = field(repr=False)
+    w: np.ndarray = field(repr=False)  # reported coefficients [beta; gamma]
+    mip_gap: float
+    refit: bool
+    bootstrap_result: object = field(default=None, repr=False)
+
+    # certificate ---------------------------------------------------------------------------
+    @property
+    def objective(self) -> float:
+        return self.solution.objective
+
+    @property
+    def best_bound(self) -> float:
+        return self.solution.best_bound
+
+    @property
+    def gap(self) -> float:
+        return self.solution.gap
+
+    @property
+    def status(self) -> str:
+        return self.solution.status
+
+    @property
+    def solver(self) -> str:
+        return self.solution.solver
+
+    @property
+    def solve_time(self) -> float:
+        return self.solution.solve_time
+
+    @property
+    def k(self) -> dict[str, int]:
+        """Cap per random-effect column label."""
+        return {c.label: c.k for c in self.problem.caps if c.label != "fixed effects"}
+
+    @property
+    def k_fixed(self) -> int | None:
+        return next((c.k for c in self.problem.caps if c.label == "fixed effects"), None)
+
+    @property
+    def ridge(self) -> float:
+        return self.problem.ridge
+
+    @property
+    def formula(self) -> str:
+        return self.design.formula
+
+    @property
+    def n_obs(self) -> int:
+        return self.design.n_obs
+
+    @property
+    def n_groups(self) -> dict[str, int]:
+        return {b.group: b.n_levels for b in self.design.blocks}
+
+    # estimates -----------------------------------------------------------------------------
+    @property
+    def fixef(self) -> pd.Series:
+        p = self.problem.p
+        return pd.Series(self.w[:p], index=list(self.design.X.columns), name="estimate")
+
+    @cached_property
+    def ranef(self) -> pd.DataFrame:
+        zc = self.design.z_columns
+        return pd.DataFrame({"group": zc["group"], "level": zc["level"], "term": zc["term"],
+                             "estimate": self.w[self.problem.p:]})
+
+    @property
+    def selected(self) -> pd.DataFrame:
+        r = self.ranef
+        return r[r["estimate"] != 0]
+
+    @cached_property
+    def fitted(self) -> np.ndarray:
+        pr = self.problem
+        return pr.X @ self.w[: pr.p] + pr.Z @ self.w[pr.p:] + self.design.offset
+
+    @property
+    def residuals(self) -> np.ndarray:
+        return self.design.y - self.fitted
+
+    @property
+    def df_resid(self) -> int:
+        nz = int(np.count_nonzero(self.w[self.problem.p:]))
+        return max(1, self.n_obs - int(np.count_nonzero(self.w[: self.problem.p]) or 0) - nz)
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation, sqrt(RSS / (n - non-zero coefficients))."""
+        r = self.residuals
+        return float(np.sqrt(r @ r / self.df_resid))
+
+    @property
+    def icc(self) -> pd.Series:
+        """var(gamma) / (var(gamma) + sigma^2) per intercept column (zeros included)."""
+        out = {}
+        p = self.problem.p
+        for b in self.design.blocks:
+            for j, lab in enumerate(b.labels):
+                if b.columns[j] == "Intercept":
+                    sl = b.column_slice(j)
+                    v = float(np.var(self.w[p + sl.start: p + sl.stop]))
+                    out[lab] = v / (v + self.sigma**2)
+        return pd.Series(out, name="icc", dtype=float)
+
+    # use -----------------------------------------------------------------------------------
+    def predict(self, newdata: pd.DataFrame | None = None, new_levels: str = "population"
+                ) -> np.ndarray:
+        """Predictions for ``newdata`` (the training rows when None).
+
+        ``new_levels="population"`` predicts x'beta (zero cluster effect) for levels not seen
+        in training, with a warning; ``"error"`` refuses them.
+        """
+        if new_levels not in ("population", "error"):
+            raise ValueError("new_levels must be 'population' or 'error', "
+                             f"got {new_levels!r}")
+        if newdata is None:
+            return self.fitted.copy()
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            nd = self.design.transform(newdata)
+        if nd.unseen and new_levels == "error":
+            raise ValueError(f"newdata has levels not seen in training: {nd.unseen}; pass "
+                             "new_levels='population' to predict them at the population level")
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=2)
+        p = self.problem.p
+        return nd.X.to_numpy(dtype=float) @ self.w[:p] + nd.Z @ self.w[p:] + nd.offset
+
+    def to_frame(self) -> pd.DataFrame:
+        """All coefficients in one long table (fixed and random)."""
+        fx = pd.DataFrame({"kind": "fixed", "group": "", "level": "", "term": self.fixef.index,
+                           "estimate": self.fixef.to_numpy()})
+        rx = self.ranef.assign(kind="random")[["kind", "group", "level", "term", "estimate"]]
+        out = pd.concat([fx, rx], ignore_index=True)
+        out["selected"] = out["estimate"] != 0
+        return out
+
+    def summary(self):
+        """lme4-style summary; ``print`` it, or show it in Jupyter."""
+        from .summary import LmerSummary
+
+        return LmerSummary(self)
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    def __repr__(self) -> str:
+        return (f"<MioLmerResult {self.formula!r}: status={self.status}, gap={self.gap:.2e}, "
+                f"selected={len(self.selected)}>")

@@ -1,0 +1,110 @@
+"""lme4-style summary of a MioLmerResult, rendered with tabulate (text and HTML)."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from tabulate import tabulate
+
+
+def _num(v: float) -> str:
+    return f"{v:.4g}"
+
+
+class LmerSummary:
+    """``str()`` gives the text table; Jupyter shows ``_repr_html_``."""
+
+    def __init__(self, fit, n_largest: int = 3):
+        self.fit = fit
+        self.n_largest = n_largest
+
+    # pieces ----------------------------------------------------------------------------------
+    def header(self) -> list[str]:
+        f = self.fit
+        groups = "; ".join(f"{g}: {k} levels" for g, k in f.n_groups.items())
+        lines = [
+            "Sparse linear mixed model fit by mixed-integer optimization (l0 caps on clusters)",
+            f"Formula: {f.formula}",
+            f"   Data: {f.n_obs} observations"
+            + (f" ({f.design.n_dropped} dropped for missing values)" if f.design.n_dropped else "")
+            + f"; {groups}",
+            f"Objective (penalised selection): {f.objective:.6g}   ridge: {f.ridge:.3g}"
+            + ("   estimates: unpenalised refit on the support" if f.refit else ""),
+            f"Solver: {f.solver}   status: {f.status}   gap: {_gap(f.gap)}   "
+            f"bound: {f.best_bound:.6g}   time: {f.solve_time:.3g} s",
+        ]
+        if f.status != "optimal":
+            lines.append(f"NOTE: not proven optimal ({f.status}); the selection is the best found, "
+                         f"within a relative gap of {_gap(f.gap)} of the optimum.")
+        return lines
+
+    def residual_table(self) -> tuple[list, list]:
+        r = self.fit.residuals / self.fit.sigma
+        q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1])
+        return ["Min", "1Q", "Median", "3Q", "Max"], [[f"{v:.4f}" for v in q]]
+
+    def random_table(self) -> tuple[list, list]:
+        f = self.fit
+        p = f.problem.p
+        rows = []
+        for b in f.design.blocks:
+            for j, lab in enumerate(b.labels):
+                sl = b.column_slice(j)
+                g = f.w[p + sl.start: p + sl.stop]
+                nz = np.nonzero(g)[0]
+                order = nz[np.argsort(-np.abs(g[nz]))][: self.n_largest]
+                largest = ", ".join(f"{b.levels[i]} ({_num(g[i])})" for i in order)
+                sd = _num(float(np.std(g[nz], ddof=1))) if len(nz) > 1 else ""
+                rows.append([b.group, b.columns[j], b.n_levels, len(nz), f.k[lab], sd,
+                             largest + (" ..." if len(nz) > self.n_largest else "")])
+        rows.append(["Residual", "", "", "", "", _num(f.sigma), ""])
+        return ["Groups", "Term", "Levels", "Selected", "Cap", "Std.Dev.(selected)",
+                "Largest selected (level (estimate))"], rows
+
+    def fixed_table(self) -> tuple[list, list]:
+        f = self.fit
+        headers = ["", "Estimate"]
+        boot = getattr(f.bootstrap_result, "fixef_table", None)
+        extra = boot() if callable(boot) else None
+        if extra is not None:
+            headers += list(extra.columns)
+        rows = []
+        for name, est in f.fixef.items():
+            row = [name, _num(est)]
+            if extra is not None:
+                row += [_num(v) if isinstance(v, float) else v for v in extra.loc[name]]
+            rows.append(row)
+        return headers, rows
+
+    # renderings ------------------------------------------------------------------------------
+    def sections(self):
+        f = self.fit
+        return [
+            ("Scaled residuals:", *self.residual_table()),
+            ("Random effects:", *self.random_table()),
+            (f"Number of obs: {f.n_obs}, groups: "
+             + ", ".join(f"{g}, {k}" for g, k in f.n_groups.items()) + "\n\nFixed effects:",
+             *self.fixed_table()),
+        ]
+
+    def __str__(self) -> str:
+        out = self.header() + [""]
+        for title, headers, rows in self.sections():
+            out += [title, tabulate(rows, headers=headers, disablenumparse=True), ""]
+        return "\n".join(out).rstrip() + "\n"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        parts = ["<div class='mixmio-summary'><pre>" + html.escape("\n".join(self.header()))
+                 + "</pre>"]
+        for title, headers, rows in self.sections():
+            parts.append(f"<p><b>{html.escape(title)}</b></p>")
+            parts.append(tabulate(rows, headers=headers, tablefmt="html", disablenumparse=True))
+        return "\n".join(parts) + "</div>"
+
+
+def _gap(g: float) -> str:
+    return "inf" if not np.isfinite(g) else f"{100 * g:.3g}%"

@@ -1,0 +1,42 @@
+"""Unpenalised least squares on a selected support (the reported "unshrunk" estimates)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from ..problem import Problem
+
+
+def refit_support(problem: Problem, w: np.ndarray) -> np.ndarray:
+    """Least squares on the non-zero capped coefficients plus every uncapped one.
+
+    When the support is rank deficient (e.g. an intercept plus every cluster's dummy) the
+    least-squares fit is not unique; the one returned is the limit of the ridge fit as the
+    ridge goes to zero (the minimum-norm choice for the penalised coefficients), found with a
+    ridge of 1e-10 x the problem's ridge on the penalised coefficients.
+    """
+    active = np.ones(problem.n_coef, dtype=bool)
+    active[problem.capped] = False
+    active[problem.capped[w[problem.capped] != 0]] = True
+    cols = np.nonzero(active)[0]
+    D = problem.design[:, cols]
+    out = np.zeros(problem.n_coef)
+    if len(cols) == 0:
+        return out
+    G = (D.T @ D).toarray() if sp.issparse(D) else D.T @ D
+    c = np.asarray(D.T @ problem.y).ravel()
+    try:
+        L = np.linalg.cholesky(G)
+        cond_ok = np.min(np.diag(L)) ** 2 > 1e-10 * np.max(np.diag(G))
+    except np.linalg.LinAlgError:
+        cond_ok = False
+    if cond_ok:
+        out[cols] = np.linalg.solve(G, c)
+    else:
+        eps = 1e-10 * problem.ridge * np.asarray(problem.penalized[cols], dtype=float)
+        eps = eps + 1e-14 * np.max(np.diag(G))
+        out[cols] = spla.spsolve(sp.csc_matrix(G + np.diag(eps)), c) if len(cols) > 2000 \
+            else np.linalg.solve(G + np.diag(eps), c)
+    return out
