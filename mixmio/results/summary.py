@@ -91,7 +91,8 @@ class LmerSummary:
     def __str__(self) -> str:
         out = self.header() + [""]
         for title, headers, rows in self.sections():
-            out += [title, tabulate(rows, headers=headers, disablenumparse=True), ""]
+            out += [title, tabulate(rows, headers=headers, disable_numparse=True,
+                                    colalign=_align(rows, len(headers))), ""]
         return "\n".join(out).rstrip() + "\n"
 
     def __repr__(self) -> str:
@@ -102,8 +103,24 @@ class LmerSummary:
                  + "</pre>"]
         for title, headers, rows in self.sections():
             parts.append(f"<p><b>{html.escape(title)}</b></p>")
-            parts.append(tabulate(rows, headers=headers, tablefmt="html", disablenumparse=True))
+            parts.append(tabulate(rows, headers=headers, tablefmt="html", disable_numparse=True))
         return "\n".join(parts) + "</div>"
+
+
+def _align(rows: list, width: int) -> list[str]:
+    """Right-align columns whose non-empty cells are all numbers."""
+    def numeric(v) -> bool:
+        try:
+            float(str(v))
+            return True
+        except ValueError:
+            return False
+
+    cols = []
+    for j in range(width):
+        cells = [r[j] for r in rows if j < len(r) and str(r[j]) != ""]
+        cols.append("right" if cells and all(numeric(c) for c in cells) else "left")
+    return cols
 
 
 def _gap(g: float) -> str:
