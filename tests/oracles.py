@@ -81,7 +81,8 @@ def make_problem(seed: int = 0, K: int = 6, per: int = 8, p: int = 3, k=2, slope
         gs[dev[:1]] = effect
         y = y + Zs @ gs
         values = np.column_stack([np.ones(n), x1])
-        caps = (CapSet("(1|g)", p + np.arange(K), k), CapSet("(x|g)", p + K + np.arange(K), k_slope))
+        caps = (CapSet("(1|g)", p + np.arange(K), k),
+                CapSet("(x|g)", p + K + np.arange(K), k_slope))
         terms = (TermStructure("(1 + x | g)", 0, 2, K, codes, values),)
     else:
         Z = A

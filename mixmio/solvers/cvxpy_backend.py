@@ -1,0 +1,476 @@
+"""MIQP backend through CVXPY (any installed CVXPY mixed-integer solver that takes quadratics).
+
+The model is built from the Gram blocks, never from the n residuals::
+
+    minimise   1/2 ||R w||^2 - c'w + y'y/2            (R'R = H = G + ridge*diag(penalized))
+    subject to -M_j z_j <= w_j <= M_j z_j,  sum_{j in cap} z_j <= k    (formulation="bigm")
+
+``R`` is a sparse factor with one row per coefficient (block Cholesky: the capped block of H is
+block-diagonal for nested random effects, so R has about m*(block size) + m*p + p^2 non-zeros).
+QP-capable solvers (Gurobi) receive ``quad_form(w, H)`` instead.  With ``formulation=
+"perspective"`` the ridge of penalised capped coefficients moves into rotated cones
+``w_j^2 <= s_j z_j`` (objective ``ridge/2 sum s_j``), which needs no M.
+
+Big-M bounds are always *valid* (derived from the warm start's objective U):
+  * ridge/2 w_j^2 <= U for a penalised coefficient, so |w_j| <= sqrt(2U/ridge);
+  * with H positive definite and w_rel the unconstrained minimiser (value F_rel),
+    1/2 (w-w_rel)'H(w-w_rel) <= U - F_rel, so |w_j - w_rel_j| <= sqrt(2 (U - F_rel) [H^-1]_jj).
+Capped coefficients with neither bound (unpenalised and H singular) get a heuristic bound (10 x
+the largest warm-start |w|), doubled and re-solved while active at the solution; a result still
+resting on an unverified bound is returned with status "heuristic".
+
+Status: "optimal" only when the solver reports optimality and the relative gap computed from its
+best bound is within ``mip_gap``; "time_limit" (with a warning) when the solver stopped on time.
+When the solver's bound cannot be read (a solver other than SCIP/Gurobi), an OPTIMAL status
+with the solver's relative gap tolerance set to ``mip_gap`` is reported with the conservative
+bound ``objective * (1 - mip_gap)``.
+
+Solvers: "SCIP" works through CVXPY's conic interface (the quadratic objective becomes a
+second-order cone); CVXPY does not pass warm starts to SCIP.  "GUROBI" goes through CVXPY's QP
+interface and receives the warm start as MIP start; the pip licence refuses models with a
+quadratic term and more than 200 variables, in which case we fall back to SCIP with a warning.
+"HIGHS" and "SCIPY" are MILP-only in CVXPY (no quadratic objective with integers): rejected.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.sparse.csgraph import connected_components
+
+from mixmio.problem import Problem
+from mixmio.solvers.heuristics import _quad, polish, warm_start
+from mixmio.solvers.solution import Solution, relative_gap
+
+__all__ = ["solve_cvxpy", "miqp_solvers", "valid_big_m"]
+
+#: CVXPY solvers that accept integer variables together with a quadratic objective (or SOC)
+_MIQP_CAPABLE = ("SCIP", "GUROBI", "MOSEK", "CPLEX", "XPRESS", "COPT", "KNITRO", "ECOS_BB")
+_QP_PATH = ("GUROBI", "CPLEX", "XPRESS", "COPT")  # MIQP through CVXPY's QP interface
+
+
+def miqp_solvers() -> list[str]:
+    """Installed CVXPY solvers that can take a mixed-integer quadratic (or SOC) model."""
+    import cvxpy as cp
+
+    installed = set(cp.installed_solvers())
+    return [s for s in _MIQP_CAPABLE if s in installed]
+
+
+def _check_solver(solver: str) -> str:
+    import cvxpy as cp
+
+    name = str(solver).upper()
+    avail = miqp_solvers()
+    if name not in avail:
+        from cvxpy.reductions.solvers.defines import INSTALLED_MI_SOLVERS
+
+        raise ValueError(
+            f"solver {solver!r} is not an installed mixed-integer quadratic solver. "
+            f"Installed MIQP-capable CVXPY solvers: {avail}; installed mixed-integer solvers "
+            f"(MILP only unless listed before): {list(INSTALLED_MI_SOLVERS)}; "
+            f"all installed: {cp.installed_solvers()}"
+        )
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# shared model data: factor, bounds
+# ---------------------------------------------------------------------------------------------
+def _psd_factor(A: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """F with F'F = A for a symmetric PSD A (eigen-decomposition, tiny eigenvalues dropped)."""
+    if A.size == 0:
+        return np.zeros((0, A.shape[0]))
+    lam, V = np.linalg.eigh(0.5 * (A + A.T))
+    keep = lam > tol * max(1.0, float(np.max(np.abs(lam))))
+    return (np.sqrt(lam[keep])[:, None]) * V[:, keep].T
+
+
+def sparse_factor(Q: sp.spmatrix, first: np.ndarray, max_block: int = 200) -> sp.csr_matrix:
+    """Sparse R with R'R = Q (Q symmetric PSD).
+
+    Block Cholesky with the coefficients ``first`` eliminated first: when Q restricted to them
+    splits into small connected blocks (nested random effects) the factor stays sparse.  Falls
+    back to a dense eigen factor when the blocks are large or singular.
+    """
+    Q = sp.csc_matrix(Q)
+    n = Q.shape[0]
+    first = np.asarray(first, dtype=int)
+    rest = np.setdiff1d(np.arange(n), first)
+    if first.size:
+        Qff = Q[first][:, first].tocsr()
+        ncomp, labels = connected_components(Qff != 0, directed=False)
+        sizes = np.bincount(labels, minlength=ncomp)
+        if sizes.max() <= max_block:
+            rows, cols, vals = [], [], []
+            ok = True
+            order = np.argsort(labels, kind="stable")
+            bounds = np.concatenate([[0], np.cumsum(sizes)])
+            for b in range(ncomp):
+                idx = order[bounds[b]:bounds[b + 1]]
+                B = Qff[idx][:, idx].toarray()
+                try:
+                    Lb = np.linalg.cholesky(B)
+                except np.linalg.LinAlgError:
+                    ok = False
+                    break
+                if np.min(np.abs(np.diag(Lb))) <= 1e-10 * np.sqrt(np.max(np.diag(B))):
+                    ok = False
+                    break
+                ii, jj = np.nonzero(np.tril(Lb))
+                rows.append(idx[ii])
+                cols.append(idx[jj])
+                vals.append(Lb[ii, jj])
+            if ok:
+                nf = first.size
+                Lff = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows),
+                                                            np.concatenate(cols))), shape=(nf, nf))
+                top_blocks = [sp.csc_matrix(Lff.T)]
+                if rest.size:
+                    W = Q[rest][:, first].toarray()  # (nr x nf)
+                    # L_rf = W Lff^{-T}  <=>  Lff L_rf' = W'
+                    Lrf_T = spla.spsolve_triangular(Lff.tocsr(), W.T, lower=True)
+                    Lrf_T = np.asarray(Lrf_T).reshape(nf, rest.size)
+                    S = Q[rest][:, rest].toarray() - Lrf_T.T @ Lrf_T
+                    Fr = _psd_factor(S)
+                    top_blocks.append(sp.csc_matrix(Lrf_T))
+                perm_cols = np.concatenate([first, rest])
+                upper = sp.hstack(top_blocks, format="csr")
+                if rest.size:
+                    lower = sp.hstack([sp.csr_matrix((Fr.shape[0], nf)), sp.csr_matrix(Fr)],
+                                      format="csr")
+                    Rp = sp.vstack([upper, lower], format="csr")
+                else:
+                    Rp = upper
+                # columns of Rp are in order perm_cols; put them back in natural order
+                inv = np.empty(n, dtype=int)
+                inv[perm_cols] = np.arange(n)
+                R = Rp[:, inv]
+                R.eliminate_zeros()
+                return R.tocsr()
+    return sp.csr_matrix(_psd_factor(Q.toarray()))
+
+
+def valid_big_m(problem: Problem, U: float, w_warm: np.ndarray | None = None):
+    """Big-M bounds for the capped coefficients from a feasible objective value ``U``.
+
+    Returns ``(M, verified, F_rel)``: M over ``problem.capped``; ``verified`` (bool mask) says
+    which bounds are proven valid; ``F_rel`` is the relaxation value (a lower bound on the
+    optimum) or ``-inf`` when it could not be computed.
+    """
+    q = _quad(problem)
+    cap = q.capped
+    pen = np.asarray(problem.penalized, dtype=bool)[cap]
+    U = float(U)
+    slackU = U + 1e-9 * abs(U) + 1e-12
+    M = np.full(cap.size, np.inf)
+    if problem.ridge > 0:
+        M[pen] = np.sqrt(2.0 * slackU / problem.ridge)
+    F_rel = -np.inf
+    if q.n_coef <= 2500:
+        try:
+            cf = sla.cho_factor(q.H, check_finite=False)
+            w_rel = sla.cho_solve(cf, q.c, check_finite=False)
+            F_rel = 0.5 * q.yy - 0.5 * float(q.c @ w_rel)
+            E = np.zeros((q.n_coef, cap.size))
+            E[cap, np.arange(cap.size)] = 1.0
+            hinv = np.einsum("ij,ij->j", E, sla.cho_solve(cf, E, check_finite=False))
+            if np.all(np.isfinite(hinv)) and np.all(hinv > 0):
+                room = max(slackU - F_rel, 0.0) + 1e-9 * abs(U) + 1e-12
+                Me = np.abs(w_rel[cap]) + np.sqrt(2.0 * room * hinv)
+                M = np.minimum(M, Me * (1 + 1e-7) + 1e-9)
+            else:
+                F_rel = -np.inf
+        except (np.linalg.LinAlgError, ValueError):
+            F_rel = -np.inf
+    verified = np.isfinite(M)
+    if not np.all(verified):
+        base = 1.0 if w_warm is None or not np.any(w_warm) else float(np.max(np.abs(w_warm)))
+        M[~verified] = 10.0 * base
+    return M, verified, F_rel
+
+
+def _model_data(problem: Problem, formulation: str):
+    """(R, Hq, cvec, const, persp_idx): objective 1/2||Rw||^2 - c'w + const [+ ridge/2 sum s]."""
+    q = _quad(problem)
+    G, c, yy = problem.gram
+    pen = np.asarray(problem.penalized, dtype=bool)
+    if formulation == "perspective":
+        persp = np.zeros(q.n_coef, dtype=bool)
+        persp[q.capped] = True
+        persp &= pen
+        ridge_mask = pen & ~persp
+    else:
+        persp = np.zeros(q.n_coef, dtype=bool)
+        ridge_mask = pen
+    Hq = (G + sp.diags(problem.ridge * ridge_mask.astype(float))).tocsc()
+    return Hq, np.asarray(c, dtype=float), 0.5 * float(yy), np.flatnonzero(persp)
+
+
+# ---------------------------------------------------------------------------------------------
+# the CVXPY model
+# ---------------------------------------------------------------------------------------------
+def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w):
+    import cvxpy as cp
+
+    q = _quad(problem)
+    n_coef = q.n_coef
+    cap = q.capped
+    w = cp.Variable(n_coef, name="w")
+    z = cp.Variable(cap.size, boolean=True, name="z") if cap.size else None
+    if solver in _QP_PATH:
+        quad = 0.5 * cp.quad_form(w, cp.psd_wrap(Hq))
+    else:
+        R = sparse_factor(Hq, cap)
+        quad = 0.5 * cp.sum_squares(R @ w)
+    obj = quad - c @ w + const
+    cons = []
+    s = None
+    if cap.size:
+        pos = q.cap_pos
+        in_persp = np.zeros(n_coef, dtype=bool)
+        in_persp[persp_idx] = True
+        bigm_loc = np.flatnonzero(~in_persp[cap])
+        if bigm_loc.size:
+            Mb = M[bigm_loc]
+            wc = w[cap[bigm_loc]]
+            zb = z[bigm_loc]
+            cons += [wc <= cp.multiply(Mb, zb), -wc <= cp.multiply(Mb, zb)]
+        if persp_idx.size:
+            loc = pos[persp_idx]
+            s = cp.Variable(persp_idx.size, nonneg=True, name="s")
+            wp, zp = w[persp_idx], z[loc]
+            cons.append(cp.SOC(s + zp, cp.vstack([2 * wp, s - zp]), axis=0))
+            # valid bounds also for perspective coefficients: help the solver, never cut optima
+            Mp = M[loc]
+            fin = np.isfinite(Mp)
+            if np.any(fin):
+                cons += [wp[fin] <= cp.multiply(Mp[fin], zp[fin]),
+                         -wp[fin] <= cp.multiply(Mp[fin], zp[fin])]
+            obj = obj + 0.5 * problem.ridge * cp.sum(s)
+        for capset in problem.caps:
+            if capset.k < len(capset.index):
+                cons.append(cp.sum(z[pos[np.asarray(capset.index, dtype=int)]]) <= capset.k)
+    prob = cp.Problem(cp.Minimize(obj), cons)
+    if warm_w is not None:
+        w.value = warm_w
+        if z is not None:
+            z.value = (warm_w[cap] != 0).astype(float)
+        if s is not None:
+            s.value = warm_w[persp_idx] ** 2
+    return prob, w, z
+
+
+def _solver_opts(solver: str, time_limit, mip_gap: float, absgap: float | None):
+    if solver == "SCIP":
+        # the solver's objective lacks the constant y'y/2, so its relative gap is not ours:
+        # steer it by an absolute gap mip_gap * (lower bound of the optimum) instead
+        params = {"limits/gap": 0.0}
+        if absgap is not None and absgap > 0:
+            params["limits/absgap"] = float(absgap)
+        if time_limit is not None:
+            params["limits/time"] = float(time_limit)
+        return {"scip_params": params}
+    if solver == "GUROBI":
+        opts = {"MIPGap": 1e-9}
+        if absgap is not None and absgap > 0:
+            opts["MIPGapAbs"] = float(absgap)
+        if time_limit is not None:
+            opts["TimeLimit"] = float(time_limit)
+        return opts
+    if solver == "MOSEK":
+        opts = {"mosek_params": {"MSK_DPAR_MIO_TOL_REL_GAP": float(mip_gap)}}
+        if time_limit is not None:
+            opts["mosek_params"]["MSK_DPAR_MIO_MAX_TIME"] = float(time_limit)
+        return opts
+    return {}
+
+
+_GUROBI_FULL: bool | None = None  # cached result of the licence probe
+
+
+def gurobi_full_licence() -> bool:
+    """True when gurobipy can solve a quadratic model with more than 200 variables (probe once)."""
+    global _GUROBI_FULL
+    if _GUROBI_FULL is None:
+        try:
+            import gurobipy as gp
+
+            with gp.Env(empty=True) as env:
+                env.setParam("OutputFlag", 0)
+                env.start()
+                with gp.Model(env=env) as mdl:
+                    x = mdl.addVars(201, lb=-1.0, ub=1.0)
+                    mdl.setObjective(gp.quicksum(x[i] * x[i] for i in range(201)))
+                    mdl.optimize()
+            _GUROBI_FULL = True
+        except Exception:  # noqa: BLE001 - any licence/import error means "not usable"
+            _GUROBI_FULL = False
+    return _GUROBI_FULL
+
+
+def _is_size_limited(exc: BaseException) -> bool:
+    txt = str(exc).lower()
+    return ("size-limited" in txt or "10010" in txt or "model too large" in txt
+            or "license" in txt and "limit" in txt)
+
+
+def _read_outcome(prob, solver: str):
+    """(timed_out, proved_optimal, bound_without_offset, nodes, raw_status) from solver stats."""
+    stats = prob.solver_stats
+    model = getattr(stats, "extra_stats", None)
+    raw = prob.status
+    timed_out, proved, bound, nodes, primal = False, False, None, None, None
+    if solver == "SCIP" and model is not None:
+        mdl = model.get("model") if isinstance(model, dict) else model
+        if mdl is not None:
+            st = mdl.getStatus()
+            raw = st
+            timed_out = st == "timelimit"
+            proved = st in ("optimal", "gaplimit")
+            bound = float(mdl.getDualbound())
+            primal = float(mdl.getPrimalbound()) if mdl.getNSols() > 0 else None
+            nodes = int(mdl.getNNodes())
+    elif solver == "GUROBI" and model is not None:
+        st = int(model.Status)
+        raw = f"gurobi status {st}"
+        timed_out = st == 9
+        proved = st == 2
+        try:
+            bound = float(model.ObjBound)
+            primal = float(model.ObjVal)
+        except Exception:  # noqa: BLE001 - attribute unavailable
+            bound = None
+        nodes = int(getattr(model, "NodeCount", 0))
+    else:
+        import cvxpy as cp
+
+        proved = prob.status == cp.OPTIMAL
+        timed_out = prob.status in (cp.OPTIMAL_INACCURATE, cp.USER_LIMIT)
+    return timed_out, proved, bound, primal, nodes, raw
+
+
+def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None = None,
+                mip_gap: float = 1e-4, warm: Solution | None = None, formulation: str = "bigm",
+                verbose: bool = False, random_state=None) -> Solution:
+    """Solve the capped ridge least-squares MIQP with a CVXPY mixed-integer solver.
+
+    ``warm``: a feasible Solution (default: :func:`warm_start`); its objective gives the valid
+    big-M bounds and it is passed as MIP start where CVXPY forwards starts (Gurobi).  The
+    returned ``w`` is the solver's support re-fitted exactly (:func:`polish`), which can only
+    lower the objective; ``best_bound`` is the solver's dual bound (plus the constant term).
+    """
+    t0 = time.perf_counter()
+    name = _check_solver(solver)
+    if formulation not in ("bigm", "perspective"):
+        raise ValueError("formulation must be 'bigm' or 'perspective'")
+    for capset in problem.caps:
+        if capset.k < 0 or capset.k > len(capset.index):
+            raise ValueError(f"cap {capset.label!r}: k={capset.k} outside [0, {len(capset.index)}]")
+    if warm is None:
+        warm = warm_start(problem, random_state=random_state)
+    q = _quad(problem)
+    U = min(float(warm.objective), problem.objective(warm.w))
+    M, verified, F_rel = valid_big_m(problem, U, warm.w)
+    Hq, c, const, persp_idx = _model_data(problem, formulation)
+    absgap = mip_gap * F_rel if np.isfinite(F_rel) and F_rel > 0 else None
+    info: dict = {"formulation": formulation, "bigM_max": float(np.max(M)) if M.size else 0.0,
+                  "bigM_verified": bool(np.all(verified)), "warm_objective": U}
+    messages = []
+    attempts = 0
+    while True:
+        attempts += 1
+        remaining = None
+        if time_limit is not None:
+            remaining = max(0.01, float(time_limit) - (time.perf_counter() - t0))
+        prob, w, z = _build(problem, Hq, c, const, persp_idx, M, name, warm.w)
+        opts = _solver_opts(name, remaining, mip_gap, absgap)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+                prob.solve(solver=name, warm_start=True, verbose=verbose, **opts)
+        except Exception as exc:  # noqa: BLE001 - solver-specific errors
+            if name == "GUROBI" and "SCIP" in miqp_solvers() and (
+                    _is_size_limited(exc) or not gurobi_full_licence()):
+                # CVXPY hides GurobiError 10010 behind a generic SolverError: a failure with a
+                # size-limited licence is treated as the licence refusing the model
+                warnings.warn("Gurobi failed (size-limited licence: quadratic models are limited "
+                              "to 200 variables); falling back to SCIP", stacklevel=2)
+                rest = None if time_limit is None else max(
+                    0.01, float(time_limit) - (time.perf_counter() - t0))
+                sol = solve_cvxpy(problem, "SCIP", rest, mip_gap, warm, formulation, verbose)
+                return _replace(sol, message="Gurobi size-limited licence: solved by SCIP. "
+                                + sol.message)
+            return Solution(w=warm.w, objective=warm.objective, best_bound=warm.best_bound,
+                            status="error", solver=f"cvxpy-{name}",
+                            solve_time=time.perf_counter() - t0,
+                            message=f"{type(exc).__name__}: {exc}", info=info)
+        timed_out, proved, bound_raw, primal_raw, nodes, raw = _read_outcome(prob, name)
+        if w.value is None:
+            status = "time_limit" if timed_out else "error"
+            if timed_out:
+                warnings.warn(f"{name} hit the time limit before finding a solution; "
+                              "returning the warm start", stacklevel=2)
+            return Solution(w=warm.w, objective=warm.objective, best_bound=warm.best_bound,
+                            status=status, solver=f"cvxpy-{name}",
+                            solve_time=time.perf_counter() - t0, nodes=nodes,
+                            message=f"solver status {raw}", info=info)
+        wv = np.asarray(w.value, dtype=float).ravel()
+        # which capped coefficients are on: indicator (rounded) and non-negligible value
+        on = np.zeros(q.n_coef, dtype=bool)
+        zval = np.round(np.asarray(z.value).ravel()) if z is not None else np.zeros(0)
+        on[q.capped] = zval > 0.5
+        # bound verification for heuristic M
+        if not np.all(verified):
+            active = np.abs(wv[q.capped]) >= (1 - 1e-6) * M
+            if np.any(active & ~verified) and attempts < 6:
+                M = np.where(verified, M, 4.0 * M)
+                messages.append("heuristic big-M active: enlarged and re-solved")
+                continue
+        break
+    # offset between CVXPY's objective and the solver's internal objective
+    offset = None
+    if prob.value is not None and np.isfinite(prob.value) and primal_raw is not None:
+        offset = float(prob.value) - primal_raw
+    w_pol, obj_pol = polish(problem, on)
+    if not problem.is_feasible(w_pol):  # cannot happen: z obeys the caps
+        w_pol, obj_pol = wv, problem.objective(wv)
+    if obj_pol > warm.objective:  # solver ended worse than its start (e.g. time limit)
+        w_pol, obj_pol = warm.w, warm.objective
+    bound = -np.inf
+    if bound_raw is not None and offset is not None and np.isfinite(bound_raw):
+        bound = bound_raw + offset
+    elif proved:
+        bound = obj_pol * (1 - mip_gap)  # conservative: solver's own gap tolerance is mip_gap
+        messages.append("bound not readable: conservative bound objective*(1-mip_gap)")
+    bound = min(bound, obj_pol)
+    gap = relative_gap(obj_pol, bound)
+    if not np.all(verified) and np.any(np.abs(wv[q.capped]) >= (1 - 1e-6) * M):
+        status = "heuristic"
+        bound = 0.0
+        messages.append("big-M bound could not be verified: no certificate")
+    elif timed_out:
+        status = "optimal" if gap <= mip_gap else "time_limit"
+    elif proved:
+        status = "optimal" if gap <= mip_gap * (1 + 1e-6) + 1e-12 else "gap_limit"
+    else:
+        status = "error"
+    if status == "time_limit":
+        warnings.warn(f"{name} hit the time limit: returning the incumbent, relative gap "
+                      f"{gap:.3g}", stacklevel=2)
+    info.update({"attempts": attempts, "raw_status": str(raw), "solver_objective":
+                 None if prob.value is None else float(prob.value)})
+    return Solution(w=w_pol, objective=obj_pol, best_bound=float(bound), status=status,
+                    solver=f"cvxpy-{name}", solve_time=time.perf_counter() - t0, nodes=nodes,
+                    message="; ".join(messages), info=info)
+
+
+def _replace(sol: Solution, **kw) -> Solution:
+    from dataclasses import replace
+
+    return replace(sol, **kw)

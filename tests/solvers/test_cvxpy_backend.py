@@ -1,0 +1,152 @@
+"""Tests for the CVXPY MIQP backend and the solve() front of the solve stage."""
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from oracles import brute_force, make_large, make_problem  # noqa: E402
+
+from mixmio.problem import CapSet, Problem  # noqa: E402
+from mixmio.solvers import solve  # noqa: E402
+from mixmio.solvers.cvxpy_backend import miqp_solvers, solve_cvxpy, sparse_factor  # noqa: E402
+from mixmio.solvers.heuristics import _quad, warm_start  # noqa: E402
+
+HAS_GUROBI = "GUROBI" in miqp_solvers()
+
+
+def _check_against_oracle(pr, sol):
+    best, mask = brute_force(pr)
+    assert sol.status == "optimal"
+    assert abs(sol.objective - best) <= 1e-6 * abs(best)
+    assert sol.best_bound <= sol.objective + 1e-9
+    assert sol.gap <= 1e-4 + 1e-12
+    sel = np.zeros(pr.n_coef, dtype=bool)
+    sel[pr.capped] = sol.w[pr.capped] != 0
+    assert np.array_equal(sel, mask)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("slopes", [False, True])
+def test_scip_bigm_matches_brute_force(seed, slopes):
+    pr = make_problem(seed, K=6, slopes=slopes, k=2, k_slope=1)
+    sol = solve_cvxpy(pr, solver="SCIP", formulation="bigm")
+    _check_against_oracle(pr, sol)
+
+
+def test_scip_perspective_matches_brute_force():
+    pr = make_problem(7, K=6, slopes=True, k=2, k_slope=1)
+    sol = solve_cvxpy(pr, solver="SCIP", formulation="perspective")
+    _check_against_oracle(pr, sol)
+
+
+@pytest.mark.skipif(not HAS_GUROBI, reason="gurobipy not installed")
+@pytest.mark.parametrize("formulation", ["bigm", "perspective"])
+def test_gurobi_small_matches_brute_force(formulation):
+    pr = make_problem(8, K=6, slopes=True, k=2, k_slope=1)
+    sol = solve_cvxpy(pr, solver="GUROBI", formulation=formulation)
+    _check_against_oracle(pr, sol)
+
+
+@pytest.mark.skipif(not HAS_GUROBI, reason="gurobipy not installed")
+def test_gurobi_size_limit_falls_back_to_scip():
+    from mixmio.solvers import _gurobi_full_licence
+
+    if _gurobi_full_licence():
+        pytest.skip("full Gurobi licence: no fallback to test")
+    pr = make_problem(1, K=150, per=3, p=3, k=150, ridge=1.0)
+    with pytest.warns(UserWarning, match="falling back to SCIP"):
+        sol = solve_cvxpy(pr, solver="GUROBI")
+    assert sol.solver == "cvxpy-SCIP"
+    assert sol.status == "optimal"
+
+
+def test_sparse_factor_reproduces_gram():
+    pr = make_problem(2, K=7, slopes=True, k=2)
+    q = _quad(pr)
+    R = sparse_factor(q.Hs, q.capped)
+    assert np.allclose((R.T @ R).toarray(), q.Hs.toarray(), atol=1e-9)
+    assert R.shape[0] <= pr.n_coef
+
+
+def test_k_zero_gives_ols():
+    pr = make_problem(3, K=6, k=0)
+    sol = solve(pr, solver="SCIP")
+    beta = np.linalg.lstsq(pr.X, pr.y, rcond=None)[0]
+    assert sol.status == "optimal"
+    assert np.allclose(sol.w[: pr.p], beta, atol=1e-7)
+    assert np.all(sol.w[pr.p:] == 0)
+
+
+def test_caps_at_block_size_give_dummy_regression():
+    base = make_problem(4, K=5, k=5)
+    pr = Problem(X=base.X, Z=base.Z, y=base.y, ridge=1e-8, caps=base.caps,
+                 penalized=base.penalized)
+    sol = solve(pr, solver="SCIP")
+    assert sol.status == "optimal"
+    D = np.hstack([pr.X, pr.Z.toarray()[:, 1:]])
+    coef = np.linalg.lstsq(D, pr.y, rcond=None)[0]
+    fitted = pr.X @ sol.w[: pr.p] + pr.Z @ sol.w[pr.p:]
+    assert np.allclose(fitted, D @ coef, atol=1e-4)
+
+
+def test_time_limit_is_honest():
+    pr = make_large(K=60, per=20, p=20, k=10, seed=3)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        sol = solve_cvxpy(pr, solver="SCIP", time_limit=1.0)
+    assert sol.status in ("time_limit", "optimal")
+    assert pr.is_feasible(sol.w)
+    assert np.isclose(sol.objective, pr.objective(sol.w))
+    assert sol.best_bound <= sol.objective
+    if sol.status == "optimal":
+        assert sol.gap <= 1e-4
+    else:
+        assert sol.gap > 1e-4
+        assert any("time limit" in str(w.message) for w in rec)
+    assert sol.solve_time < 30
+
+
+def test_bad_solver_name_raises():
+    pr = make_problem(0, K=4, k=1)
+    with pytest.raises(ValueError, match="Installed"):
+        solve(pr, solver="NOT_A_SOLVER")
+    with pytest.raises(ValueError):
+        solve_cvxpy(pr, solver="HIGHS")  # MILP only in CVXPY
+
+
+def test_bad_cap_raises_before_solving():
+    base = make_problem(0, K=4, k=1)
+    for k in (-1, 5):
+        pr = Problem(X=base.X, Z=base.Z, y=base.y, ridge=1.0,
+                     caps=(CapSet("c", base.p + np.arange(4), k),), penalized=base.penalized)
+        with pytest.raises(ValueError):
+            solve(pr, solver="SCIP")
+
+
+def test_auto_returns_certified_solution():
+    pr = make_problem(6, K=6, slopes=True, k=2, k_slope=1)
+    sol = solve(pr)  # engine if present, else Gurobi (small) or SCIP
+    best, _ = brute_force(pr)
+    assert sol.status == "optimal"
+    assert abs(sol.objective - best) <= 1e-6 * abs(best)
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), K=st.integers(3, 6), k=st.integers(0, 3),
+       ridge=st.sampled_from([1e-3, 0.1, 2.0]))
+def test_property_scip_equals_brute_force_and_beats_heuristic(seed, K, k, ridge):
+    pr = make_problem(seed, K=K, per=5, p=2, k=min(k, K), ridge=ridge)
+    best, _ = brute_force(pr)
+    heur = warm_start(pr, random_state=seed)
+    sol = solve_cvxpy(pr, solver="SCIP", warm=heur)
+    assert heur.objective >= best - 1e-9 * abs(best)
+    assert sol.status == "optimal"
+    assert abs(sol.objective - best) <= 1e-6 * abs(best)
+    assert sol.objective <= heur.objective + 1e-9 * abs(heur.objective)
