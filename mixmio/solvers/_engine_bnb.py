@@ -1,0 +1,405 @@
+"""Branch and bound for the random-intercept engine (see benchmarks/ENGINE.md for the proofs).
+
+Reduced problem (``_engine_stats``):  f* = min_b F(b),
+
+    F(b) = W(b) + 1/2 * (sum of the K - k smallest phi_j(b)),   phi_j(b) = w_j (a_j - d_j'b)^2.
+
+A node is (state, box): ``state[j]`` in {FREE, IN, OUT} restricts the selections (IN forced
+selected, OUT forced unselected, FREE with m = k - #IN slots left), and ``box`` restricts
+t = V'b (V: the "hard" directions of b, along which W is nearly flat) to [lo, hi].  The node
+function is
+
+    F_N(b) = Q(b) + 1/2 * trim_{|F| - m}(phi_F(b)),   Q = W + 1/2 sum_OUT phi_j,
+
+minimised over the box.  Bounding (:func:`evaluate`) restricts b to the region where
+F_N(b) <= Ut (Ut: the pruning target, incumbent minus the allowed gap): an ellipsoid
+E = {Q(b) <= Ut - L} intersected with the box, with L = 1/2 trim(l_F) the trimmed sum of
+lower bounds of phi over that region.  Interval bounds [l_j, u_j] of phi_j over the region
+classify free clusters as surely selected / surely unselected (moved into IN / OUT, where
+their exact phi enters Q), which shrinks E; iterate to a fixed point.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+
+import numpy as np
+import scipy.linalg as sla
+
+from mixmio.solvers._engine_stats import InterceptStats, swap_search
+
+FREE, IN, OUT = 0, 1, 2
+
+_REL = 1e-12  # relative safety margins against rounding (x the OLS objective)
+
+
+def hard_directions(st: InterceptStats, thresh: float = 0.1, hmax: int = 6) -> np.ndarray:
+    """Directions of b along which the within-cluster quadratic W is weak relative to X'X
+    (generalised eigenvalues of (HW, X'X) below ``thresh``): cluster-level covariates, the
+    intercept.  Columns of the returned (p, h) matrix."""
+    p = st.p
+    if p == 0:
+        return np.zeros((0, 0))
+    lam, V = sla.eigh(st.HW, st.XtX)
+    h = int(min(hmax, np.sum(lam < thresh)))
+    return V[:, :h]
+
+
+def _box_qp(Ginv: np.ndarray, tc: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """min over t in [lo, hi] of 1/2 (t - tc)' Ginv (t - tc): (valid lower bound, point t).
+    Exact for h = 1; for h > 1 projected coordinate descent with a Frank-Wolfe lower bound."""
+    h = tc.size
+    if h == 0:
+        return 0.0, tc
+    if h == 1:
+        t = np.clip(tc, lo, hi)
+        dt = t - tc
+        return 0.5 * float(Ginv[0, 0]) * float(dt[0] ** 2), t
+    t = np.clip(tc, lo, hi)
+    for _ in range(200):
+        t_old = t.copy()
+        for i in range(h):
+            # minimise over t_i with the others fixed
+            r = Ginv[i] @ (t - tc) - Ginv[i, i] * (t[i] - tc[i])
+            ti = tc[i] - r / Ginv[i, i]
+            t[i] = min(max(ti, lo[i]), hi[i])
+        if np.max(np.abs(t - t_old)) <= 1e-13 * (1 + np.max(np.abs(t))):
+            break
+    dt = t - tc
+    val = 0.5 * float(dt @ Ginv @ dt)
+    grad = Ginv @ dt
+    s = np.where(grad > 0, lo, hi)
+    fw = float(grad @ (s - t))  # <= 0
+    return max(0.0, val + fw), t
+
+
+def _sum_smallest(v: np.ndarray, r: int) -> float:
+    if r <= 0:
+        return 0.0
+    if r >= v.size:
+        return float(np.sum(v))
+    return float(np.sum(np.partition(v, r - 1)[:r]))
+
+
+class _Ell:
+    """Q(b) = 1/2 b'Hb - g'b + kappa = Qmin + 1/2 (b - c)'H(b - c) and its sublevel sets
+    {Q <= Qmin + rho}, together with the hard directions t = V'b."""
+
+    def __init__(self, H, g, kappa, V):
+        try:
+            cf = sla.cho_factor(H, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:  # never expected: H >= HW > 0
+            H = H + 1e-12 * np.trace(H) / max(1, H.shape[0]) * np.eye(H.shape[0])
+            cf = sla.cho_factor(H, lower=True, check_finite=False)
+        self.cf = cf
+        self.Lc = np.tril(cf[0])
+        self.Linv = np.linalg.inv(self.Lc)
+        self.c = sla.cho_solve(cf, g, check_finite=False)
+        self.Qmin = kappa - 0.5 * float(g @ self.c)
+        self.V = V
+        self.h = V.shape[1]
+        if self.h:
+            self.A = self.Linv @ V
+            self.G = self.A.T @ self.A  # V'H^{-1}V
+            self.Ginv = np.linalg.inv(self.G)
+            self.tc = V.T @ self.c
+
+    def shadow(self, rho, lo, hi):
+        """Node box intersected with the projection of the ellipsoid on t."""
+        if not self.h:
+            return lo, hi
+        half = np.sqrt(2.0 * rho * np.diag(self.G)) * (1 + 1e-9)
+        return np.maximum(lo, self.tc - half), np.minimum(hi, self.tc + half)
+
+    def boxmin(self, lo, hi):
+        """(valid lower bound of min Q over {V'b in box}, a minimiser b)."""
+        if not self.h:
+            return self.Qmin, self.c
+        dq, tb = _box_qp(self.Ginv, self.tc, lo, hi)
+        b = self.c + sla.cho_solve(self.cf, self.V @ (self.Ginv @ (tb - self.tc)),
+                                   check_finite=False)
+        return self.Qmin + dq, b
+
+    def ranges(self, rho, lo, hi, Df):
+        """Outer bounds [s_lo, s_hi] of s = d'b over ellipsoid x box for the rows d of Df, and
+        the widths due to the box (wb) and to the rest of the ellipsoid (we)."""
+        rad = np.sqrt(2.0 * max(rho, 0.0))
+        E = self.Linv @ Df.T  # (p, nf): L^{-1} d_j
+        e2 = np.einsum("ij,ij->j", E, E)
+        sc = Df @ self.c
+        r_ell = rad * np.sqrt(e2)
+        s_lo, s_hi = sc - r_ell, sc + r_ell
+        if not self.h:
+            return s_lo, s_hi, np.zeros(sc.size), 2 * r_ell
+        alpha = self.Ginv @ (self.A.T @ E)
+        eperp2 = np.maximum(e2 - np.einsum("ij,ij->j", alpha, self.G @ alpha), 0.0)
+        tlo = (lo - self.tc)[:, None]
+        thi = (hi - self.tc)[:, None]
+        amin = np.minimum(alpha * tlo, alpha * thi).sum(0)
+        amax = np.maximum(alpha * tlo, alpha * thi).sum(0)
+        rperp = rad * np.sqrt(eperp2)
+        s_lo = np.maximum(s_lo, sc + amin - rperp)
+        s_hi = np.minimum(s_hi, sc + amax + rperp)
+        return s_lo, s_hi, amax - amin, 2 * rperp
+
+
+class Node:
+    __slots__ = ("state", "lo", "hi", "lb", "depth")
+
+    def __init__(self, state, lo, hi, lb, depth):
+        self.state = state
+        self.lo = lo
+        self.hi = hi
+        self.lb = lb
+        self.depth = depth
+
+
+class BnB:
+    def __init__(self, st: InterceptStats, k: int, V: np.ndarray):
+        self.st = st
+        self.k = k
+        self.V = V
+        self.h = V.shape[1]
+        self.scale = max(0.5 * st.rr, 1e-300)
+        self.tol_abs = _REL * self.scale
+
+    # ------------------------------------------------------------------ bounding
+    def _ell(self, out_mask: np.ndarray) -> _Ell:
+        H, g, kappa = self.st.quad_out(out_mask)
+        return _Ell(H, g, kappa, self.V)
+
+    def evaluate(self, node: Node, Ut: float, max_it: int = 30):
+        """Bound one node against the target Ut.
+
+        Returns (kind, lb, state, eff_lo, eff_hi, info).  kind is "pruned" (every point of the
+        node has F_N >= Ut: lb = Ut is a valid bound), "leaf" (lb is the exact node minimum over
+        the box) or "open" (lb a valid bound < Ut).  ``state`` carries the clusters classified
+        surely in / out on the node's region (valid for all its descendants).
+        """
+        st, k = self.st, self.k
+        K = st.K
+        state = node.state.copy()
+        lo, hi = node.lo.copy(), node.hi.copy()
+        lK = np.zeros(K)
+        uK = np.full(K, np.inf)
+        tol = self.tol_abs
+        L_amb = 0.0
+        ell2 = None  # exchange ellipsoid from the previous pass (a valid region constraint)
+        rho2 = np.inf
+        info: dict = {}
+        lb_prev = -np.inf
+        lb = -np.inf
+        for _it in range(max_it):
+            ell1 = self._ell(state == OUT)
+            rho1 = Ut - L_amb - ell1.Qmin + tol + _REL * abs(ell1.Qmin)
+            if rho1 < 0:
+                return "pruned", Ut, state, lo, hi, info
+            lo, hi = ell1.shadow(rho1, lo, hi)
+            if ell2 is not None:
+                lo, hi = ell2.shadow(rho2, lo, hi)
+            if np.any(lo > hi):
+                return "pruned", Ut, state, lo, hi, info
+            Qbox1, b1 = ell1.boxmin(lo, hi)
+            free = np.flatnonzero(state == FREE)
+            m = k - int(np.sum(state == IN))
+            nf = free.size
+            if nf == 0:
+                info.update(bhat=b1)
+                return "leaf", Qbox1 - tol, state, lo, hi, info
+            if Qbox1 + L_amb - tol >= Ut:
+                return "pruned", Ut, state, lo, hi, info
+            # ---------------- interval bounds of phi_j over the region, free j
+            Df = st.D[free]
+            af = st.a[free]
+            s_lo, s_hi, wb, we = ell1.ranges(rho1, lo, hi, Df)
+            if ell2 is not None:
+                s_lo2, s_hi2, wb2, we2 = ell2.ranges(rho2, lo, hi, Df)
+                s_lo = np.maximum(s_lo, s_lo2)
+                s_hi = np.minimum(s_hi, s_hi2)
+                if np.sum(wb2 + we2) < np.sum(wb + we):
+                    wb, we = wb2, we2
+            pad = 1e-9 * (np.abs(s_lo) + np.abs(s_hi) + np.abs(af)) + 1e-300
+            s_lo = s_lo - pad
+            s_hi = s_hi + pad
+            if np.any(s_lo > s_hi):  # the outer bounds prove the region empty
+                return "pruned", Ut, node.state, lo, hi, {}
+            wf = st.w[free]
+            dist = np.maximum(np.maximum(s_lo - af, af - s_hi), 0.0)
+            lo_phi = np.maximum(wf * dist**2 * (1 - 1e-9), lK[free])
+            u = np.minimum(wf * np.maximum((af - s_lo) ** 2, (af - s_hi) ** 2) * (1 + 1e-9),
+                           uK[free])
+            if np.any(lo_phi > u):  # inconsistent bounds: the region is empty
+                return "pruned", Ut, node.state, lo, hi, {}
+            lK[free] = lo_phi
+            uK[free] = u
+            n_out = nf - m  # free clusters left unselected
+            L_amb = 0.5 * _sum_smallest(lo_phi, n_out)
+            # ---------------- classification
+            if m <= 0:
+                sure_out = np.ones(nf, dtype=bool)
+                sure_in = np.zeros(nf, dtype=bool)
+            elif m >= nf:
+                sure_out = np.zeros(nf, dtype=bool)
+                sure_in = np.ones(nf, dtype=bool)
+            else:
+                theta = np.partition(lo_phi, nf - m)[nf - m]  # m-th largest lower bound
+                psi = np.partition(u, nf - m - 1)[nf - m - 1]  # (m+1)-th largest upper bound
+                sure_out = u < theta * (1 - 1e-9)
+                sure_in = lo_phi > psi * (1 + 1e-9)
+                if sure_in.sum() > m or sure_out.sum() > nf - m:  # impossible with valid bounds
+                    sure_in[:] = False
+                    sure_out[:] = False
+            if sure_out.any() or sure_in.any():
+                state[free[sure_out]] = OUT
+                state[free[sure_in]] = IN
+                keep = ~(sure_out | sure_in)
+                m2 = m - int(sure_in.sum())
+                L_amb = 0.5 * _sum_smallest(lo_phi[keep], int(keep.sum()) - m2)
+                continue
+            # ---------------- exchange bound: trim(phi_F) >= sum_{T0} phi - Gamma
+            bref = info.get("b2", b1)
+            phi_ref = wf * (af - Df @ bref) ** 2
+            order = np.argsort(phi_ref, kind="stable")
+            T0 = order[:n_out]
+            R0 = order[n_out:]
+            ud = np.sort(u[T0])[::-1]
+            la = np.sort(lo_phi[R0])
+            r = min(ud.size, la.size)
+            pairs = ud[:r] - la[:r]
+            Gam = float(np.sum(pairs[pairs > 0]))
+            out2 = state == OUT
+            out2[free[T0]] = True
+            ell2 = self._ell(out2)
+            rho2 = Ut + 0.5 * Gam - ell2.Qmin + tol + _REL * abs(ell2.Qmin)
+            if rho2 < 0:
+                return "pruned", Ut, state, lo, hi, info
+            Qbox2, b2 = ell2.boxmin(lo, hi)
+            lb = max(Qbox1 + L_amb, Qbox2 - 0.5 * Gam) - tol
+            info.update(l=lo_phi, u=u, free=free, wb=wb, we=we, b2=b2, bhat=b2, Gam=Gam,
+                        T0=free[T0], pairs=pairs, m=m)
+            if lb >= Ut:
+                return "pruned", Ut, state, lo, hi, info
+            if Gam <= tol:
+                # T0 is the unselected set everywhere on the region: node solved
+                return "leaf", lb, state, lo, hi, info
+            if lb - lb_prev <= 0.02 * (Ut - lb):
+                break
+            lb_prev = lb
+        return "open", lb, state, lo, hi, info
+
+    # ------------------------------------------------------------------ driver
+    def run(self, sel0: np.ndarray, f0: float, mip_gap: float, time_limit: float | None,
+            t0: float, log: list | None = None):
+        st, k = self.st, self.k
+        K = st.K
+        best_sel, U = sel0.copy(), f0
+        counter = itertools.count()
+        root_state = np.zeros(K, dtype=np.int8)
+        if k <= 0:
+            root_state[:] = OUT
+        elif k >= K:
+            root_state[:] = IN
+        root = Node(root_state, np.full(self.h, -np.inf), np.full(self.h, np.inf), -np.inf, 0)
+        heap = [(-np.inf, 0, next(counter), root)]
+        pruned_min = np.inf  # min over closed nodes of their (valid) bound
+        nodes = 0
+        seen_supports: set = set()
+        deadline = None if time_limit is None else t0 + time_limit
+
+        def target(Uv):
+            return Uv - 0.5 * mip_gap * max(abs(Uv), 1e-10)
+
+        timed_out = False
+        while heap:
+            if nodes and deadline is not None and time.perf_counter() > deadline:
+                timed_out = True
+                break
+            if log is not None and nodes:
+                glb = min(pruned_min, heap[0][0])
+                log.append(("bound", time.perf_counter() - t0, min(glb, U)))
+            lb_parent, negd, _, node = heapq.heappop(heap)
+            Ut = target(U)
+            if lb_parent >= Ut:
+                pruned_min = min(pruned_min, lb_parent)
+                continue
+            nodes += 1
+            kind, lb, state, elo, ehi, info = self.evaluate(node, Ut)
+            # --- incumbent candidate from this node
+            if "bhat" in info:
+                b = info["bhat"]
+                sel = state == IN
+                free = np.flatnonzero(state == FREE)
+                m = k - int(sel.sum())
+                if free.size and m > 0:
+                    phi = st.w[free] * (st.a[free] - st.D[free] @ b) ** 2
+                    take = free[np.argsort(-phi, kind="stable")[:m]]
+                    sel = sel.copy()
+                    sel[take] = True
+                key = sel.tobytes()
+                if int(sel.sum()) <= k and key not in seen_supports:
+                    seen_supports.add(key)
+                    f, _ = st.f_support(sel)
+                    if f < U:
+                        sel2, f2 = swap_search(st, sel, deadline=deadline)
+                        if f2 < f:
+                            sel, f = sel2, f2
+                        if f < U:
+                            U, best_sel = f, sel
+                            if log is not None:
+                                log.append(("incumbent", time.perf_counter() - t0, U))
+                        Ut = target(U)
+            if kind == "pruned":
+                pruned_min = min(pruned_min, lb)
+                continue
+            if kind == "leaf" or lb >= Ut:
+                pruned_min = min(pruned_min, max(lb, -np.inf) if kind == "leaf" else lb)
+                continue
+            # --- branch
+            if "free" not in info:  # classification still moving after max_it passes
+                heapq.heappush(heap, (lb, -(node.depth + 1), next(counter),
+                                      Node(state, elo, ehi, lb, node.depth + 1)))
+                continue
+            free = info["free"]
+            lo_phi, u, wb, we = info["l"], info["u"], info["wb"], info["we"]
+            amb = state[free] == FREE
+            if "T0" in info:
+                # clusters that take part in a positive exchange pair
+                inT0 = np.isin(free, info["T0"])
+                umax = np.max(u[inT0]) if inT0.any() else -np.inf
+                lmin = np.min(lo_phi[~inT0]) if (~inT0).any() else np.inf
+                act = np.where(inT0, u > lmin, lo_phi < umax)
+                if (amb & act).any():
+                    amb = amb & act
+            if not amb.any():  # everything got decided in the last pass: re-evaluate
+                heapq.heappush(heap, (lb, -(node.depth + 1), next(counter),
+                                      Node(state, elo, ehi, lb, node.depth + 1)))
+                continue
+            fa, la, ua = free[amb], lo_phi[amb], u[amb]
+            wba, wea = wb[amb], we[amb]
+            spatial = False
+            if self.h:
+                width = ehi - elo
+                big = np.isfinite(width) & (width > 1e-12 * (1 + np.abs(elo) + np.abs(ehi)))
+                if big.any() and wba.sum() > wea.sum():
+                    spatial = True
+            if spatial:
+                # split the hard coordinate contributing most to the ambiguity
+                i = int(np.argmax(np.where(big, width, -1.0)))
+                mid = 0.5 * (elo[i] + ehi[i])
+                for a_, b_ in ((elo[i], mid), (mid, ehi[i])):
+                    lo2, hi2 = elo.copy(), ehi.copy()
+                    lo2[i], hi2[i] = a_, b_
+                    heapq.heappush(heap, (lb, -(node.depth + 1), next(counter),
+                                          Node(state, lo2, hi2, lb, node.depth + 1)))
+            else:
+                j = fa[int(np.argmax(ua - la))]
+                for v in (IN, OUT):
+                    s2 = state.copy()
+                    s2[j] = v
+                    heapq.heappush(heap, (lb, -(node.depth + 1), next(counter),
+                                          Node(s2, elo, ehi, lb, node.depth + 1)))
+        open_min = min((e[0] for e in heap), default=np.inf)
+        bound = min(pruned_min, open_min, U)
+        return best_sel, U, bound, nodes, timed_out

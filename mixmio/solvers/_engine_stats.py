@@ -1,0 +1,268 @@
+"""Sufficient statistics and fast support evaluation for the random-intercept engine.
+
+Everything the exact engine needs about a random-intercept Problem fits in O(K p + p^2)
+numbers, computed in one pass over the n rows:
+
+* the fixed design is reduced to a full-column-rank basis ``cols`` (dropped columns get beta = 0,
+  which changes no objective value) and the response is replaced by the OLS residual
+  ``r0 = y - X b_ols`` (beta is unpenalised, so the shift b -> b + b_ols changes no objective
+  value; it only removes cancellation);
+* per cluster: size ``n_k``, residual sum ``a_k``, column sums ``d_k = X_k' 1`` and
+  ``w_k = 1 / (n_k + mu)``;
+* the within-cluster quadratic ``W(b) = 1/2 b'HW b - gW'b + kW`` (a sum of positive
+  semidefinite terms, computed from within-cluster centred data, so no cancellation).
+
+With ``phi_k(b) = w_k (a_k - d_k'b)^2`` and ``O`` the unselected clusters, the penalised
+objective of a support ``S`` (all other clusters out) is ``f(S) = min_b W(b) + 1/2 sum_O phi_k``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+
+@dataclass
+class InterceptStats:
+    K: int
+    k: int
+    mu: float
+    cols: np.ndarray  # kept columns of X (full column rank basis)
+    p_full: int
+    b_ols: np.ndarray  # OLS coefficients on the kept columns
+    n_k: np.ndarray
+    w: np.ndarray
+    a: np.ndarray
+    D: np.ndarray  # (K, p)
+    HW: np.ndarray
+    gW: np.ndarray
+    kW: float
+    rr: float  # r0'r0: the k = 0 objective is rr / 2
+    Xtr: np.ndarray
+    XtX: np.ndarray
+    wa: np.ndarray  # w * a
+    wa2: np.ndarray  # w * a^2
+
+    @property
+    def p(self) -> int:
+        return self.D.shape[1]
+
+    # ------------------------------------------------------------------ quadratics
+    def quad_out(self, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """(H, g, kappa) of Q(b) = W(b) + 1/2 sum_{k in out} phi_k(b) = 1/2 b'Hb - g'b + kappa."""
+        idx = np.flatnonzero(out) if out.dtype == bool else out
+        Do = self.D[idx]
+        H = self.HW + (Do.T * self.w[idx]) @ Do
+        g = self.gW + Do.T @ self.wa[idx]
+        kappa = self.kW + 0.5 * float(np.sum(self.wa2[idx]))
+        return H, g, kappa
+
+    def f_support(self, sel: np.ndarray) -> tuple[float, np.ndarray]:
+        """(f(S), b(S)) for a boolean cluster mask ``sel`` (|sel| <= k not checked)."""
+        H, g, kappa = self.quad_out(~sel)
+        cf = sla.cho_factor(H, lower=True, check_finite=False)
+        b = sla.cho_solve(cf, g, check_finite=False)
+        return kappa - 0.5 * float(g @ b), b
+
+    # ------------------------------------------------------------------ back to w
+    def coefficients(self, sel: np.ndarray, y: np.ndarray, X: np.ndarray, codes: np.ndarray):
+        """(beta over all p_full columns, gamma over K) jointly minimising the penalised objective
+        on support ``sel``; unselected gamma exactly 0."""
+        _, b = self.f_support(sel)
+        beta_r = b + self.b_ols
+        beta = np.zeros(self.p_full)
+        beta[self.cols] = beta_r
+        res = y - X[:, self.cols] @ beta_r
+        sums = np.bincount(codes, weights=res, minlength=self.K)
+        gamma = np.where(sel, sums * self.w, 0.0)
+        return beta, gamma
+
+
+def _full_rank_columns(X: np.ndarray, XtX: np.ndarray) -> np.ndarray:
+    """Indices of a full-column-rank subset of X's columns (all of them when X'X is safely
+    positive definite; otherwise a pivoted QR of X decides)."""
+    p = X.shape[1]
+    if p == 0:
+        return np.zeros(0, dtype=int)
+    dg = np.sqrt(np.maximum(np.diag(XtX), 0.0))
+    if np.all(dg > 0):
+        C = XtX / np.outer(dg, dg)
+        ev = np.linalg.eigvalsh(C)
+        if ev[0] > 1e-8 * ev[-1]:
+            return np.arange(p)
+    _, R, piv = sla.qr(X, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    if d.size == 0 or d[0] == 0:
+        return np.zeros(0, dtype=int)
+    tol = d[0] * max(X.shape) * np.finfo(float).eps * 10
+    rank = int(np.sum(d > tol))
+    return np.sort(piv[:rank])
+
+
+def build_stats(X: np.ndarray, y: np.ndarray, codes: np.ndarray, K: int, mu: float,
+                k: int) -> InterceptStats:
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n, p_full = X.shape
+    XtX_full = X.T @ X
+    cols = _full_rank_columns(X, XtX_full)
+    Xr = X[:, cols]
+    if cols.size:
+        G = XtX_full[np.ix_(cols, cols)]
+        cf = sla.cho_factor(G, lower=True, check_finite=False)
+        b_ols = sla.cho_solve(cf, Xr.T @ y, check_finite=False)
+        for _ in range(2):  # iterative refinement: normal equations, residual in full precision
+            r0 = y - Xr @ b_ols
+            b_ols = b_ols + sla.cho_solve(cf, Xr.T @ r0, check_finite=False)
+        r0 = y - Xr @ b_ols
+    else:
+        b_ols = np.zeros(0)
+        r0 = y.copy()
+    codes = np.asarray(codes, dtype=np.int64)
+    n_k = np.bincount(codes, minlength=K).astype(float)
+    A = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(K, n))
+    D = np.asarray(A @ Xr).reshape(K, cols.size)
+    a = np.bincount(codes, weights=r0, minlength=K)
+    w = np.where(n_k + mu > 0, 1.0 / np.where(n_k + mu > 0, n_k + mu, 1.0), 0.0)
+    inv_n = np.where(n_k > 0, 1.0 / np.maximum(n_k, 1.0), 0.0)
+    # within-cluster centred data
+    xbar = D * inv_n[:, None]
+    rbar = a * inv_n
+    Xc = Xr - xbar[codes]
+    rc = r0 - rbar[codes]
+    extra = np.maximum(inv_n - w, 0.0)  # 1/n_k - w_k = mu / (n_k (n_k + mu)) >= 0
+    HW = Xc.T @ Xc + (D.T * extra) @ D
+    gW = Xc.T @ rc + D.T @ (extra * a)
+    kW = 0.5 * (float(rc @ rc) + float(np.sum(extra * a * a)))
+    HW = 0.5 * (HW + HW.T)
+    return InterceptStats(
+        K=K, k=k, mu=mu, cols=cols, p_full=p_full, b_ols=b_ols, n_k=n_k, w=w, a=a, D=D,
+        HW=HW, gW=gW, kW=kW, rr=float(r0 @ r0), Xtr=Xr.T @ r0, XtX=XtX_full[np.ix_(cols, cols)],
+        wa=w * a, wa2=w * a * a,
+    )
+
+
+# ---------------------------------------------------------------------- heuristics
+def top_k_support(st: InterceptStats, b: np.ndarray, k: int) -> np.ndarray:
+    """The k clusters with the largest phi_k(b) (ties by index)."""
+    phi = st.w * (st.a - st.D @ b) ** 2
+    sel = np.zeros(st.K, dtype=bool)
+    if k >= st.K:
+        sel[:] = True
+    elif k > 0:
+        sel[np.argpartition(-phi, k - 1)[:k]] = True
+    return sel
+
+
+def alternate(st: InterceptStats, sel: np.ndarray, max_iter: int = 50) -> tuple[np.ndarray, float]:
+    """b-step / support-step alternation (each step does not increase f)."""
+    f, b = st.f_support(sel)
+    for _ in range(max_iter):
+        new = top_k_support(st, b, int(sel.sum()))
+        if np.array_equal(new, sel):
+            break
+        f2, b2 = st.f_support(new)
+        if f2 >= f:
+            break
+        sel, f, b = new, f2, b2
+    return sel, f
+
+
+def swap_search(st: InterceptStats, sel: np.ndarray, max_swaps: int = 100000,
+                deadline: float | None = None) -> tuple[np.ndarray, float]:
+    """Best-improvement 1-for-1 swap search on the (p+1)-dimensional sufficient statistics.
+
+    With M(S) = T - sum_{j in S} u_j u_j', u_j = sqrt(w_j) [d_j; -a_j], f(S) = 1 / (2 N_yy)
+    where N = M^{-1}.  Removing i then adding j is a rank-two update, so all |S| (K - |S|) swaps
+    are scored with one |S| x (K - |S|) product of (p+1)-vectors.
+    """
+    import time
+
+    sel = sel.copy()
+    K = st.K
+    if sel.sum() == 0 or sel.sum() == K:
+        return sel, st.f_support(sel)[0]
+    sw = np.sqrt(st.w)
+    U = np.column_stack([st.D * sw[:, None], -st.a * sw])
+    best_f = st.f_support(sel)[0]
+    for _ in range(max_swaps):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        H, g, kappa = st.quad_out(~sel)
+        M = np.empty((st.p + 1, st.p + 1))
+        M[:-1, :-1] = H
+        M[:-1, -1] = -g
+        M[-1, :-1] = -g
+        M[-1, -1] = 2 * kappa
+        try:
+            N = np.linalg.inv(M)
+        except np.linalg.LinAlgError:
+            break
+        N = 0.5 * (N + N.T)
+        NU = U @ N  # (K, p+1)
+        gd = np.einsum("ij,ij->i", NU, U)
+        py = NU[:, -1]
+        Nyy = N[-1, -1]
+        ins = np.flatnonzero(sel)
+        outs = np.flatnonzero(~sel)
+        cross = NU[ins] @ U[outs].T  # g_ij
+        gi = gd[ins][:, None]
+        N1yy = Nyy - py[ins] ** 2 / (1.0 + gd[ins])  # remove i
+        N1uj_y = py[outs][None, :] - (py[ins] / (1.0 + gd[ins]))[:, None] * cross
+        ujN1uj = gd[outs][None, :] - cross**2 / (1.0 + gi)
+        den = 1.0 - ujN1uj
+        with np.errstate(divide="ignore", invalid="ignore"):
+            N2yy = N1yy[:, None] + N1uj_y**2 / den
+            fnew = np.where(den > 1e-14, 0.5 / N2yy, np.inf)
+        idx = np.unravel_index(np.argmin(fnew), fnew.shape)
+        cand = fnew[idx]
+        if not cand < best_f * (1 - 1e-12) - 1e-300:
+            break
+        trial = sel.copy()
+        trial[ins[idx[0]]] = False
+        trial[outs[idx[1]]] = True
+        f_exact = st.f_support(trial)[0]
+        if f_exact >= best_f:
+            break
+        sel, best_f = trial, f_exact
+    return sel, best_f
+
+
+def heuristic_support(st: InterceptStats, k: int, warm: np.ndarray | None = None,
+                      deadline: float | None = None) -> tuple[np.ndarray, float]:
+    """Best of: top-k at the OLS fit (alternated, swapped) and the warm support (alternated,
+    swapped)."""
+    K = st.K
+    kk = min(k, K)
+    starts = [top_k_support(st, np.zeros(st.p), kk)]
+    if warm is not None:
+        wm = np.asarray(warm, dtype=bool).copy()
+        if wm.sum() > kk:  # keep the kk with the largest phi at the warm fit
+            _, b = st.f_support(wm)
+            phi = st.w * (st.a - st.D @ b) ** 2
+            phi[~wm] = -np.inf
+            keep = np.argsort(-phi)[:kk]
+            wm = np.zeros(K, dtype=bool)
+            wm[keep] = True
+        if wm.sum() < kk:  # fill with the largest phi outside
+            _, b = st.f_support(wm)
+            phi = st.w * (st.a - st.D @ b) ** 2
+            phi[wm] = -np.inf
+            add = np.argsort(-phi)[: kk - int(wm.sum())]
+            wm[add] = True
+        starts.insert(0, wm)
+    best_sel, best_f = None, np.inf
+    seen = set()
+    for s0 in starts:
+        key = s0.tobytes()
+        if key in seen:
+            continue
+        seen.add(key)
+        s1, _ = alternate(st, s0)
+        s2, f2 = swap_search(st, s1, deadline=deadline)
+        if f2 < best_f:
+            best_sel, best_f = s2, f2
+    return best_sel, best_f
