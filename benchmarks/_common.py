@@ -41,3 +41,28 @@ def write_tables(name: str, table: pd.DataFrame, title: str, notes: str = "") ->
 
 def load_insteval() -> pd.DataFrame:
     return pd.read_csv(DATA / "InstEval.csv.gz")
+
+
+def make_intercept_frame(K: int, rows: int, p: int, frac: float = 0.1, effect: float = 2.0,
+                         sigma: float = 1.0, random_state: int = 0) -> pd.DataFrame:
+    """Random-intercept data: y, x1..x{p-1} ~ N(0, 1), cluster g with ``rows`` rows each;
+    round(frac K) clusters deviate by +-effect*sigma; noise sd sigma."""
+    import numpy as np
+
+    rng = np.random.default_rng(random_state)
+    g = np.repeat(np.arange(K), rows)
+    n = g.size
+    X = rng.normal(size=(n, p - 1))
+    beta = rng.normal(size=p)
+    gamma = np.zeros(K)
+    dev = rng.choice(K, size=int(round(frac * K)), replace=False)
+    gamma[dev] = effect * sigma * rng.choice([-1.0, 1.0], size=dev.size)
+    y = beta[0] + X @ beta[1:] + gamma[g] + sigma * rng.normal(size=n)
+    df = pd.DataFrame(X, columns=[f"x{j}" for j in range(1, p)])
+    df["g"] = g
+    df["y"] = y
+    return df
+
+
+def intercept_formula(p: int) -> str:
+    return "y ~ " + " + ".join(f"x{j}" for j in range(1, p)) + " + (1 | g)"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pandas as pd
+
 from _common import write_tables
 
 CASES = {

@@ -7,8 +7,9 @@ import sys
 
 import pandas as pd
 
-DEMO_DATA = "sleepstudy"
-DEMO_FORMULA = "Reaction ~ Days + (Days | Subject)"
+DEMO_DATA = "exam"
+DEMO_FORMULA = "normexam ~ standLRT + sex + (1 | school)"
+DEMO_K = 6
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,8 +44,9 @@ def run(argv: list[str] | None = None) -> str:
         from . import datasets
 
         data, formula, k, solver, tl, na, design_only = (
-            datasets.load(DEMO_DATA), DEMO_FORMULA, 4, "auto", None, "drop", False)
-        header = f"mixmio demo: {formula} on the shipped '{DEMO_DATA}' data, k = {k}\n"
+            datasets.load(DEMO_DATA), DEMO_FORMULA, DEMO_K, "auto", None, "drop", False)
+        header = (f"mixmio demo: which of 65 London schools differ? {formula} on the shipped "
+                  f"'{DEMO_DATA}' data (mlmRev), at most k = {k} deviating schools\n\n")
     else:
         data, formula, k = _read(args.data, args.sep), args.formula, args.k
         solver, tl, na, design_only = args.solver, args.time_limit, args.na_action, args.design_only
