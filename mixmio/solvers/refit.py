@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
+from scipy.linalg import cho_solve
 
 from ..problem import Problem
 
@@ -21,22 +20,26 @@ def refit_support(problem: Problem, w: np.ndarray) -> np.ndarray:
     active[problem.capped] = False
     active[problem.capped[w[problem.capped] != 0]] = True
     cols = np.nonzero(active)[0]
-    D = problem.design[:, cols]
     out = np.zeros(problem.n_coef)
     if len(cols) == 0:
         return out
-    G = (D.T @ D).toarray() if sp.issparse(D) else D.T @ D
-    c = np.asarray(D.T @ problem.y).ravel()
+    p = problem.p
+    xc, zc = cols[cols < p], cols[cols >= p] - p
+    Xs = problem.X[:, xc]
+    Zs = problem.Z[:, zc]
+    # Gram blocks of [X_S | Z_S] without forming the n x |S| matrix
+    XZ = np.asarray((Zs.T @ Xs).T)
+    G = np.block([[Xs.T @ Xs, XZ], [XZ.T, (Zs.T @ Zs).toarray()]])
+    c = np.concatenate([Xs.T @ problem.y, np.asarray(Zs.T @ problem.y).ravel()])
     try:
         L = np.linalg.cholesky(G)
         cond_ok = np.min(np.diag(L)) ** 2 > 1e-10 * np.max(np.diag(G))
     except np.linalg.LinAlgError:
         cond_ok = False
     if cond_ok:
-        out[cols] = np.linalg.solve(G, c)
+        out[cols] = cho_solve((L, True), c)
     else:
         eps = 1e-10 * problem.ridge * np.asarray(problem.penalized[cols], dtype=float)
         eps = eps + 1e-14 * np.max(np.diag(G))
-        out[cols] = spla.spsolve(sp.csc_matrix(G + np.diag(eps)), c) if len(cols) > 2000 \
-            else np.linalg.solve(G + np.diag(eps), c)
+        out[cols] = np.linalg.solve(G + np.diag(eps), c)
     return out
