@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -172,6 +172,48 @@ class MioLmerResult:
         out = pd.concat([fx, rx], ignore_index=True)
         out["selected"] = out["estimate"] != 0
         return out
+
+    # inference -----------------------------------------------------------------------------
+    def bootstrap(self, B: int = 500, scheme: str = "residual", ci: str = "percentile",
+                  level: float = 0.95, n_jobs=1, random_state=None, progress: bool = True,
+                  **kwargs):
+        """Bootstrap with the selection re-run in every replicate; a ``BootstrapResult``.
+
+        ``scheme``: ``"residual"`` (``within_cluster=``), ``"cluster"`` (``cluster_by=``),
+        ``"wild"`` (``weights="rademacher" | "mammen"``) or ``"parametric"``; ``ci``:
+        ``"percentile"``, ``"basic"`` or ``"bca"``.  See :mod:`mixmio.inference.bootstrap`.
+        The fit itself is unchanged: ``fit.with_bootstrap(boot)`` (or ``boot.fit``) is the fit
+        whose ``summary()`` shows the bootstrap columns.
+        """
+        from ..inference.bootstrap import bootstrap
+
+        return bootstrap(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
+                         random_state=random_state, progress=progress, **kwargs)
+
+    def stability(self, B: int = 100, frac: float = 0.5, pairing: str = "complementary",
+                  threshold: float = 0.6, scheme: str = "obs", n_jobs=1, random_state=None,
+                  progress: bool = True, **kwargs):
+        """Stability selection of the clusters; a ``StabilityResult`` (frequencies, flagged set,
+        expected-false-flag bound).  See :mod:`mixmio.inference.stability`."""
+        from ..inference.stability import stability
+
+        return stability(self, B=B, frac=frac, pairing=pairing, threshold=threshold,
+                         scheme=scheme, n_jobs=n_jobs, random_state=random_state,
+                         progress=progress, **kwargs)
+
+    def plot_effects(self, term: str | None = None, boot=None, ax=None):
+        """Caterpillar plot of a random-effect column's cluster effects (bootstrap intervals
+        coloured by selection frequency when ``boot`` or an attached bootstrap is given)."""
+        from ..inference.plots import plot_effects
+
+        return plot_effects(self, term=term, boot=boot, ax=ax)
+
+    def with_bootstrap(self, boot) -> MioLmerResult:
+        """A copy of this fit with ``boot`` attached (its summary shows bootstrap columns)."""
+        if boot is not None and np.shape(getattr(boot, "estimate", None)) != self.w.shape:
+            raise ValueError("this bootstrap was not computed from this fit (coefficient "
+                             "layouts differ)")
+        return replace(self, bootstrap_result=boot)
 
     def summary(self):
         """lme4-style summary; ``print`` it, or show it in Jupyter."""

@@ -34,6 +34,9 @@ class LmerSummary:
             f"Solver: {f.solver}   status: {f.status}   gap: {_gap(f.gap)}   "
             f"bound: {f.best_bound:.6g}   time: {f.solve_time:.3g} s",
         ]
+        boot = f.bootstrap_result
+        if boot is not None and hasattr(boot, "describe"):
+            lines += boot.describe().split("\n")
         if f.status != "optimal":
             lines.append(f"NOTE: not proven optimal ({f.status}); the selection is the best found, "
                          f"within a relative gap of {_gap(f.gap)} of the optimum.")
@@ -77,12 +80,28 @@ class LmerSummary:
             rows.append(row)
         return headers, rows
 
+    def bootstrap_random_table(self) -> tuple[list, list] | None:
+        """Bootstrap SE, interval and selection frequency of the selected clusters."""
+        boot = self.fit.bootstrap_result
+        table = getattr(boot, "ranef_table", None)
+        if not callable(table):
+            return None
+        t = table(selected_only=True)
+        lo, hi = boot.interval_labels
+        rows = [[r.group, r.term, r.level, _num(r.estimate), _num(r.se), _num(r.lower),
+                 _num(r.upper), _num(r.selection_frequency), _num(r.sign_stability)]
+                for r in t.itertuples(index=False)]
+        return ["Groups", "Term", "Level", "Estimate", "Boot.SE", lo, hi, "Sel.freq",
+                "Sign.stab"], rows
+
     # renderings ------------------------------------------------------------------------------
     def sections(self):
         f = self.fit
+        boot_rand = self.bootstrap_random_table()
         return [
             ("Scaled residuals:", *self.residual_table()),
             ("Random effects:", *self.random_table()),
+            *([("Selected clusters (bootstrap):", *boot_rand)] if boot_rand else []),
             (f"Number of obs: {f.n_obs}, groups: "
              + ", ".join(f"{g}, {k}" for g, k in f.n_groups.items()) + "\n\nFixed effects:",
              *self.fixed_table()),

@@ -1,0 +1,28 @@
+"""Inference for sparse mixed-model fits: bootstrap, stability selection, significance report.
+
+Every refit (bootstrap replicate, jackknife fit, half-sample) re-runs the selection through
+:func:`mixmio.solvers.solve` and runs through joblib (``n_jobs``; a Dask cluster under
+``joblib.parallel_config(backend="dask")``).  Results are identical for any ``n_jobs`` and
+backend given ``random_state``.  Under a Dask backend pass ``n_jobs=-1`` (every worker);
+``n_jobs=1`` runs in the calling process whatever the backend.
+
+Fits are immutable: ``fit.bootstrap(...)`` leaves ``fit`` unchanged.  The fit whose
+``summary()`` shows bootstrap SE, interval and selection frequency (fixed effects, and a
+"Selected clusters (bootstrap)" section) is ``fit.with_bootstrap(boot)``, also available as
+``boot.fit``.
+
+>>> import mixmio
+>>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+...                       mixmio.datasets.load("sleepstudy"), k=3)
+>>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+>>> boot.n_ok
+20
+"""
+
+from .bootstrap import BootstrapResult, bootstrap
+from .plots import plot_effects
+from .report import BootstrapReport
+from .stability import StabilityResult, stability
+
+__all__ = ["BootstrapReport", "BootstrapResult", "StabilityResult", "bootstrap",
+           "plot_effects", "stability"]

@@ -1,0 +1,300 @@
+"""Replicate machinery shared by the bootstrap, the jackknife and stability selection.
+
+Everything a worker needs travels in one picklable :class:`_Context` (arrays and cap sizes, no
+DataFrames, no formula).  A replicate is a module-level function of ``(context, task)`` that is
+deterministic given the task's seed: it builds the replicate :class:`~mixmio.problem.Problem`,
+re-runs the selection through :func:`mixmio.solvers.solve`, applies the fit's refit rule and maps
+the coefficients back to the full-data layout (NaN for coefficients the replicate does not have).
+Failures are returned as values (``_Out.reason``), never raised.
+
+Replicates run through ``joblib.Parallel(n_jobs=...)``: local processes for ``n_jobs > 1`` and
+whatever backend is active, e.g. Dask under ``joblib.parallel_config(backend="dask")``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..problem import CapSet, Problem, TermStructure
+
+#: solver statuses that make a replicate a failure
+FAILED_STATUSES = ("infeasible", "error")
+
+
+@dataclass(frozen=True, eq=False)
+class _Block:
+    """One random-effects term of the fit, as arrays."""
+
+    label: str
+    group: str
+    values: np.ndarray  # (n, q)
+    codes: np.ndarray  # (n,)
+    n_levels: int
+    z_start: int
+    labels: tuple[str, ...]
+    caps: tuple[int, ...]  # cap k per term column
+
+    @property
+    def q(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True, eq=False)
+class _Context:
+    """What a worker needs to build and solve any replicate of one fit."""
+
+    X: np.ndarray
+    Z: sp.csc_matrix
+    y: np.ndarray  # response less offset (Problem.y)
+    mu: np.ndarray  # X beta + Z gamma of the reported fit (offset excluded)
+    resid: np.ndarray  # y - mu
+    sigma: float
+    ridge: float
+    caps: tuple
+    penalized: np.ndarray
+    terms: tuple
+    constraints: tuple
+    blocks: tuple[_Block, ...]
+    fixed_cap: CapSet | None
+    support: np.ndarray  # bool over w: the full-data selection's support
+    refit: bool
+    solve_kw: dict
+    unit_block: int  # which block's levels are the resampling units
+    options: dict = field(default_factory=dict)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_coef(self) -> int:
+        return self.X.shape[1] + self.Z.shape[1]
+
+    @property
+    def unit_codes(self) -> np.ndarray:
+        return self.blocks[self.unit_block].codes
+
+    @property
+    def n_units(self) -> int:
+        return self.blocks[self.unit_block].n_levels
+
+
+@dataclass(frozen=True)
+class _Out:
+    """One replicate's outcome: mapped coefficients (or None), solver status, failure reason."""
+
+    w: np.ndarray | None
+    status: str
+    reason: str = ""
+
+
+def unit_block_index(fit, cluster_by: str | None) -> int:
+    """Index of the block whose grouping factor is the resampling unit."""
+    blocks = fit.design.blocks
+    if not blocks:
+        raise ValueError("the fit has no random-effects term")
+    if cluster_by is None:
+        return 0
+    for i, b in enumerate(blocks):
+        if b.group == cluster_by:
+            return i
+    raise ValueError(f"cluster_by={cluster_by!r} names no grouping factor of the fit; the "
+                     f"grouping factors are {[b.group for b in blocks]}")
+
+
+def make_context(fit, *, unit_block: int = 0, solver: str = "auto",
+                 time_limit: float | None = None, options: dict | None = None) -> _Context:
+    pr = fit.problem
+    k = fit.k
+    blocks = []
+    for b in fit.design.blocks:
+        blocks.append(_Block(b.label, b.group, np.asarray(b.values, dtype=float),
+                             np.asarray(b.codes, dtype=np.int64), int(b.n_levels),
+                             int(b.z_slice.start), tuple(b.labels),
+                             tuple(int(k[lab]) for lab in b.labels)))
+    fixed_cap = next((c for c in pr.caps if c.label == "fixed effects"), None)
+    w = np.asarray(fit.w, dtype=float)
+    mu = pr.X @ w[: pr.p] + pr.Z @ w[pr.p:]
+    support = np.asarray(fit.solution.w) != 0
+    solve_kw = {"solver": solver, "time_limit": time_limit, "mip_gap": fit.mip_gap,
+                "warm_start": True}
+    return _Context(pr.X, pr.Z.tocsc(), np.asarray(pr.y, dtype=float), mu, pr.y - mu,
+                    float(fit.sigma), float(pr.ridge), pr.caps, np.asarray(pr.penalized),
+                    pr.terms, tuple(pr.constraints), tuple(blocks), fixed_cap, support,
+                    bool(fit.refit), solve_kw, int(unit_block), dict(options or {}))
+
+
+# -- building replicate problems ---------------------------------------------------------------
+def _term_z(values: np.ndarray, codes: np.ndarray, n_levels: int) -> sp.csc_matrix:
+    """Z of one term (same layout as the design stage: column ``j * n_levels + level``)."""
+    n, q = values.shape
+    rows = np.tile(np.arange(n), q)
+    cols = np.concatenate([codes + j * n_levels for j in range(q)]) if q else np.zeros(0, int)
+    vals = values.T.ravel()
+    keep = vals != 0
+    return sp.csc_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, q * n_levels))
+
+
+def compact(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Relabel codes to 0..L-1 over the levels present; returns (new codes, original levels)."""
+    present, new = np.unique(codes, return_inverse=True)
+    return new.astype(np.int64).ravel(), present.astype(np.int64)
+
+
+def sub_problem(ctx: _Context, rows: np.ndarray, y: np.ndarray,
+                block_codes: list[tuple[np.ndarray, np.ndarray]]
+                ) -> tuple[Problem, np.ndarray]:
+    """Problem on ``rows`` with new level codes per block.
+
+    ``block_codes[i] = (codes, orig)``: the new level of every row of block ``i`` and the original
+    level of every new level (duplicates allowed: a resampled cluster drawn twice is two new
+    levels).  Caps keep their size (at most the number of levels left).  Returns the problem and
+    ``colmap``, the original coefficient index of every new coefficient.
+    """
+    if ctx.constraints:
+        raise NotImplementedError("resampling clusters or rows of a problem with holistic "
+                                  "constraints is not supported")
+    p = ctx.p
+    X = ctx.X[rows]
+    zparts, caps, terms, colmap = [], [], [], [np.arange(p)]
+    start = 0
+    for b, (codes, orig) in zip(ctx.blocks, block_codes, strict=True):
+        nl = len(orig)
+        vals = b.values[rows]
+        zparts.append(_term_z(vals, codes, nl))
+        for j in range(b.q):
+            caps.append(CapSet(b.labels[j], p + start + j * nl + np.arange(nl),
+                               min(b.caps[j], nl)))
+            colmap.append(p + b.z_start + j * b.n_levels + orig)
+        terms.append(TermStructure(b.label, start, b.q, nl, codes, vals))
+        start += b.q * nl
+    if ctx.fixed_cap is not None:
+        caps.append(ctx.fixed_cap)
+    Z = sp.hstack(zparts, format="csc") if zparts else sp.csc_matrix((len(rows), 0))
+    penalized = np.concatenate([ctx.penalized[:p], np.ones(start, dtype=bool)])
+    problem = Problem(X, Z, np.asarray(y, dtype=float), ctx.ridge, tuple(caps), penalized,
+                      tuple(terms))
+    return problem, np.concatenate(colmap).astype(np.int64)
+
+
+def same_problem(ctx: _Context, y: np.ndarray) -> tuple[Problem, None]:
+    """The full-data problem with a new response (clusters fixed)."""
+    return Problem(ctx.X, ctx.Z, y, ctx.ridge, ctx.caps, ctx.penalized, ctx.terms,
+                   ctx.constraints), None
+
+
+def map_back(w: np.ndarray, colmap: np.ndarray | None, n_coef: int) -> np.ndarray:
+    """Coefficients in the full-data layout; NaN where absent, the first copy for duplicates."""
+    if colmap is None:
+        return np.asarray(w, dtype=float).copy()
+    out = np.full(n_coef, np.nan)
+    uniq, first = np.unique(colmap, return_index=True)
+    out[uniq] = w[first]
+    return out
+
+
+def warm_mask(ctx: _Context, problem: Problem, colmap: np.ndarray | None) -> np.ndarray:
+    """The full-data support in the replicate's layout, trimmed to the caps."""
+    if colmap is None:
+        return ctx.support.copy()
+    mask = ctx.support[colmap].copy()
+    first = np.zeros(len(colmap), dtype=bool)
+    first[np.unique(colmap, return_index=True)[1]] = True
+    mask &= first
+    for cap in problem.caps:
+        on = cap.index[mask[cap.index]]
+        if len(on) > cap.k:
+            mask[on[cap.k:]] = False
+    return mask
+
+
+# -- solving -----------------------------------------------------------------------------------
+def _solve_accepts_warm(solve) -> bool:
+    try:
+        return "warm" in inspect.signature(solve).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def warm_mode() -> str:
+    """How replicates are warm-started with the solve function installed now."""
+    from .. import solvers
+
+    return "support" if _solve_accepts_warm(solvers.solve) else "heuristic"
+
+
+def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
+    """Selection re-solve (+ the fit's refit rule); failures as values."""
+    from .. import solvers
+    from ..solvers.refit import refit_support
+
+    kw = dict(ctx.solve_kw, random_state=int(seed))
+    if _solve_accepts_warm(solvers.solve):
+        kw["warm"] = warm_mask(ctx, problem, colmap)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = solvers.solve(problem, **kw)
+    status = str(getattr(sol, "status", "error"))
+    if status in FAILED_STATUSES:
+        msg = getattr(sol, "message", "")
+        return _Out(None, status, f"solver status {status!r}" + (f": {msg}" if msg else ""))
+    w = np.asarray(sol.w, dtype=float)
+    if w.shape != (problem.n_coef,) or not np.all(np.isfinite(w)):
+        return _Out(None, status, "solver returned non-finite or mis-shaped coefficients")
+    if not problem.is_feasible(w):
+        return _Out(None, status, "solver returned coefficients that break a cap")
+    if ctx.refit:
+        w = refit_support(problem, w)
+        if not np.all(np.isfinite(w)):
+            return _Out(None, status, "refit on the selected support is not finite")
+    return _Out(map_back(w, colmap, ctx.n_coef), status)
+
+
+def seeds_of(seed: np.random.SeedSequence) -> tuple[np.random.Generator, int]:
+    """(data generator, solver seed) of one replicate, without mutating the SeedSequence."""
+    state = seed.generate_state(2)
+    return np.random.default_rng(int(state[0])), int(state[1])
+
+
+# -- running -----------------------------------------------------------------------------------
+def show_progress(progress: bool) -> bool:
+    try:
+        return bool(progress) and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _one_thread(fn, ctx: _Context, task) -> _Out:
+    """Run one replicate with single-threaded BLAS.
+
+    Replicates are the unit of parallelism, so BLAS threads inside one only oversubscribe the
+    cores (on small problems multi-threaded OpenBLAS made replicates ~10x slower), and a fixed
+    thread count keeps floating-point results, hence selections, identical on every backend.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return fn(ctx, task)
+
+
+def run_tasks(fn, ctx: _Context, tasks: list, n_jobs, progress: bool, desc: str) -> list[_Out]:
+    """``fn(ctx, task)`` for every task through joblib's active backend, results in task order."""
+    from joblib import Parallel, delayed
+
+    par = Parallel(n_jobs=n_jobs, return_as="generator")
+    gen = par(delayed(_one_thread)(fn, ctx, t) for t in tasks)
+    if show_progress(progress):
+        from tqdm.auto import tqdm
+
+        gen = tqdm(gen, total=len(tasks), desc=desc, file=sys.stderr)
+    return list(gen)

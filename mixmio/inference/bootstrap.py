@@ -1,0 +1,489 @@
+"""Bootstrap of a sparse mixed-model fit, re-running the selection in every replicate.
+
+Schemes (METHODS 7):
+
+``residual``
+    Clusters fixed; ``y* = fitted + e*`` with ``e*`` drawn with replacement from the centred
+    residuals (``within_cluster=True``: from the residuals of the row's own cluster, uncentred,
+    so that what the fit left in a cluster stays in that cluster).
+``cluster``
+    Clusters of the resampling factor (the first grouping factor, or ``cluster_by=``) drawn with
+    replacement; a cluster drawn twice becomes two clusters (relabelled), so each draw can be
+    selected on its own.  Effects of clusters absent from a replicate are missing (NaN), not
+    zero; for a cluster drawn more than once the first copy's estimate is used.  Levels of other
+    grouping factors keep their identity (the ones with no rows in the replicate are dropped).
+``wild``
+    Clusters fixed; ``y* = fitted + v_c * r`` with one multiplier per cluster of the resampling
+    factor, Rademacher (+-1) or Mammen's two-point distribution (``weights=``).
+``parametric``
+    Clusters fixed; ``y* = fitted + N(0, sigma^2)`` errors with ``sigma = fit.sigma``.  This
+    assumes independent homoscedastic Gaussian errors around the fitted model, and says so in
+    every report.
+
+Residuals used by ``residual`` and ``wild`` are inflated by ``sqrt(n / (n - df))`` (``df`` the
+number of non-zero coefficients of the fit, i.e. ``fit.df_resid = n - df``) so that their mean
+square is ``fit.sigma^2`` (Davison & Hinkley 1997, Sec. 6.2.3); without it percentile intervals
+are too short by that factor.
+
+Every replicate re-solves the capped problem (same caps, same ridge value as the fit) through
+:func:`mixmio.solvers.solve`, then applies the fit's refit rule.  Replicates that fail (an
+exception, status ``infeasible`` or ``error``, non-finite or cap-breaking coefficients) are
+recorded in :attr:`BootstrapResult.failures` and excluded from every statistic.
+
+Statistics per coefficient, over the ``n_ok`` successful replicates where the coefficient exists:
+
+- ``se``: standard deviation of the replicate estimates (zeros of unselected replicates included);
+- ``lower``/``upper``: ``percentile`` (quantiles of the replicate estimates), ``basic``
+  (``2 est - q_hi``, ``2 est - q_lo``) or ``bca`` (bias-corrected and accelerated; the bias
+  correction uses mid-ranks, ``z0 = Phi^-1((#{b < est} + #{b = est}/2) / n)``, clipped to
+  ``[1/(2n), 1 - 1/(2n)]``; the acceleration comes from a delete-one-cluster jackknife over the
+  clusters of the resampling factor, each jackknife fit re-running the selection);
+- ``selection_frequency``: share of replicates in which the coefficient is non-zero;
+- ``sign_stability``: among replicates where it is selected, the share with the sign of the
+  full-data estimate (NaN when the full-data estimate is zero);
+- ``p_value``: two-sided bootstrap p-value for "the coefficient is 0",
+  ``min(1, 2 * min((1 + #{b <= 0}) / (1 + n), (1 + #{b >= 0}) / (1 + n)))`` (the ``+1`` keeps
+  it away from 0 with finitely many replicates).  It inverts the percentile interval: for a
+  cluster that is unselected (0) in many replicates it is large by construction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from ._tasks import (
+    _Context,
+    _Out,
+    compact,
+    make_context,
+    run_tasks,
+    same_problem,
+    seeds_of,
+    solve_and_refit,
+    sub_problem,
+    unit_block_index,
+    warm_mode,
+)
+
+SCHEMES = ("residual", "cluster", "wild", "parametric")
+INTERVALS = ("percentile", "basic", "bca")
+WEIGHTS = ("rademacher", "mammen")
+
+_SQ5 = np.sqrt(5.0)
+_MAMMEN = (-(_SQ5 - 1) / 2, (_SQ5 + 1) / 2)
+_MAMMEN_P = (_SQ5 + 1) / (2 * _SQ5)  # probability of the negative point
+
+PARAMETRIC_NOTE = ("parametric scheme: assumes independent Gaussian errors with sd = "
+                   "fit.sigma ({sigma:.4g}) around the fitted model")
+
+
+# -- replicate workers (module level: picklable) -----------------------------------------------
+def _errors(ctx: _Context, rng: np.random.Generator) -> np.ndarray:
+    scheme = ctx.options["scheme"]
+    r = ctx.resid
+    if scheme == "parametric":
+        return rng.normal(0.0, ctx.sigma, ctx.n)
+    codes = ctx.unit_codes
+    r = r * ctx.options.get("resid_scale", 1.0)
+    if scheme == "wild":
+        if ctx.options["weights"] == "rademacher":
+            v = rng.choice(np.array([-1.0, 1.0]), size=ctx.n_units)
+        else:
+            v = np.where(rng.random(ctx.n_units) < _MAMMEN_P, _MAMMEN[0], _MAMMEN[1])
+        return v[codes] * r
+    if not ctx.options["within_cluster"]:
+        rc = r - r.mean()
+        return rc[rng.integers(0, ctx.n, ctx.n)]
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=ctx.n_units)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    pick = starts[codes] + np.floor(rng.random(ctx.n) * sizes[codes]).astype(np.int64)
+    return r[order[pick]]
+
+
+def _cluster_problem(ctx: _Context, rng: np.random.Generator):
+    codes = ctx.unit_codes
+    K = ctx.n_units
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=K)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    draws = rng.integers(0, K, K)
+    rows = np.concatenate([order[bounds[d]:bounds[d + 1]] for d in draws])
+    block_codes = []
+    for i, b in enumerate(ctx.blocks):
+        if i == ctx.unit_block:
+            block_codes.append((np.repeat(np.arange(K), sizes[draws]).astype(np.int64),
+                                draws.astype(np.int64)))
+        else:
+            block_codes.append(compact(b.codes[rows]))
+    return sub_problem(ctx, rows, ctx.y[rows], block_codes)
+
+
+def _boot_replicate(ctx: _Context, seed: np.random.SeedSequence) -> _Out:
+    try:
+        rng, solver_seed = seeds_of(seed)
+        if ctx.options["scheme"] == "cluster":
+            problem, colmap = _cluster_problem(ctx, rng)
+        else:
+            problem, colmap = same_problem(ctx, ctx.mu + _errors(ctx, rng))
+        return solve_and_refit(ctx, problem, colmap, solver_seed)
+    except Exception as exc:  # noqa: BLE001 - recorded as a failure, never dropped silently
+        return _Out(None, "exception", f"{type(exc).__name__}: {exc}")
+
+
+def _jackknife_replicate(ctx: _Context, task: tuple[int, np.random.SeedSequence]) -> _Out:
+    unit, seed = task
+    try:
+        _, solver_seed = seeds_of(seed)
+        rows = np.flatnonzero(ctx.unit_codes != unit)
+        block_codes = [compact(b.codes[rows]) for b in ctx.blocks]
+        problem, colmap = sub_problem(ctx, rows, ctx.y[rows], block_codes)
+        return solve_and_refit(ctx, problem, colmap, solver_seed)
+    except Exception as exc:  # noqa: BLE001
+        return _Out(None, "exception", f"{type(exc).__name__}: {exc}")
+
+
+# -- statistics --------------------------------------------------------------------------------
+def _valid(draws: np.ndarray) -> np.ndarray:
+    return np.isfinite(draws)
+
+
+def _nanquantile(draws: np.ndarray, q) -> np.ndarray:
+    """Column quantiles ignoring NaN; NaN for an all-NaN column (no warning)."""
+    q = np.atleast_1d(np.asarray(q, dtype=float))
+    out = np.full((len(q), draws.shape[1]) if q.ndim == 1 else q.shape, np.nan)
+    ok = np.isfinite(draws).any(axis=0)
+    if ok.any():
+        if q.ndim == 1:
+            out[:, ok] = np.nanquantile(draws[:, ok], q, axis=0)
+        else:  # one pair of levels per column
+            for j in np.flatnonzero(ok):
+                out[:, j] = np.nanquantile(draws[:, j], q[:, j])
+    return out
+
+
+def _acceleration(jack: np.ndarray) -> np.ndarray:
+    """Jackknife acceleration per column, a = sum d^3 / (6 (sum d^2)^1.5), d = mean - theta_i."""
+    valid = np.isfinite(jack)
+    cnt = valid.sum(axis=0)
+    mean = np.where(valid, jack, 0.0).sum(axis=0) / np.maximum(cnt, 1)
+    d = np.where(valid, mean - np.where(valid, jack, 0.0), 0.0)
+    num = np.sum(d**3, axis=0)
+    den = 6.0 * np.sum(d**2, axis=0) ** 1.5
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def interval_bounds(draws: np.ndarray, estimate: np.ndarray, ci: str, level: float,
+                    jackknife: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) per column of ``draws`` (replicates x coefficients, NaN = missing)."""
+    alpha = 1.0 - level
+    if ci == "percentile":
+        lo, hi = _nanquantile(draws, [alpha / 2, 1 - alpha / 2])
+        return lo, hi
+    if ci == "basic":
+        qlo, qhi = _nanquantile(draws, [alpha / 2, 1 - alpha / 2])
+        return 2 * estimate - qhi, 2 * estimate - qlo
+    if ci != "bca":
+        raise ValueError(f"ci must be one of {INTERVALS}, got {ci!r}")
+    if jackknife is None:
+        raise ValueError("bca intervals need the cluster jackknife; run the bootstrap with "
+                         "ci='bca' (it fits the delete-one-cluster jackknife)")
+    valid = _valid(draws)
+    n = valid.sum(axis=0).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        below = np.sum(np.where(valid, draws < estimate, False), axis=0)
+        equal = np.sum(np.where(valid, draws == estimate, False), axis=0)
+        share = (below + 0.5 * equal) / n
+        share = np.clip(share, 0.5 / np.maximum(n, 1), 1 - 0.5 / np.maximum(n, 1))
+        z0 = norm.ppf(share)
+    a = _acceleration(jackknife)
+    levels = []
+    for z in (norm.ppf(alpha / 2), norm.ppf(1 - alpha / 2)):
+        levels.append(norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
+    levels = np.where(np.isfinite(levels), levels, 0.5)
+    lo, hi = _nanquantile(draws, np.vstack(levels))
+    return lo, hi
+
+
+def coefficient_stats(draws: np.ndarray, estimate: np.ndarray) -> pd.DataFrame:
+    valid = _valid(draws)
+    n = valid.sum(axis=0)
+    nz = valid & (draws != 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(np.where(valid, draws, 0.0), axis=0) / n, np.nan)
+        dev = np.where(valid, draws - mean, 0.0)
+        se = np.where(n > 1, np.sqrt(np.sum(dev**2, axis=0) / (n - 1)), np.nan)
+        freq = np.where(n > 0, nz.sum(axis=0) / n, np.nan)
+        same = nz & (np.sign(np.where(valid, draws, 0.0)) == np.sign(estimate))
+        n_sel = nz.sum(axis=0)
+        stab = np.where((n_sel > 0) & (estimate != 0), same.sum(axis=0) / n_sel, np.nan)
+        le = np.sum(valid & (draws <= 0), axis=0)
+        ge = np.sum(valid & (draws >= 0), axis=0)
+        pv = np.minimum(1.0, 2 * np.minimum((1 + le) / (1 + n), (1 + ge) / (1 + n)))
+        pv = np.where(n > 0, pv, np.nan)
+    return pd.DataFrame({"boot_mean": mean, "se": se, "selection_frequency": freq,
+                         "sign_stability": stab, "p_value": pv, "n_valid": n})
+
+
+# -- result ------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class BootstrapResult:
+    """Bootstrap of a :class:`~mixmio.results.lmer.MioLmerResult` (immutable).
+
+    ``table`` (alias ``to_frame()``): one row per coefficient (fixed effects, then every cluster
+    effect) with estimate, bootstrap SE, interval, selection frequency, sign stability and
+    bootstrap p-value.  ``draws``: replicate estimates (B x coefficients; NaN rows for failed
+    replicates, NaN entries for clusters absent from a cluster-bootstrap replicate).
+    ``failures`` and ``n_ok`` account for failed replicates.  ``report()`` is the significance
+    report; ``fit`` is the original fit with this bootstrap attached (its ``summary()`` shows the
+    bootstrap columns; the original fit is unchanged).
+    """
+
+    coefficients: pd.DataFrame = field(repr=False)  # kind, group, level, term, label
+    estimate: np.ndarray = field(repr=False)
+    draws: np.ndarray = field(repr=False)
+    ok: np.ndarray = field(repr=False)
+    statuses: tuple = field(repr=False)
+    reasons: tuple = field(repr=False)
+    scheme: str
+    ci: str
+    level: float
+    B: int
+    random_state: object
+    options: dict
+    jackknife: np.ndarray | None = field(default=None, repr=False)
+    jackknife_failures: int = 0
+    elapsed: float = 0.0
+    notes: tuple = ()
+    source_fit: object = field(default=None, repr=False)
+
+    # accounting ----------------------------------------------------------------------------
+    @property
+    def n_ok(self) -> int:
+        return int(np.sum(self.ok))
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """One row per failed replicate: replicate number, solver status, reason."""
+        idx = np.flatnonzero(~self.ok)
+        return pd.DataFrame({"replicate": idx.astype(int),
+                             "status": [self.statuses[i] for i in idx],
+                             "reason": [self.reasons[i] for i in idx]})
+
+    @property
+    def status_counts(self) -> pd.Series:
+        """Solver statuses of all replicates (``optimal``, ``time_limit``, ..., ``exception``)."""
+        return pd.Series(self.statuses, dtype=object).value_counts()
+
+    # tables --------------------------------------------------------------------------------
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        good = self.draws[self.ok]
+        lo, hi = interval_bounds(good, self.estimate, self.ci, self.level, self.jackknife)
+        st = coefficient_stats(good, self.estimate)
+        out = self.coefficients[["kind", "group", "level", "term"]].copy()
+        out["estimate"] = self.estimate
+        out["se"] = st["se"].to_numpy()
+        out["lower"] = lo
+        out["upper"] = hi
+        for c in ("selection_frequency", "sign_stability", "p_value", "n_valid"):
+            out[c] = st[c].to_numpy()
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """All coefficients with bootstrap SE, interval, selection frequency, p-value."""
+        return self.table.copy()
+
+    def intervals(self, ci: str | None = None, level: float | None = None) -> pd.DataFrame:
+        """Intervals of another kind or level from the same replicates (``bca`` needs the
+        jackknife, i.e. a bootstrap run with ``ci='bca'``)."""
+        ci = ci or self.ci
+        level = self.level if level is None else _check_level(level)
+        lo, hi = interval_bounds(self.draws[self.ok], self.estimate, ci, level, self.jackknife)
+        out = self.coefficients[["kind", "group", "level", "term"]].copy()
+        out["estimate"] = self.estimate
+        out["lower"], out["upper"] = lo, hi
+        return out
+
+    @property
+    def interval_labels(self) -> tuple[str, str]:
+        """Column names of the interval limits, e.g. ("2.5%", "97.5%")."""
+        a = 100 * (1 - self.level) / 2
+        return f"{a:.3g}%", f"{100 - a:.3g}%"
+
+    def fixef_table(self) -> pd.DataFrame:
+        """Bootstrap columns for the fixed effects, indexed by name (used by ``summary()``)."""
+        t = self.table[self.table["kind"] == "fixed"]
+        lo, hi = self.interval_labels
+        out = pd.DataFrame({"Boot.SE": t["se"].to_numpy(), lo: t["lower"].to_numpy(),
+                            hi: t["upper"].to_numpy()}, index=t["term"].to_numpy())
+        if self.options.get("k_fixed") is not None:
+            out["Sel.freq"] = t["selection_frequency"].to_numpy()
+        out["Pr(boot)"] = t["p_value"].to_numpy()
+        return out.astype(float)
+
+    def ranef_table(self, selected_only: bool = False) -> pd.DataFrame:
+        """Bootstrap columns for the cluster effects (``selected_only``: full-data selection)."""
+        t = self.table[self.table["kind"] == "random"]
+        if selected_only:
+            t = t[t["estimate"] != 0]
+        return t.drop(columns="kind").reset_index(drop=True)
+
+    # views ---------------------------------------------------------------------------------
+    @cached_property
+    def fit(self):
+        """The original fit with this bootstrap attached (``fit.with_bootstrap(self)``)."""
+        if self.source_fit is None:
+            raise ValueError("this BootstrapResult carries no fit")
+        return self.source_fit.with_bootstrap(self)
+
+    def summary(self):
+        """The fit's summary with the bootstrap columns."""
+        return self.fit.summary()
+
+    def report(self, min_frequency: float = 0.5):
+        """Bootstrap significance report: clusters with selection frequency >= ``min_frequency``
+        ranked by frequency then |estimate|, and the fixed effects whose interval excludes 0."""
+        from .report import BootstrapReport
+
+        return BootstrapReport.from_bootstrap(self, min_frequency)
+
+    def plot_selection(self, ax=None):
+        """Selection frequency of every cluster effect (and capped fixed effect); a Figure."""
+        from .plots import plot_selection
+
+        return plot_selection(self, ax=ax)
+
+    def plot_effects(self, term: str | None = None, ax=None):
+        """Caterpillar plot of the cluster effects with these intervals; a Figure."""
+        from .plots import plot_effects
+
+        return plot_effects(self.source_fit, term=term, boot=self, ax=ax)
+
+    def describe(self) -> str:
+        """One line: scheme, replicates, interval kind."""
+        lines = [f"Bootstrap: {self.scheme} scheme"
+                 + (f" ({_scheme_detail(self)})" if _scheme_detail(self) else "")
+                 + f", B = {self.B} ({self.n_ok} ok, {self.B - self.n_ok} failed), "
+                 f"{self.ci} intervals at {100 * self.level:.3g}%"
+                 + ("" if self.jackknife is None else
+                    f" (acceleration from a {self.jackknife.shape[0]}-cluster jackknife"
+                    + (f", {self.jackknife_failures} jackknife fits failed" if
+                       self.jackknife_failures else "") + ")")]
+        lines += [f"NOTE: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<BootstrapResult scheme={self.scheme} B={self.B} n_ok={self.n_ok} "
+                f"ci={self.ci} level={self.level}>")
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()
+
+
+def _scheme_detail(boot: BootstrapResult) -> str:
+    o = boot.options
+    if boot.scheme == "residual":
+        return "residuals resampled within clusters of " + o["cluster_by"] \
+            if o.get("within_cluster") else "residuals resampled over all rows"
+    if boot.scheme == "cluster":
+        return f"clusters of {o['cluster_by']} resampled"
+    if boot.scheme == "wild":
+        return f"{o['weights']} multipliers per cluster of {o['cluster_by']}"
+    return "Gaussian errors"
+
+
+def _check_level(level) -> float:
+    if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    return float(level)
+
+
+def coefficient_labels(fit) -> pd.DataFrame:
+    fx = pd.DataFrame({"kind": "fixed", "group": "", "level": "",
+                       "term": list(fit.design.X.columns), "label": ""})
+    zc = fit.design.z_columns
+    rx = pd.DataFrame({"kind": "random", "group": zc["group"].to_numpy(),
+                       "level": zc["level"].astype(str).to_numpy(),
+                       "term": zc["term"].to_numpy(), "label": zc["label"].to_numpy()})
+    return pd.concat([fx, rx], ignore_index=True)
+
+
+def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile",
+              level: float = 0.95, n_jobs=1, random_state=None, progress: bool = True, *,
+              within_cluster: bool = False, cluster_by: str | None = None,
+              weights: str = "rademacher", solver: str = "auto",
+              time_limit: float | None = None) -> BootstrapResult:
+    """Bootstrap ``fit`` (a :class:`~mixmio.results.lmer.MioLmerResult`), re-running the
+    selection in every replicate; see the module docstring for schemes and statistics.
+
+    ``n_jobs``: joblib workers (``-1`` all cores).  Under ``joblib.parallel_config(backend="dask")``
+    with a ``dask.distributed.Client`` the replicates run on the Dask cluster (pass ``n_jobs=-1``
+    to use every worker).  Results are identical for any ``n_jobs`` and backend given
+    ``random_state``: replicate ``b`` uses ``SeedSequence(random_state).spawn(B)[b]``.
+    ``solver``/``time_limit``: passed to :func:`mixmio.solvers.solve` for every replicate
+    (``mip_gap`` is the fit's).
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if ci not in INTERVALS:
+        raise ValueError(f"ci must be one of {INTERVALS}, got {ci!r}")
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 2:
+        raise ValueError(f"B must be an integer >= 2, got {B!r}")
+    level = _check_level(level)
+    unit = unit_block_index(fit, cluster_by)
+    group = fit.design.blocks[unit].group
+    K = fit.design.blocks[unit].n_levels
+    if scheme == "cluster" and fit.problem.constraints:
+        raise NotImplementedError("the cluster bootstrap of a fit with holistic constraints is "
+                                  "not supported; use a residual-type scheme")
+    if ci == "bca":
+        if K < 3:
+            raise ValueError(f"bca is defined here through a delete-one-cluster jackknife, which "
+                             f"needs at least 3 clusters of '{group}' (it has {K}); use "
+                             "ci='percentile' or 'basic'")
+        if fit.problem.constraints:
+            raise ValueError("bca needs the delete-one-cluster jackknife, which is not defined "
+                             "for fits with holistic constraints; use 'percentile' or 'basic'")
+    options = {"within_cluster": bool(within_cluster), "cluster_by": group, "weights": weights,
+               "scheme": scheme, "solver": solver, "time_limit": time_limit,
+               "k_fixed": fit.k_fixed, "warm_start": warm_mode(),
+               "resid_scale": float(np.sqrt(fit.n_obs / fit.df_resid))}
+    ctx = make_context(fit, unit_block=unit, solver=solver, time_limit=time_limit,
+                       options=options)
+    ss = np.random.SeedSequence(random_state)
+    seeds = ss.spawn(int(B))
+    t0 = time.perf_counter()
+    outs = run_tasks(_boot_replicate, ctx, seeds, n_jobs, progress, f"bootstrap ({scheme})")
+    n_coef = ctx.n_coef
+    draws = np.full((int(B), n_coef), np.nan)
+    ok = np.zeros(int(B), dtype=bool)
+    for b, o in enumerate(outs):
+        if o.w is not None:
+            draws[b] = o.w
+            ok[b] = True
+    jack, jack_fail = None, 0
+    if ci == "bca":
+        jseeds = np.random.SeedSequence(ss.entropy, spawn_key=(2**31,)).spawn(K)
+        jouts = run_tasks(_jackknife_replicate, ctx, list(zip(range(K), jseeds, strict=True)),
+                          n_jobs, progress, "jackknife")
+        jack = np.vstack([o.w if o.w is not None else np.full(n_coef, np.nan) for o in jouts])
+        jack_fail = sum(o.w is None for o in jouts)
+    notes = []
+    if scheme == "parametric":
+        notes.append(PARAMETRIC_NOTE.format(sigma=fit.sigma))
+    if not ok.any():
+        notes.append("every replicate failed; see .failures")
+    return BootstrapResult(coefficient_labels(fit), np.asarray(fit.w, dtype=float).copy(),
+                           draws, ok, tuple(o.status for o in outs),
+                           tuple(o.reason for o in outs), scheme, ci, level, int(B),
+                           ss.entropy, options, jack, jack_fail, time.perf_counter() - t0,
+                           tuple(notes), fit)

@@ -1,0 +1,122 @@
+"""The bootstrap significance report: which clusters differ, and which fixed effects are stable.
+
+Flagged clusters are the cluster effects with bootstrap selection frequency at least
+``min_frequency`` (default 0.5), ranked by selection frequency, then by |estimate|.  Direction
+is the sign of the full-data estimate (``above`` / ``below`` the population line); for a
+cluster the full-data fit did not select, the sign of its mean estimate over the replicates
+that selected it.  Stable fixed effects are those whose bootstrap interval excludes 0.
+Renderings: ``str()`` (plain text), ``to_markdown()``, ``to_html()`` / ``_repr_html_``,
+``to_frame()`` (both tables stacked, with a ``section`` column).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+CLUSTER_COLUMNS = ["group", "term", "level", "estimate", "lower", "upper", "se",
+                   "selection_frequency", "sign_stability", "p_value", "direction",
+                   "excludes_0"]
+FIXED_COLUMNS = ["term", "estimate", "lower", "upper", "se", "selection_frequency", "p_value"]
+
+
+def _excludes_zero(t: pd.DataFrame) -> np.ndarray:
+    lo, hi = t["lower"].to_numpy(), t["upper"].to_numpy()
+    return ((lo > 0) | (hi < 0)) & np.isfinite(lo) & np.isfinite(hi)
+
+
+@dataclass(frozen=True, eq=False)
+class BootstrapReport:
+    clusters: pd.DataFrame
+    fixed: pd.DataFrame
+    header: tuple[str, ...]
+    min_frequency: float
+    notes: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_bootstrap(cls, boot, min_frequency: float = 0.5) -> BootstrapReport:
+        if not 0 <= min_frequency <= 1:
+            raise ValueError(f"min_frequency must be in [0, 1], got {min_frequency!r}")
+        t = boot.table
+        ok = boot.draws[boot.ok]
+        rnd = t[(t["kind"] == "random") & (t["selection_frequency"] >= min_frequency)].copy()
+        idx = rnd.index.to_numpy()
+        direction = np.sign(rnd["estimate"].to_numpy())
+        for i, pos in enumerate(idx):
+            if direction[i] == 0:
+                col = ok[:, pos]
+                nz = col[np.isfinite(col) & (col != 0)]
+                direction[i] = np.sign(nz.mean()) if len(nz) else 0
+        rnd["direction"] = np.where(direction > 0, "above", np.where(direction < 0, "below",
+                                                                     ""))
+        rnd["excludes_0"] = _excludes_zero(rnd)
+        order = np.lexsort((-np.abs(rnd["estimate"].to_numpy()),
+                            -rnd["selection_frequency"].to_numpy()))
+        clusters = rnd.iloc[order][CLUSTER_COLUMNS].reset_index(drop=True)
+        fx = t[t["kind"] == "fixed"]
+        fixed = fx[_excludes_zero(fx)][FIXED_COLUMNS].reset_index(drop=True)
+        header = (boot.describe(),
+                  f"Flagged clusters: bootstrap selection frequency >= {min_frequency:g} "
+                  f"({len(clusters)} of {int((t['kind'] == 'random').sum())} cluster effects), "
+                  "ranked by frequency then |estimate|",
+                  f"Stable fixed effects: {100 * boot.level:.3g}% {boot.ci} interval "
+                  f"excludes 0 ({len(fixed)} of {len(fx)})")
+        return cls(clusters, fixed, header, float(min_frequency), tuple(boot.notes))
+
+    # renderings ------------------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        c = self.clusters.assign(section="flagged cluster")
+        f = self.fixed.assign(section="stable fixed effect")
+        return pd.concat([c, f], ignore_index=True)[
+            ["section"] + [x for x in CLUSTER_COLUMNS if x in c or x in f]]
+
+    def _rows(self, t: pd.DataFrame) -> list[list]:
+        out = []
+        for row in t.itertuples(index=False):
+            out.append([f"{v:.4g}" if isinstance(v, float) else
+                        ("yes" if v is True or v is np.True_ else
+                         "no" if v is False or v is np.False_ else v) for v in row])
+        return out
+
+    def _tables(self, fmt: str) -> list[tuple[str, str]]:
+        parts = []
+        for title, t in (("Flagged clusters", self.clusters),
+                         ("Stable fixed effects", self.fixed)):
+            body = tabulate(self._rows(t), headers=list(t.columns), tablefmt=fmt,
+                            disable_numparse=True) if len(t) else "(none)"
+            parts.append((title, body))
+        return parts
+
+    def __str__(self) -> str:
+        lines = ["Bootstrap significance report", *self.header]
+        lines += [f"NOTE: {n}" for n in self.notes if f"NOTE: {n}" not in self.header[0]]
+        for title, body in self._tables("simple"):
+            lines += ["", f"{title}:", body]
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def to_markdown(self) -> str:
+        lines = ["## Bootstrap significance report", ""]
+        lines += [f"- {h}" for h in self.header[0].split("\n")] + [f"- {h}" for h in
+                                                                      self.header[1:]]
+        for title, body in self._tables("pipe"):
+            lines += ["", f"### {title}", "", body]
+        return "\n".join(lines) + "\n"
+
+    def to_html(self) -> str:
+        parts = ["<div class='mixmio-bootstrap-report'><h4>Bootstrap significance report</h4>",
+                 "<ul>" + "".join(f"<li>{html.escape(h)}</li>" for h in
+                                  "\n".join(self.header).split("\n")) + "</ul>"]
+        for title, body in self._tables("html"):
+            parts.append(f"<p><b>{html.escape(title)}</b></p>")
+            parts.append(body if body != "(none)" else "<p>(none)</p>")
+        return "\n".join(parts) + "</div>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()

@@ -1,0 +1,251 @@
+"""Stability selection of clusters (Meinshausen & Buhlmann 2010; Shah & Samworth 2013).
+
+The capped problem (same caps, same ridge value as the fit) is re-solved on ``B`` half-samples;
+a candidate (a cluster effect, or a selectable fixed effect when the fit has ``k_fixed``) is
+flagged when its selection frequency is at least ``threshold``.  With ``q`` the mean number of
+candidates selected per half-sample and ``K`` the number of candidates, the expected number of
+falsely flagged candidates is at most ``q^2 / ((2 threshold - 1) K)`` (under the exchangeability
+and better-than-random-guessing conditions of Meinshausen & Buhlmann's Theorem 1; Shah & Samworth
+show the same bound for complementary pairs without them being needed for the pairing).
+
+The bound is proved for subsamples of half the data, so ``frac`` must be 0.5; complementary pairs
+need an even ``B``; ``threshold`` must be in (0.5, 1].  Other settings are refused before any
+solve.
+
+Subsampling (``scheme``): ``"obs"`` draws half of the rows; ``"cluster_strat"`` draws half of
+the rows of every cluster of the first grouping factor (or ``cluster_by=``), ``floor(n_c / 2)``
+rows each, so each cluster keeps half its data.  A cluster with no rows in a half-sample cannot
+be selected there: its columns are dropped and it counts as not selected.  With
+``pairing="complementary"`` each random split gives two disjoint halves (both solved).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ._tasks import (
+    _Context,
+    _Out,
+    compact,
+    make_context,
+    run_tasks,
+    seeds_of,
+    solve_and_refit,
+    sub_problem,
+    unit_block_index,
+    warm_mode,
+)
+from .bootstrap import coefficient_labels
+
+PAIRINGS = ("complementary", "none")
+SUB_SCHEMES = ("obs", "cluster_strat")
+
+
+def _halves(ctx: _Context, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint halves of the rows (floor(n/2) each, or floor(n_c/2) per cluster)."""
+    if ctx.options["scheme"] == "obs":
+        perm = rng.permutation(ctx.n)
+        m = ctx.n // 2
+        return np.sort(perm[:m]), np.sort(perm[m:2 * m])
+    codes = ctx.unit_codes
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes, minlength=ctx.n_units)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    a, b = [], []
+    for c in range(ctx.n_units):
+        rows = order[bounds[c]:bounds[c + 1]][rng.permutation(sizes[c])]
+        m = sizes[c] // 2
+        a.append(rows[:m])
+        b.append(rows[m:2 * m])
+    return np.sort(np.concatenate(a)), np.sort(np.concatenate(b))
+
+
+def _stability_replicate(ctx: _Context, task: tuple[np.random.SeedSequence,
+                                                    np.random.SeedSequence, int]) -> _Out:
+    split_seed, own_seed, half = task
+    try:
+        rng, _ = seeds_of(split_seed)
+        _, solver_seed = seeds_of(own_seed)
+        rows = _halves(ctx, rng)[half]
+        block_codes = [compact(b.codes[rows]) for b in ctx.blocks]
+        problem, colmap = sub_problem(ctx, rows, ctx.y[rows], block_codes)
+        return solve_and_refit(ctx, problem, colmap, solver_seed)
+    except Exception as exc:  # noqa: BLE001 - recorded as a failure
+        return _Out(None, "exception", f"{type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True, eq=False)
+class StabilityResult:
+    """Per-candidate selection frequencies over half-samples, the flagged set and the bound.
+
+    ``frequencies``: one row per candidate (cluster effects; selectable fixed effects when the
+    fit has ``k_fixed``) with the full-data estimate, whether the fit selected it, the selection
+    frequency and the flag.  ``flagged``: the rows with frequency >= ``threshold``.
+    ``bound``: ``q^2 / ((2 threshold - 1) K)``, the bound on the expected number of false flags.
+    """
+
+    candidates: pd.DataFrame = field(repr=False)
+    selected: np.ndarray = field(repr=False)  # (B, n_candidates) bool, failed rows all False
+    ok: np.ndarray = field(repr=False)
+    statuses: tuple = field(repr=False)
+    reasons: tuple = field(repr=False)
+    threshold: float
+    B: int
+    frac: float
+    pairing: str
+    scheme: str
+    random_state: object
+    options: dict
+    elapsed: float = 0.0
+
+    @property
+    def n_ok(self) -> int:
+        return int(np.sum(self.ok))
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        idx = np.flatnonzero(~self.ok)
+        return pd.DataFrame({"replicate": idx.astype(int),
+                             "status": [self.statuses[i] for i in idx],
+                             "reason": [self.reasons[i] for i in idx]})
+
+    @property
+    def n_candidates(self) -> int:
+        return int(self.selected.shape[1])
+
+    @property
+    def q(self) -> float:
+        """Mean number of candidates selected per (successful) half-sample."""
+        if not self.n_ok:
+            return float("nan")
+        return float(self.selected[self.ok].sum(axis=1).mean())
+
+    @property
+    def bound(self) -> float:
+        """Expected-false-flag bound q^2 / ((2 threshold - 1) K)."""
+        return self.q**2 / ((2 * self.threshold - 1) * self.n_candidates)
+
+    @cached_property
+    def frequencies(self) -> pd.DataFrame:
+        out = self.candidates.copy()
+        freq = (self.selected[self.ok].mean(axis=0) if self.n_ok
+                else np.full(self.n_candidates, np.nan))
+        out["frequency"] = freq
+        out["flagged"] = freq >= self.threshold
+        return out
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        f = self.frequencies
+        f = f[f["flagged"]]
+        order = np.lexsort((-np.abs(f["estimate"].to_numpy()), -f["frequency"].to_numpy()))
+        return f.iloc[order].reset_index(drop=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.frequencies.copy()
+
+    def describe(self) -> str:
+        return (f"Stability selection: {self.pairing} pairs" if self.pairing == "complementary"
+                else "Stability selection: independent half-samples") + (
+            f" ({self.scheme}), B = {self.B} ({self.n_ok} ok), threshold {self.threshold:g}; "
+            f"q = {self.q:.3g} selected of K = {self.n_candidates} candidates; "
+            f"E[false flags] <= {self.bound:.3g}")
+
+    def __str__(self) -> str:
+        from tabulate import tabulate
+
+        f = self.flagged
+        cols = ["kind", "group", "term", "level", "estimate", "frequency", "selected_full"]
+        body = tabulate(f[cols].to_numpy().tolist(), headers=cols, floatfmt=".4g") if len(f) \
+            else "(no candidate reaches the threshold)"
+        fails = f"\n{self.B - self.n_ok} half-samples failed (see .failures)" \
+            if self.n_ok < self.B else ""
+        return f"{self.describe()}{fails}\nFlagged:\n{body}\n"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        f = self.flagged
+        return (f"<p>{html.escape(self.describe())}</p>"
+                + f.to_html(index=False, float_format=lambda v: f"{v:.4g}"))
+
+    def __repr__(self) -> str:
+        return (f"<StabilityResult B={self.B} n_ok={self.n_ok} threshold={self.threshold} "
+                f"flagged={int(self.frequencies['flagged'].sum())} bound={self.bound:.3g}>")
+
+    def plot_selection(self, ax=None):
+        from .plots import plot_frequencies
+
+        f = self.frequencies
+        return plot_frequencies(f, "frequency", ax=ax, threshold=self.threshold,
+                                title=self.describe().split(";")[0])
+
+
+def _check_stability_args(B, frac, pairing, threshold, scheme) -> None:
+    if pairing not in PAIRINGS:
+        raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}")
+    if scheme not in SUB_SCHEMES:
+        raise ValueError(f"scheme must be one of {SUB_SCHEMES}, got {scheme!r}")
+    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 1:
+        raise ValueError(f"B must be a positive integer, got {B!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+            or not 0.5 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0.5, 1] for the false-flag bound "
+                         f"q^2 / ((2 threshold - 1) K) to hold, got {threshold!r}")
+    if frac != 0.5:
+        raise ValueError(f"frac must be 0.5: the false-flag bound is proved for subsamples of "
+                         f"half the data (Meinshausen & Buhlmann 2010; Shah & Samworth 2013 for "
+                         f"complementary pairs), got frac={frac!r}")
+    if pairing == "complementary" and B % 2:
+        raise ValueError(f"complementary pairs need an even B (each split gives two disjoint "
+                         f"halves), got B={B}")
+
+
+def stability(fit, B: int = 100, frac: float = 0.5, pairing: str = "complementary",
+              threshold: float = 0.6, scheme: str = "obs", n_jobs=1, random_state=None,
+              progress: bool = True, *, cluster_by: str | None = None, solver: str = "auto",
+              time_limit: float | None = None) -> StabilityResult:
+    """Stability selection of ``fit``'s capped candidates; see the module docstring.
+
+    Parallel execution and reproducibility as in :func:`mixmio.inference.bootstrap`: half-sample
+    ``b`` draws its rows from ``SeedSequence(random_state).spawn(B)`` (the two halves of a
+    complementary pair share the split of the pair's first seed).
+    """
+    _check_stability_args(B, frac, pairing, threshold, scheme)
+    unit = unit_block_index(fit, cluster_by)
+    if fit.problem.constraints:
+        raise NotImplementedError("stability selection of a fit with holistic constraints is "
+                                  "not supported")
+    options = {"scheme": scheme, "cluster_by": fit.design.blocks[unit].group,
+               "solver": solver, "time_limit": time_limit, "warm_start": warm_mode()}
+    ctx = make_context(fit, unit_block=unit, solver=solver, time_limit=time_limit,
+                       options=options)
+    ctx = replace(ctx, refit=False)  # selection only
+    ss = np.random.SeedSequence(random_state)
+    seeds = ss.spawn(int(B))
+    if pairing == "complementary":
+        tasks = [(seeds[b - b % 2], seeds[b], b % 2) for b in range(int(B))]
+    else:
+        tasks = [(seeds[b], seeds[b], 0) for b in range(int(B))]
+    t0 = time.perf_counter()
+    outs = run_tasks(_stability_replicate, ctx, tasks, n_jobs, progress, "stability")
+    cand = np.asarray(fit.problem.capped, dtype=int)
+    labels = coefficient_labels(fit).iloc[cand].reset_index(drop=True)
+    labels["estimate"] = np.asarray(fit.w)[cand]
+    labels["selected_full"] = np.asarray(fit.solution.w)[cand] != 0
+    sel = np.zeros((int(B), len(cand)), dtype=bool)
+    ok = np.zeros(int(B), dtype=bool)
+    for b, o in enumerate(outs):
+        if o.w is not None:
+            wb = o.w[cand]
+            sel[b] = np.isfinite(wb) & (wb != 0)
+            ok[b] = True
+    return StabilityResult(labels.drop(columns="label"), sel, ok,
+                           tuple(o.status for o in outs), tuple(o.reason for o in outs),
+                           float(threshold), int(B), float(frac), pairing, scheme, ss.entropy,
+                           options, time.perf_counter() - t0)
