@@ -11,13 +11,35 @@
 """
 
 from . import datasets
-from .api import mio_lmer
+from .api import mio_lm, mio_lmer
 from .design import Design, RankDeficientError, build_design
 from .formula import FormulaError, FormulaSpec, RandomTerm, parse_formula
+from .holistic import (
+    CorrelationLimit,
+    Exclude,
+    ForceInclude,
+    GroupSparsity,
+    JointClusterSelection,
+    Robust,
+    Significance,
+    Transforms,
+)
+from .holistic.pipeline import HolisticResult, holistic_regression
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CorrelationLimit",
+    "Exclude",
+    "ForceInclude",
+    "GroupSparsity",
+    "HolisticResult",
+    "JointClusterSelection",
+    "Robust",
+    "Significance",
+    "Transforms",
+    "holistic_regression",
+    "mio_lm",
     "Design",
     "FormulaError",
     "FormulaSpec",

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pandas as pd
 
 from .design import build_design
-from .problem.build import build_problem
+from .problem import LinearConstraint
+from .problem.build import build_lm_problem, build_problem
+from .results.lm import MioLmResult, condition_number
 from .results.lmer import MioLmerResult
 
 
 def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
              ridge="auto", solver: str = "auto", time_limit: float | None = None,
              mip_gap: float = 1e-4, refit: bool = True, warm_start: bool = True,
-             random_state=None, na_action: str = "drop", verbose: bool = False) -> MioLmerResult:
+             random_state=None, na_action: str = "drop", verbose: bool = False,
+             constraints=()) -> MioLmerResult:
     """Fit a sparse mixed model: at most ``k`` non-zero cluster deviations per column.
 
     Minimises 1/2 ||y - X beta - Z gamma||^2 + ridge/2 ||gamma||^2 (plus ridge/2
@@ -23,14 +29,23 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
     formula : lme4 formula, e.g. ``"y ~ x + (1 + x | school)"``.
     data : DataFrame with the variables.
     k : int (caps every random-effect column) or dict keyed by column label
-        (``{"1|school": 5, "x|school": 2}``).
+        (``{"1|school": 5, "x|school": 2}``); a pair ``(worst, best)`` is an asymmetric cap:
+        at most ``worst`` positive and ``best`` negative deviations
+        (``{"1|hospital": (3, 0)}`` flags only clusters above the population).
     k_fixed : optional cap on the selectable fixed effects (the intercept is always in).
     ridge : ``"auto"`` (1e-4 x median column sum of squares of [X | Z]) or a positive number.
     solver : ``"auto"`` (open source, exact), ``"SCIP"``, ``"GUROBI"``, or any CVXPY
         mixed-integer solver.
     time_limit : seconds; when reached, the incumbent is returned with status ``time_limit``.
     mip_gap : relative gap under which a fit is called ``optimal``.
-    refit : report the unpenalised least-squares refit on the selected support.
+    refit : report the unpenalised least-squares refit on the selected support (kept
+        penalised when the refit would break an asymmetric cap's signs).
+    constraints : holistic constraints (:mod:`mixmio.holistic`): ``ForceInclude`` /
+        ``Exclude`` (columns with ``k_fixed``, or ``clusters={"school": ["S12"]}``),
+        ``JointClusterSelection(term)``, and with ``k_fixed`` ``GroupSparsity``,
+        ``CorrelationLimit``, ``Transforms``, ``Robust``.  The dummies of a factor form a
+        group by default when ``k_fixed`` is set.  Problems with constraints are solved by the
+        CVXPY backend (``fit.solver`` says which engine ran).
 
     Examples
     --------
@@ -48,13 +63,168 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
         raise ValueError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
     if time_limit is not None and not time_limit > 0:
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
-    design = build_design(formula, data, na_action=na_action)
+    from .holistic.compile import apply_transforms, check_constraints, compile_constraints
+
+    cons = check_constraints(constraints)
+    formula2, tmap = apply_transforms(formula, data, cons)
+    design = build_design(formula2, data, na_action=na_action)
     problem = build_problem(design, k, k_fixed=k_fixed, ridge=ridge)
+    if cons or k_fixed is not None:
+        fixed_cap = next((c for c in problem.caps if c.label == "fixed effects"), None)
+        compiled = compile_constraints(
+            cons, design, fixed_selectable=None if fixed_cap is None else fixed_cap.index,
+            k_fixed=k_fixed, caps=problem.caps, auto_groups=k_fixed is not None,
+            transforms=tmap, context="mio_lmer")
+        if compiled.significance is not None:
+            raise ValueError("Significance is supported by mio_lm and holistic_regression only")
+        if compiled.rows or compiled.l1 is not None:
+            problem = replace(problem, constraints=compiled.rows, l1=compiled.l1)
     solution = solve(problem, solver=solver, time_limit=time_limit, mip_gap=mip_gap,
                      warm_start=warm_start, random_state=random_state, verbose=verbose)
+    if solution.status == "infeasible":
+        raise ValueError(f"no solution satisfies the constraints ({solution.message})")
+    w = solution.w
+    if refit:
+        from .solvers.refit import refit_support
+
+        w_ref = refit_support(problem, w)
+        w = w_ref if problem.is_feasible(w_ref, z=solution.info.get("z")) else w
+    return MioLmerResult(design, problem, solution, w, mip_gap, refit)
+
+
+def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
+           ridge="auto", solver: str = "auto", time_limit: float | None = None,
+           mip_gap: float = 1e-4, random_state=None, na_action: str = "drop",
+           refit="auto", warm_start: bool = True, verbose: bool = False) -> MioLmResult:
+    """Best-subset (holistic) linear regression: at most ``k`` selected columns.
+
+    Minimises 1/2 RSS + ridge/2 ||beta_selectable||^2 (+ Gamma ||beta||_1 under ``Robust``)
+    subject to ``||beta_selectable||_0 <= k`` and the constraints.  The intercept is always in,
+    unpenalised, and does not count toward ``k``; a cap counts columns (a factor's dummies,
+    grouped by default, count as their number).
+
+    Parameters
+    ----------
+    formula : a formula without random terms (``"y ~ x1 + x2 + f"``).
+    k : the cap (``None``: every selectable column).
+    constraints : holistic constraints (``GroupSparsity``, ``CorrelationLimit``,
+        ``ForceInclude``, ``Exclude``, ``Transforms``, ``Robust``, ``Significance``).
+    ridge : ``"auto"`` (1e-4 x median column sum of squares) or a number >= 0.
+    solver : ``"auto"`` (the exact subset engine when it applies, else CVXPY/SCIP),
+        ``"subset"``, ``"heuristic"``, ``"SCIP"``, ``"GUROBI"``, ...
+    refit : ``"auto"`` (least squares on the support unless ``Robust`` with gamma > 0),
+        True or False.
+
+    Returns a :class:`mixmio.results.lm.MioLmResult`.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame(rng.normal(size=(200, 5)), columns=list("abcde"))
+    >>> df["y"] = df.a + df.b + rng.normal(size=200)
+    >>> fit = mixmio.mio_lm("y ~ a + b + c + d + e", df, k=2,
+    ...                     constraints=[mixmio.ForceInclude(["e"])])
+    >>> sorted(fit.selected), fit.status
+    (['a', 'e'], 'optimal')
+    """
+    from .holistic.compile import apply_transforms, check_constraints, compile_constraints
+    from .solvers import solve
+
+    if not isinstance(mip_gap, (int, float)) or not 0 <= mip_gap < 1:
+        raise ValueError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    cons = check_constraints(constraints)
+    formula2, tmap = apply_transforms(formula, data, cons)
+    design = build_design(formula2, data, na_action=na_action)
+    problem = build_lm_problem(design, k, ridge=ridge)
+    compiled = compile_constraints(cons, design, fixed_selectable=problem.caps[0].index,
+                                   k_fixed=problem.caps[0].k, caps=problem.caps,
+                                   auto_groups=True, transforms=tmap, context="mio_lm")
+    if compiled.rows or compiled.l1 is not None:
+        problem = replace(problem, constraints=compiled.rows, l1=compiled.l1)
+    if refit == "auto":
+        refit = compiled.gamma == 0
+    kw = dict(solver=solver, time_limit=time_limit, mip_gap=mip_gap, warm_start=warm_start,
+              random_state=random_state, verbose=verbose)
+    rounds: tuple = ()
+    if compiled.significance is not None:
+        problem, solution, rounds = significance_loop(problem, compiled.significance, kw)
+    else:
+        solution = solve(problem, **kw)
+    if solution.status == "infeasible":
+        raise ValueError(f"no solution satisfies the constraints ({solution.message})")
+    names = list(design.X.columns)
+    for r in rounds:
+        r["columns"] = [names[j] for j in r["support"]]
     w = solution.w
     if refit:
         from .solvers.refit import refit_support
 
         w = refit_support(problem, w)
-    return MioLmerResult(design, problem, solution, w, mip_gap, refit)
+    return MioLmResult(design, problem, solution, w, mip_gap, bool(refit), compiled.k_max,
+                       cons, tuple(rounds), compiled)
+
+
+def _bootstrap_insignificant(problem, S: np.ndarray, alpha: float, B: int, rng) -> list[int]:
+    """Selected columns whose pairs-bootstrap percentile interval of the OLS refit covers 0."""
+    free = np.setdiff1d(np.arange(problem.p), problem.caps[0].index)
+    cols = np.concatenate([free, S]).astype(int)
+    X = problem.X[:, cols]
+    y = problem.y
+    n = X.shape[0]
+    est = np.empty((B, cols.size))
+    for b in range(B):
+        idx = rng.integers(0, n, n)
+        est[b] = np.linalg.lstsq(X[idx], y[idx], rcond=None)[0]
+    lo = np.quantile(est, alpha / 2, axis=0)
+    hi = np.quantile(est, 1 - alpha / 2, axis=0)
+    cover = (lo <= 0) & (hi >= 0)
+    return [int(c) for c, cv in zip(cols, cover, strict=True) if cv and c in set(S.tolist())]
+
+
+def significance_loop(problem, sig, solve_kw: dict):
+    """King's stage 3 on a Problem: solve, bootstrap and check the condition number, cut the
+    support ``sum_S z <= |S| - 1`` when it fails; at most ``sig.max_rounds`` solves.
+
+    Returns ``(problem with the cuts, last solution, rounds)``; every round records the support
+    (column indices), objective, status, condition number, insignificant columns and the cut.
+    """
+    import warnings
+
+    from .solvers import solve
+
+    rng = np.random.default_rng(sig.random_state)
+    rounds = []
+    solution = None
+    for r in range(1, int(sig.max_rounds) + 1):
+        solution = solve(problem, **solve_kw)
+        if solution.status == "infeasible":
+            rounds.append({"round": r, "support": [], "objective": np.inf, "status":
+                           "infeasible", "condition": np.nan, "insignificant": [], "cut": False})
+            break
+        idx = problem.caps[0].index
+        z = solution.info.get("z")
+        on = (solution.w[idx] != 0) if z is None else (np.asarray(z)[idx] | (solution.w[idx]
+                                                                             != 0))
+        S = idx[on]
+        cond = condition_number(problem.X, np.flatnonzero(on), idx)
+        bad = _bootstrap_insignificant(problem, S, sig.alpha, int(sig.B), rng) if S.size else []
+        ok = not bad and cond <= sig.max_condition
+        rec = {"round": r, "support": [int(j) for j in S], "objective": solution.objective,
+               "status": solution.status, "condition": cond, "insignificant": bad,
+               "cut": False}
+        rounds.append(rec)
+        if ok or S.size == 0:
+            break
+        if r == int(sig.max_rounds):
+            warnings.warn(f"Significance: the model of round {r} still fails (condition "
+                          f"{cond:.3g}, insignificant columns {bad}) after max_rounds="
+                          f"{sig.max_rounds}; it is returned as is", stacklevel=3)
+            break
+        rec["cut"] = True
+        cut = LinearConstraint(S.copy(), np.ones(S.size), "<=", float(S.size - 1),
+                               f"Significance cut (round {r})")
+        problem = replace(problem, constraints=tuple(problem.constraints) + (cut,))
+    return problem, solution, rounds

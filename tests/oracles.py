@@ -16,23 +16,84 @@ import scipy.sparse as sp
 from mixmio.problem import CapSet, Problem, TermStructure
 
 
-def _fit_support(problem: Problem, S: np.ndarray) -> tuple[np.ndarray, float]:
+def _fit_support(problem: Problem, S: np.ndarray, lo=None, hi=None) -> tuple[np.ndarray, float]:
     D = problem.design.toarray()[:, S]
     pen = np.asarray(problem.penalized)[S]
     rows = np.sqrt(problem.ridge) * np.eye(S.size)[pen]
     A = np.vstack([D, rows])
     b = np.concatenate([problem.y, np.zeros(rows.shape[0])])
-    wS = np.linalg.lstsq(A, b, rcond=None)[0]
+    l1 = None if problem.l1 is None else np.asarray(problem.l1)[S]
+    if l1 is not None and np.any(l1 > 0) or lo is not None:
+        wS = _convex_fit(A, b, l1, lo, hi)
+    else:
+        wS = np.linalg.lstsq(A, b, rcond=None)[0]
     w = np.zeros(problem.n_coef)
     w[S] = wS
     r = problem.y - D @ wS
     obj = 0.5 * float(r @ r) + 0.5 * problem.ridge * float(np.sum(wS[pen] ** 2))
+    if l1 is not None:
+        obj += float(l1 @ np.abs(wS))
     return w, obj
+
+
+def _convex_fit(A, b, l1, lo, hi) -> np.ndarray:
+    """min 1/2||A w - b||^2 + l1'|w| on [lo, hi] by CVXPY (Clarabel): independent of mixmio's
+    coordinate descent; tightly solved, then its objective is evaluated exactly."""
+    import cvxpy as cp
+
+    w = cp.Variable(A.shape[1])
+    obj = 0.5 * cp.sum_squares(A @ w - b)
+    if l1 is not None:
+        obj = obj + l1 @ cp.abs(w)
+    cons = []
+    if lo is not None:
+        fin = np.isfinite(lo)
+        if fin.any():
+            cons.append(w[np.flatnonzero(fin)] >= lo[fin])
+        fin = np.isfinite(hi)
+        if fin.any():
+            cons.append(w[np.flatnonzero(fin)] <= hi[fin])
+    cp.Problem(cp.Minimize(obj), cons).solve(solver="CLARABEL", tol_gap_abs=1e-12,
+                                             tol_gap_rel=1e-12, tol_feas=1e-12)
+    return np.asarray(w.value).ravel()
+
+
+def _sign_patterns(problem: Problem, S: np.ndarray):
+    """(lo, hi) bounds for every sign pattern of the sign-capped coefficients in S that the
+    sign caps allow (None, None when there are no sign caps)."""
+    if not problem.sign_caps:
+        yield None, None
+        return
+    capped_signs = {}
+    for sc in problem.sign_caps:
+        for j in sc.index:
+            capped_signs[int(j)] = sc
+    inS = [i for i, j in enumerate(S) if int(j) in capped_signs]
+    for pattern in itertools.product((1, -1), repeat=len(inS)):
+        ok = True
+        for sc in problem.sign_caps:
+            pos = sum(1 for i, s in zip(inS, pattern, strict=True) if int(S[i]) in
+                      set(sc.index.tolist()) and s > 0)
+            neg = sum(1 for i, s in zip(inS, pattern, strict=True) if int(S[i]) in
+                      set(sc.index.tolist()) and s < 0)
+            ok &= pos <= sc.k_pos and neg <= sc.k_neg
+        if not ok:
+            continue
+        lo = np.full(S.size, -np.inf)
+        hi = np.full(S.size, np.inf)
+        for i, s in zip(inS, pattern, strict=True):
+            if s > 0:
+                lo[i] = 0.0
+            else:
+                hi[i] = 0.0
+        yield lo, hi
 
 
 def brute_force(problem: Problem) -> tuple[float, np.ndarray]:
     """(minimum objective, support mask of capped coefficients selected) over every support
-    with at most k selected per cap.  Exponential: small problems only."""
+    with at most k selected per cap that satisfies the linear constraints on the indicators
+    (z = the support), the sign caps (every allowed sign pattern, bounded fits) and with the
+    l1 term in the objective.  Exponential: small problems only."""
     n_coef = problem.n_coef
     capped = np.unique(np.concatenate([c.index for c in problem.caps])) if problem.caps else \
         np.zeros(0, dtype=int)
@@ -46,13 +107,27 @@ def brute_force(problem: Problem) -> tuple[float, np.ndarray]:
             ok = all(np.isin(c.index, comb).sum() <= c.k for c in problem.caps)
             if not ok:
                 continue
+            z = np.zeros(n_coef)
+            z[comb] = 1.0
+            if not all(_row_ok(row, z) for row in problem.constraints):
+                continue
             S = np.concatenate([free, comb]).astype(int)
-            _, obj = _fit_support(problem, S)
+            obj = min(_fit_support(problem, S, lo, hi)[1]
+                      for lo, hi in _sign_patterns(problem, S))
             if best_mask is None or obj < best_obj - 1e-12 * max(1.0, abs(best_obj)):
                 best_obj = obj
                 best_mask = np.zeros(n_coef, dtype=bool)
                 best_mask[comb] = True
     return best_obj, best_mask
+
+
+def _row_ok(row, z: np.ndarray, tol: float = 1e-9) -> bool:
+    v = float(np.dot(row.coef, z[row.index]))
+    if row.sense == "<=":
+        return v <= row.rhs + tol
+    if row.sense == ">=":
+        return v >= row.rhs - tol
+    return abs(v - row.rhs) <= tol
 
 
 def make_problem(seed: int = 0, K: int = 6, per: int = 8, p: int = 3, k=2, slopes: bool = False,

@@ -7,6 +7,14 @@ then every column of Z).  The objective is
     1/2 ||y - X beta - Z gamma||^2 + ridge/2 ||w[penalized]||^2
 
 subject to, for every :class:`CapSet`, at most ``k`` non-zero entries of ``w[index]``.
+
+Holistic extensions (all optional, see :mod:`mixmio.holistic`):
+
+- ``constraints``: :class:`LinearConstraint` rows on the 0/1 indicators ``z`` of the capped
+  coefficients (``z_j = 0`` forces ``w_j = 0``; ``z_j = 1`` allows ``w_j != 0``);
+- ``sign_caps``: :class:`SignCap` asymmetric caps (at most ``k_pos`` positive and ``k_neg``
+  negative entries of ``w[index]``);
+- ``l1``: weights of an added ``sum_j l1_j |w_j|`` term (robustness, King 2015 Theorem 3).
 """
 
 from __future__ import annotations
@@ -25,6 +33,55 @@ class CapSet:
     label: str
     index: np.ndarray
     k: int
+
+
+@dataclass(frozen=True, eq=False)
+class LinearConstraint:
+    """``sum_i coef[i] * z[index[i]]  (sense)  rhs`` on the indicators of ``w[index]``.
+
+    ``index`` holds coefficient indices (positions in ``w``, each must carry an indicator:
+    be in some :class:`CapSet`); ``sense`` is ``"<="``, ``">="`` or ``"=="``; ``name`` is the
+    user constraint that produced the row (used in messages and reports).
+    """
+
+    index: np.ndarray
+    coef: np.ndarray
+    sense: str
+    rhs: float
+    name: str
+
+    def __post_init__(self):
+        if self.sense not in ("<=", ">=", "=="):
+            raise ValueError(f"sense must be '<=', '>=' or '==', got {self.sense!r}")
+        idx = np.asarray(self.index, dtype=int)
+        coef = np.asarray(self.coef, dtype=float)
+        if idx.shape != coef.shape or idx.ndim != 1:
+            raise ValueError("index and coef must be 1-d arrays of the same length")
+        object.__setattr__(self, "index", idx)
+        object.__setattr__(self, "coef", coef)
+        object.__setattr__(self, "rhs", float(self.rhs))
+
+    def lhs(self, z: np.ndarray) -> float:
+        """Left-hand side for an indicator vector ``z`` over ``w``."""
+        return float(self.coef @ np.asarray(z, dtype=float)[self.index])
+
+    def satisfied(self, z: np.ndarray, tol: float = 1e-9) -> bool:
+        v = self.lhs(z)
+        if self.sense == "<=":
+            return v <= self.rhs + tol
+        if self.sense == ">=":
+            return v >= self.rhs - tol
+        return abs(v - self.rhs) <= tol
+
+
+@dataclass(frozen=True)
+class SignCap:
+    """Asymmetric cap: at most ``k_pos`` entries of ``w[index]`` > 0 and ``k_neg`` < 0."""
+
+    label: str
+    index: np.ndarray
+    k_pos: int
+    k_neg: int
 
 
 @dataclass(frozen=True)
@@ -52,8 +109,17 @@ class Problem:
     caps: tuple[CapSet, ...]
     penalized: np.ndarray  # bool mask over w
     terms: tuple[TermStructure, ...] = ()
-    # linear constraints on the indicators (holistic issue)
+    # linear constraints on the indicators (holistic issue): LinearConstraint rows
     constraints: tuple = field(default_factory=tuple)
+    # asymmetric (sign-split) caps
+    sign_caps: tuple = field(default_factory=tuple)
+    # optional weights of an added sum_j l1[j] |w_j| term (None: no such term)
+    l1: np.ndarray | None = None
+
+    @property
+    def is_plain(self) -> bool:
+        """True when only caps (no constraints, sign caps or l1 term) define the problem."""
+        return not self.constraints and not self.sign_caps and self.l1 is None
 
     @property
     def n(self) -> int:
@@ -93,7 +159,30 @@ class Problem:
 
     def objective(self, w: np.ndarray) -> float:
         r = self.y - self.X @ w[: self.p] - self.Z @ w[self.p :]
-        return 0.5 * float(r @ r) + 0.5 * self.ridge * float(np.sum(w[self.penalized] ** 2))
+        out = 0.5 * float(r @ r) + 0.5 * self.ridge * float(np.sum(w[self.penalized] ** 2))
+        if self.l1 is not None:
+            out += float(np.asarray(self.l1, dtype=float) @ np.abs(w))
+        return out
 
-    def is_feasible(self, w: np.ndarray, tol: float = 0.0) -> bool:
-        return all(np.count_nonzero(np.abs(w[c.index]) > tol) <= c.k for c in self.caps)
+    def is_feasible(self, w: np.ndarray, tol: float = 0.0, z: np.ndarray | None = None) -> bool:
+        """Caps, sign caps and linear constraints hold for ``w``.
+
+        ``z`` (bool mask over ``w``) are the indicators; by default the support of ``w``.  A
+        given ``z`` must cover the support (``w_j != 0`` needs ``z_j = 1``).
+        """
+        nz = np.abs(w) > tol
+        if not all(np.count_nonzero(nz[c.index]) <= c.k for c in self.caps):
+            return False
+        for sc in self.sign_caps:
+            v = w[sc.index]
+            if np.count_nonzero(v > tol) > sc.k_pos or np.count_nonzero(v < -tol) > sc.k_neg:
+                return False
+        if z is not None:
+            zz = np.asarray(z, dtype=bool)
+            if np.any(nz[self.capped] & ~zz[self.capped]):
+                return False
+            if not all(np.count_nonzero(zz[c.index]) <= c.k for c in self.caps):
+                return False
+        else:
+            zz = nz
+        return all(c.satisfied(zz) for c in self.constraints)

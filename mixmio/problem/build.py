@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import CapSet, Problem, TermStructure
+from . import CapSet, Problem, SignCap, TermStructure
 
 
 def auto_ridge(X: np.ndarray, Z) -> float:
@@ -29,6 +29,7 @@ def resolve_caps(design, k) -> dict[str, int]:
         raise TypeError("k is required: an int caps every random-effect column, or a dict keyed "
                         f"by column label sets caps one by one (labels: {labels})")
     sizes = {lab: design.block_of(lab)[0].n_levels for lab in labels}
+    k, _ = split_sign_caps(k)
     if isinstance(k, Mapping):
         unknown = [key for key in k if key not in sizes]
         if unknown:
@@ -50,6 +51,26 @@ def resolve_caps(design, k) -> dict[str, int]:
     return {lab: int(v) for lab, v in caps.items()}
 
 
+def split_sign_caps(k):
+    """``k`` with asymmetric ``(worst, best)`` tuples replaced by their totals, and the dict of
+    those tuples (``{label: (k_pos, k_neg)}``): at most ``worst`` positive and ``best`` negative
+    deviations."""
+    if not isinstance(k, Mapping):
+        return k, {}
+    totals, signs = {}, {}
+    for lab, v in k.items():
+        if isinstance(v, tuple):
+            if len(v) != 2 or any(isinstance(x, bool) or not isinstance(x, (int, np.integer))
+                                  or x < 0 for x in v):
+                raise TypeError(f"asymmetric cap for '{lab}' must be a pair of non-negative "
+                                f"integers (worst, best), got {v!r}")
+            signs[lab] = (int(v[0]), int(v[1]))
+            totals[lab] = int(v[0]) + int(v[1])
+        else:
+            totals[lab] = v
+    return totals, signs
+
+
 def build_problem(design, k, k_fixed: int | None = None, ridge="auto") -> Problem:
     """The ℓ0-capped program of a design: caps per random-effect column, optional fixed cap."""
     caps_by_label = resolve_caps(design, k)
@@ -69,10 +90,15 @@ def build_problem(design, k, k_fixed: int | None = None, ridge="auto") -> Proble
 
     caps: list[CapSet] = []
     terms: list[TermStructure] = []
+    sign_caps: list[SignCap] = []
+    _, signs = split_sign_caps(k)
     for b in design.blocks:
         for j, lab in enumerate(b.labels):
             sl = b.column_slice(j)
             caps.append(CapSet(lab, np.arange(p + sl.start, p + sl.stop), caps_by_label[lab]))
+            if lab in signs:
+                sign_caps.append(SignCap(lab, np.arange(p + sl.start, p + sl.stop),
+                                         *signs[lab]))
         terms.append(TermStructure(b.label, b.z_slice.start, b.q, b.n_levels, b.codes,
                                    b.values))
     penalized = np.ones(p + design.Z.shape[1], dtype=bool)
@@ -81,4 +107,35 @@ def build_problem(design, k, k_fixed: int | None = None, ridge="auto") -> Proble
         penalized[selectable] = True
         caps.append(CapSet("fixed effects", np.asarray(selectable, dtype=int), int(k_fixed)))
     y = design.y - design.offset
-    return Problem(X, design.Z.tocsc(), y, float(ridge), tuple(caps), penalized, tuple(terms))
+    return Problem(X, design.Z.tocsc(), y, float(ridge), tuple(caps), penalized, tuple(terms),
+                   sign_caps=tuple(sign_caps))
+
+
+def build_lm_problem(design, k, ridge="auto") -> Problem:
+    """Best-subset regression of a design without random terms: at most ``k`` non-zero
+    selectable coefficients (every column but the intercept), ridge on those only."""
+    if design.blocks:
+        raise ValueError("the formula has random-effect terms "
+                         f"{[b.label for b in design.blocks]}; use mixmio.mio_lmer for them")
+    X = design.X.to_numpy(dtype=float)
+    p = X.shape[1]
+    selectable = np.array([j for j, c in enumerate(design.X.columns) if c != "Intercept"],
+                          dtype=int)
+    if k is None:
+        k = selectable.size
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an integer (the number of selected columns), got {k!r}")
+    if not 0 <= k <= selectable.size:
+        raise ValueError(f"k is {k}, outside 0..{selectable.size} (the number of selectable "
+                         "columns; the intercept is always in and does not count)")
+    if ridge == "auto":
+        ridge = auto_ridge(X, design.Z)
+    elif not (isinstance(ridge, (int, float)) and np.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"ridge must be 'auto' or a non-negative number, got {ridge!r}")
+    penalized = np.zeros(p, dtype=bool)
+    penalized[selectable] = True
+    caps = (CapSet("fixed effects", selectable, int(k)),)
+    import scipy.sparse as sp
+
+    y = design.y - design.offset
+    return Problem(X, sp.csc_matrix((X.shape[0], 0)), y, float(ridge), caps, penalized)

@@ -25,6 +25,13 @@ When the solver's bound cannot be read (a solver other than SCIP/Gurobi), an OPT
 with the solver's relative gap tolerance set to ``mip_gap`` is reported with the conservative
 bound ``objective * (1 - mip_gap)``.
 
+Holistic parts (``Problem.constraints``, ``sign_caps``, ``l1``): every linear row becomes a row
+on the indicators z; a sign cap adds sign indicators u, v with ``w_j <= M_j u_j``,
+``-w_j <= M_j v_j``, ``u_j + v_j <= z_j``, ``sum u <= k_pos``, ``sum v <= k_neg``; the l1 term
+enters the objective as ``sum l1_j |w_j|``.  The big-M bounds stay valid (every objective term is
+non-negative and the smooth part alone is bounded by U).  The polish after the solve keeps the
+solver's indicators and signs (and the l1 term), so the returned w satisfies every constraint.
+
 Solvers: "SCIP" works through CVXPY's conic interface (the quadratic objective becomes a
 second-order cone); CVXPY does not pass warm starts to SCIP.  "GUROBI" goes through CVXPY's QP
 interface and receives the warm start as MIP start; the pip licence refuses models with a
@@ -215,7 +222,7 @@ def _model_data(problem: Problem, formulation: str):
 # ---------------------------------------------------------------------------------------------
 # the CVXPY model
 # ---------------------------------------------------------------------------------------------
-def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w):
+def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w, warm_z=None):
     import cvxpy as cp
 
     q = _quad(problem)
@@ -256,13 +263,41 @@ def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w):
         for capset in problem.caps:
             if capset.k < len(capset.index):
                 cons.append(cp.sum(z[pos[np.asarray(capset.index, dtype=int)]]) <= capset.k)
+        for row in problem.constraints:
+            expr = row.coef @ z[pos[row.index]]
+            if row.sense == "<=":
+                cons.append(expr <= row.rhs)
+            elif row.sense == ">=":
+                cons.append(expr >= row.rhs)
+            else:
+                cons.append(expr == row.rhs)
+    signs = []
+    for sc in problem.sign_caps:
+        idx = np.asarray(sc.index, dtype=int)
+        loc = q.cap_pos[idx]
+        Ms = M[loc]
+        u = cp.Variable(idx.size, boolean=True)
+        v = cp.Variable(idx.size, boolean=True)
+        cons += [w[idx] <= cp.multiply(Ms, u), -w[idx] <= cp.multiply(Ms, v),
+                 u + v <= z[loc], cp.sum(u) <= sc.k_pos, cp.sum(v) <= sc.k_neg]
+        signs.append((idx, u, v))
+    if problem.l1 is not None:
+        l1 = np.asarray(problem.l1, dtype=float)
+        on = np.flatnonzero(l1 > 0)
+        if on.size:
+            obj = obj + l1[on] @ cp.abs(w[on])
     prob = cp.Problem(cp.Minimize(obj), cons)
-    if warm_w is not None:
+    if warm_w is not None and np.all(np.isfinite(warm_w)):
         w.value = warm_w
         if z is not None:
-            z.value = (warm_w[cap] != 0).astype(float)
+            zw = (warm_w[cap] != 0) if warm_z is None else np.asarray(warm_z, bool)[cap]
+            z.value = zw.astype(float)
         if s is not None:
             s.value = warm_w[persp_idx] ** 2
+        for idx, u, v in signs:
+            u.value = (warm_w[idx] > 0).astype(float)
+            v.value = (warm_w[idx] < 0).astype(float)
+    prob._mixmio_signs = signs
     return prob, w, z
 
 
@@ -375,8 +410,9 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
     if warm is None:
         warm = warm_start(problem, random_state=random_state)
     q = _quad(problem)
-    U = min(float(warm.objective), problem.objective(warm.w))
-    M, verified, F_rel = valid_big_m(problem, U, warm.w)
+    warm_ok = warm.status != "infeasible" and np.isfinite(warm.objective)
+    U = min(float(warm.objective), problem.objective(warm.w)) if warm_ok else np.inf
+    M, verified, F_rel = valid_big_m(problem, U, warm.w if warm_ok else None)
     Hq, c, const, persp_idx = _model_data(problem, formulation)
     absgap = mip_gap * F_rel if np.isfinite(F_rel) and F_rel > 0 else None
     info: dict = {"formulation": formulation, "bigM_max": float(np.max(M)) if M.size else 0.0,
@@ -388,7 +424,8 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
         remaining = None
         if time_limit is not None:
             remaining = max(0.01, float(time_limit) - (time.perf_counter() - t0))
-        prob, w, z = _build(problem, Hq, c, const, persp_idx, M, name, warm.w)
+        prob, w, z = _build(problem, Hq, c, const, persp_idx, M, name,
+                            warm.w if warm_ok else None, warm.info.get("z"))
         opts = _solver_opts(name, remaining, mip_gap, absgap)
         try:
             with warnings.catch_warnings():
@@ -412,6 +449,15 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
                             message=f"{type(exc).__name__}: {exc}", info=info)
         timed_out, proved, bound_raw, primal_raw, nodes, raw = _read_outcome(prob, name)
         if w.value is None:
+            import cvxpy as cp
+
+            if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE) or str(raw) == \
+                    "infeasible":
+                return Solution(w=np.zeros(q.n_coef), objective=np.inf, best_bound=np.inf,
+                                status="infeasible", solver=f"cvxpy-{name}",
+                                solve_time=time.perf_counter() - t0, nodes=nodes,
+                                message="the solver proved the constraints infeasible",
+                                info=info)
             status = "time_limit" if timed_out else "error"
             if timed_out:
                 warnings.warn(f"{name} hit the time limit before finding a solution; "
@@ -437,11 +483,24 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
     offset = None
     if prob.value is not None and np.isfinite(prob.value) and primal_raw is not None:
         offset = float(prob.value) - primal_raw
-    w_pol, obj_pol = polish(problem, on)
-    if not problem.is_feasible(w_pol):  # cannot happen: z obeys the caps
+    sign_vec = None
+    if problem.sign_caps:
+        sign_vec = np.zeros(q.n_coef)
+        for idx, u, v in prob._mixmio_signs:
+            uv = np.round(np.asarray(u.value).ravel())
+            vv = np.round(np.asarray(v.value).ravel())
+            sign_vec[idx] = np.where(uv > 0.5, 1.0, np.where(vv > 0.5, -1.0, 0.0))
+            on[idx] &= (uv > 0.5) | (vv > 0.5)
+    w_pol, obj_pol = polish(problem, on, signs=sign_vec)
+    z_out = on.copy()
+    if problem.constraints:
+        z_out[q.capped] = zval > 0.5
+    if not problem.is_feasible(w_pol, z=z_out):  # cannot happen: z obeys the rows
         w_pol, obj_pol = wv, problem.objective(wv)
-    if obj_pol > warm.objective:  # solver ended worse than its start (e.g. time limit)
+    if warm_ok and obj_pol > warm.objective:  # solver ended worse than its start
         w_pol, obj_pol = warm.w, warm.objective
+        z_out = warm.info.get("z", warm.w != 0)
+    info["z"] = z_out
     bound = -np.inf
     if bound_raw is not None and offset is not None and np.isfinite(bound_raw):
         bound = bound_raw + offset

@@ -18,8 +18,10 @@ out exactly at every step (Frisch-Waugh-Lovell), so its Lipschitz constant is th
 of the Schur complement ``H_cc - H_cu H_uu^{-1} H_uc`` (<= lambda_max(G) + ridge).  Without this the
 step 1/L is set by the intercept column (eigenvalue ~ n) and cluster effects barely move.
 
-Holistic linear constraints (``Problem.constraints``) are not handled here; callers that use them
-must check feasibility of the returned support.
+Problems with holistic parts (linear constraints on the indicators, sign caps or an l1 term;
+``not problem.is_plain``) are handed to :func:`mixmio.solvers.constrained.constrained_warm_start`
+(greedy forward selection and swaps over feasible units), which returns a feasible solution or
+reports that it found none (status ``"infeasible"``).
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ def _quad(problem: Problem) -> _Quad:
     return q
 
 
-def polish(problem: Problem, support_mask: np.ndarray) -> tuple[np.ndarray, float]:
+def polish(problem: Problem, support_mask: np.ndarray, signs: np.ndarray | None = None
+           ) -> tuple[np.ndarray, float]:
     """Exact minimiser of the penalised objective on a support.
 
     ``support_mask`` is a boolean mask over ``w`` (length ``n_coef``).  Every uncapped coefficient
@@ -129,6 +132,10 @@ def polish(problem: Problem, support_mask: np.ndarray) -> tuple[np.ndarray, floa
     is zero elsewhere.  Solves the ridge normal equations ``H_SS w_S = c_S`` (least-squares
     fallback when singular).  Returns ``(w, objective)`` with ``objective`` evaluated from the
     residuals (``problem.objective(w)``).  Cap feasibility of the mask is not checked.
+
+    With an l1 term (``problem.l1``) or ``signs`` (+1: ``w_j >= 0``, -1: ``w_j <= 0``, 0: free;
+    over ``w``) the fit is the exact minimiser of the full objective on the support under those
+    sign bounds (coordinate descent, :func:`mixmio.solvers._cd.fit_quadratic`).
     """
     q = _quad(problem)
     mask = np.asarray(support_mask, dtype=bool)
@@ -136,7 +143,18 @@ def polish(problem: Problem, support_mask: np.ndarray) -> tuple[np.ndarray, floa
         raise ValueError(f"support_mask must have length {q.n_coef}")
     sel = q.capped[mask[q.capped]]
     S = q.support(sel)
-    wS, _, _ = q.fit(S)
+    if problem.l1 is not None or signs is not None:
+        from mixmio.solvers._cd import fit_quadratic
+
+        l1 = None if problem.l1 is None else np.asarray(problem.l1, dtype=float)[S]
+        lo = hi = None
+        if signs is not None:
+            sg = np.asarray(signs)[S]
+            lo = np.where(sg > 0, 0.0, -np.inf)
+            hi = np.where(sg < 0, 0.0, np.inf)
+        wS = fit_quadratic(q.block(S, S), q.c[S], l1, lo, hi)
+    else:
+        wS, _, _ = q.fit(S)
     w = np.zeros(q.n_coef)
     w[S] = wS
     return w, problem.objective(w)
@@ -363,6 +381,10 @@ def warm_start(problem: Problem, random_state=None, n_starts: int = 5, max_iter:
     ``"heuristic"`` and the trivial lower bound 0 (the objective is non-negative).
     Deterministic given ``random_state``.
     """
+    if not problem.is_plain:
+        from mixmio.solvers.constrained import constrained_warm_start
+
+        return constrained_warm_start(problem, random_state=random_state, n_starts=n_starts)
     t0 = time.perf_counter()
     rng = np.random.default_rng(random_state)
     q = _quad(problem)

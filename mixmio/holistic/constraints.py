@@ -1,0 +1,224 @@
+"""The public constraint vocabulary of holistic regression (King 2015, ch. 3, constraints 3.5).
+
+Constraint objects are small immutable values passed as ``constraints=[...]`` to
+:func:`mixmio.mio_lm` and :func:`mixmio.mio_lmer`.  They say *what* must hold; the compilation
+stage (:mod:`mixmio.holistic.compile`) turns them, given the design, into linear rows on the
+selection indicators ``z`` (``Problem.constraints``), sign caps, or objective terms.
+
+Counting rule for ``k``: a cap counts **columns** (as King does), so a factor with three
+treatment dummies uses three units of ``k`` when selected, and forced columns count toward
+``k``.  The intercept is always in and never counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Constraint", "GroupSparsity", "CorrelationLimit", "ForceInclude", "Exclude",
+           "Transforms", "Robust", "Significance", "JointClusterSelection", "robust_grid"]
+
+
+def _names(columns) -> tuple[str, ...]:
+    if columns is None:
+        return ()
+    if isinstance(columns, str):
+        return (columns,)
+    return tuple(str(c) for c in columns)
+
+
+def _clusters(clusters) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if clusters is None:
+        return ()
+    if not isinstance(clusters, Mapping):
+        raise TypeError("clusters must be a dict such as {'school': ['S12', 'S40']}")
+    out = []
+    for key, levels in clusters.items():
+        lv = (levels,) if isinstance(levels, str) or np.isscalar(levels) else tuple(levels)
+        out.append((str(key), tuple(str(v) for v in lv)))
+    return tuple(out)
+
+
+class Constraint:
+    """Base class of the holistic constraints."""
+
+    def describe(self) -> str:
+        return repr(self)
+
+
+@dataclass(frozen=True, repr=False)
+class GroupSparsity(Constraint):
+    """All of ``columns`` in or all out (one shared indicator).
+
+    ``columns`` are design column names (``"f[T.b]"``) or term names (``"f"``: all its dummies).
+    The dummies of a factor are grouped automatically in :func:`mixmio.mio_lm` (and in
+    :func:`mixmio.mio_lmer` when ``k_fixed`` is set).  A group counts as its number of columns
+    toward ``k``.
+    """
+
+    columns: tuple[str, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "columns", _names(self.columns))
+        if len(self.columns) == 0:
+            raise ValueError("GroupSparsity needs at least one column")
+
+    def __repr__(self):
+        return f"GroupSparsity({list(self.columns)})"
+
+
+@dataclass(frozen=True, repr=False)
+class CorrelationLimit(Constraint):
+    """At most one column of every pair with ``|corr| > rho`` (training data).
+
+    The largest feasible support ``k_max`` (a maximum independent set of the conflict graph,
+    with the other constraints) is computed exactly with HiGHS; a cap above it is refused.
+    """
+
+    rho: float = 0.8
+
+    def __post_init__(self):
+        if not (isinstance(self.rho, (int, float)) and 0 <= self.rho < 1):
+            raise ValueError(f"CorrelationLimit rho must be in [0, 1), got {self.rho!r}")
+
+    def __repr__(self):
+        return f"CorrelationLimit(rho={self.rho})"
+
+
+@dataclass(frozen=True, repr=False)
+class _Selection(Constraint):
+    columns: tuple[str, ...] = ()
+    clusters: tuple = field(default=())
+
+    def __post_init__(self):
+        object.__setattr__(self, "columns", _names(self.columns))
+        object.__setattr__(self, "clusters", _clusters(self.clusters or None))
+        if not self.columns and not self.clusters:
+            raise ValueError(f"{type(self).__name__} needs columns or clusters")
+
+    def __repr__(self):
+        parts = []
+        if self.columns:
+            parts.append(repr(list(self.columns)))
+        if self.clusters:
+            parts.append("clusters=" + repr({k: list(v) for k, v in self.clusters}))
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+@dataclass(frozen=True, repr=False)
+class ForceInclude(_Selection):
+    """Columns (fixed effects) and/or clusters that must be selected (``z = 1``).
+
+    ``clusters`` maps a grouping factor (every capped column of its terms) or a random-effect
+    column label (``"1|school"``) to level names: ``ForceInclude(clusters={"school": ["S12"]})``.
+    Forced columns count toward ``k``.
+    """
+
+
+@dataclass(frozen=True, repr=False)
+class Exclude(_Selection):
+    """Columns and/or clusters that must stay out (``z = 0``); same arguments as
+    :class:`ForceInclude`."""
+
+
+@dataclass(frozen=True, repr=False)
+class Transforms(Constraint):
+    """Candidate non-linear forms of numeric variables: ``x^2``, ``sqrt(x)`` and ``log(x)``.
+
+    ``log(x + 1e-5)`` is used when ``x`` has zeros; a variable with negative values is refused.
+    At most one form of each variable (the original included) is selected.  The forms are added
+    to the formula (``I(x ** 2)``, ``np.sqrt(x)``, ``np.log(x)``), so ``predict`` recomputes
+    them on new data.
+    """
+
+    variables: tuple[str, ...]
+    forms: tuple[str, ...] = ("square", "sqrt", "log")
+
+    def __post_init__(self):
+        object.__setattr__(self, "variables", _names(self.variables))
+        object.__setattr__(self, "forms", _names(self.forms))
+        bad = [f for f in self.forms if f not in ("square", "sqrt", "log")]
+        if bad or not self.variables:
+            raise ValueError(f"Transforms needs variables and forms among 'square', 'sqrt', "
+                             f"'log' (got forms {bad})")
+
+    def __repr__(self):
+        return f"Transforms({list(self.variables)})"
+
+
+@dataclass(frozen=True, repr=False)
+class Robust(Constraint):
+    """Adds ``gamma * ||beta||_1`` (selectable fixed effects) to the objective.
+
+    By King's Theorem 3 this is the worst case over column-wise perturbations of X bounded by
+    gamma.  ``gamma="grid"`` asks :func:`mixmio.holistic_regression` to tune it over
+    :func:`robust_grid` (``{0}`` plus ``n_grid - 1`` geometric values up to ``||X'y||_inf``).
+    """
+
+    gamma: float | str = "grid"
+    n_grid: int = 10
+
+    def __post_init__(self):
+        g = self.gamma
+        if not (g == "grid" or (isinstance(g, (int, float)) and np.isfinite(g) and g >= 0)):
+            raise ValueError(f"Robust gamma must be a non-negative number or 'grid', got {g!r}")
+        if int(self.n_grid) < 1:
+            raise ValueError("Robust n_grid must be at least 1")
+
+    def __repr__(self):
+        return f"Robust(gamma={self.gamma!r})"
+
+    @staticmethod
+    def grid(X: np.ndarray, y: np.ndarray, n: int = 10, ratio: float = 1e-3) -> np.ndarray:
+        return robust_grid(X, y, n, ratio)
+
+
+def robust_grid(X: np.ndarray, y: np.ndarray, n: int = 10, ratio: float = 1e-3) -> np.ndarray:
+    """``{0}`` plus ``n - 1`` geometric values from ``ratio * G`` to ``G = ||X'y||_inf``.
+
+    ``X`` and ``y`` are the (centred) selectable columns and response; at ``G`` the l1 term alone
+    forces ``beta = 0`` in the unconstrained problem.
+    """
+    G = float(np.max(np.abs(np.asarray(X).T @ np.asarray(y)))) if np.size(X) else 0.0
+    if n <= 1 or G == 0:
+        return np.zeros(1)
+    return np.concatenate([[0.0], np.geomspace(ratio * G, G, n - 1)])
+
+
+@dataclass(frozen=True, repr=False)
+class Significance(Constraint):
+    """King's stage 3: bootstrap the selected model; when a coefficient is not significant at
+    ``alpha`` (its percentile interval covers 0) or the condition number of the selected
+    columns' correlation matrix exceeds ``max_condition``, add the cut
+    ``sum_{i in S} z_i <= |S| - 1`` and solve again, at most ``max_rounds`` solves in all.
+    The fit records every round and cut (``fit.rounds``)."""
+
+    alpha: float = 0.05
+    B: int = 200
+    max_condition: float = 30.0
+    max_rounds: int = 3
+    random_state: int | None = None
+
+    def __post_init__(self):
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"Significance alpha must be in (0, 1), got {self.alpha!r}")
+        if int(self.B) < 10 or int(self.max_rounds) < 1 or not self.max_condition > 1:
+            raise ValueError("Significance needs B >= 10, max_rounds >= 1, max_condition > 1")
+
+    def __repr__(self):
+        return (f"Significance(alpha={self.alpha}, B={self.B}, "
+                f"max_condition={self.max_condition}, max_rounds={self.max_rounds})")
+
+
+@dataclass(frozen=True, repr=False)
+class JointClusterSelection(Constraint):
+    """One indicator per cluster across a random term's columns: a cluster deviates in every
+    column of ``term`` (intercept and slopes) or in none.  ``term`` is the term's label
+    (``"1 + x|school"``) or its grouping factor when that has one term (``"school"``)."""
+
+    term: str
+
+    def __repr__(self):
+        return f"JointClusterSelection({self.term!r})"

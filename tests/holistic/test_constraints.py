@@ -1,0 +1,189 @@
+"""Holistic constraints on mio_lm: every constraint holds, optimum equals brute force,
+infeasible combinations raise before solving, k_max, transforms, OLS/intercept-only edges."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+
+import mixmio
+from mixmio import (
+    CorrelationLimit,
+    Exclude,
+    ForceInclude,
+    GroupSparsity,
+    Robust,
+    Significance,
+    Transforms,
+)
+from tests.holistic.conftest import FORMULA
+from tests.oracles import brute_force
+
+
+def _z(fit):
+    z = fit.solution.info.get("z")
+    return (fit.solution.w != 0) if z is None else np.asarray(z, dtype=bool)
+
+
+def _check(fit, k):
+    pr = fit.problem
+    z = _z(fit)
+    assert pr.is_feasible(fit.solution.w, z=z)
+    assert np.count_nonzero(z[pr.caps[0].index]) <= k
+    best, _ = brute_force(pr)
+    assert fit.objective == pytest.approx(best, rel=1e-6, abs=1e-8)
+    assert fit.status == "optimal"
+
+
+CASES = [
+    ([GroupSparsity(["a", "d"])], 3),
+    ([CorrelationLimit(0.8)], 4),
+    ([ForceInclude(["e"])], 3),
+    ([Exclude(["a", "c"])], 3),
+    ([Transforms(["pos"])], 4),
+    ([Robust(3.0)], 4),
+    ([CorrelationLimit(0.8), ForceInclude(["d"]), Exclude("a"), Transforms(["pos"])], 4),
+]
+
+
+@pytest.mark.parametrize("cons, k", CASES, ids=[repr(c) for c, _ in CASES])
+def test_constraints_hold_and_match_brute_force(small_df, cons, k):
+    fit = mixmio.mio_lm(FORMULA, small_df, k=k, constraints=cons, refit=False)
+    _check(fit, k)
+    sel = set(fit.selected)
+    cols = list(fit.coef.index)
+    for c in cons:
+        if isinstance(c, GroupSparsity):
+            assert len(sel & set(c.columns)) in (0, len(c.columns))
+        if isinstance(c, ForceInclude):
+            assert set(c.columns) <= sel
+        if isinstance(c, Exclude):
+            assert not (set(c.columns) & sel)
+        if isinstance(c, CorrelationLimit):
+            assert fit.max_abs_corr <= c.rho
+        if isinstance(c, Transforms):
+            forms = [x for x in cols if "pos" in x]
+            assert len(forms) == 4 and len(sel & set(forms)) <= 1
+    # factor dummies are grouped automatically
+    fq = {"f[T.q]", "f[T.r]"}
+    assert len(sel & fq) in (0, 2)
+
+
+@pytest.mark.parametrize("cons, k", [CASES[1], CASES[5], CASES[6]], ids=["corr", "robust", "mix"])
+def test_cvxpy_backend_honours_constraints(small_df, cons, k):
+    fit = mixmio.mio_lm(FORMULA, small_df, k=k, constraints=cons, refit=False, solver="SCIP")
+    assert fit.solver == "cvxpy-SCIP"
+    _check(fit, k)
+
+
+def test_heuristic_is_feasible(small_df):
+    cons = [CorrelationLimit(0.8), ForceInclude(["d"]), Exclude("a"), Transforms(["pos"])]
+    fit = mixmio.mio_lm(FORMULA, small_df, k=4, constraints=cons, refit=False,
+                        solver="heuristic")
+    assert fit.status == "heuristic"
+    assert fit.problem.is_feasible(fit.solution.w, z=_z(fit))
+
+
+def test_auto_routes_constraints_and_names_engine(small_df):
+    fit = mixmio.mio_lm(FORMULA, small_df, k=3, constraints=[CorrelationLimit(0.8)])
+    assert fit.solver == "subset-bnb"
+    fit = mixmio.mio_lmer("y ~ a + (1 | f)", small_df, k=1, k_fixed=1,
+                          constraints=[ForceInclude(["a"])])
+    assert fit.solver.startswith("cvxpy-")
+
+
+@pytest.mark.parametrize("cons, k, words", [
+    ([ForceInclude(["a", "b", "c", "d", "e"])], 3, ["ForceInclude", "k=3"]),
+    ([ForceInclude(["a"]), Exclude(["a"])], 3, ["ForceInclude(['a'])", "Exclude(['a'])"]),
+    ([CorrelationLimit(0.8), ForceInclude(["b", "b2"])], 3,
+     ["CorrelationLimit(rho=0.8)", "ForceInclude", "'b'", "'b2'"]),
+    ([CorrelationLimit(0.8)], 9, ["k_max=8", "CorrelationLimit"]),
+    ([GroupSparsity(["a", "b"]), ForceInclude(["a"]), Exclude(["b"])], 3,
+     ["GroupSparsity", "ForceInclude", "Exclude"]),
+    ([Transforms(["pos"]), ForceInclude(["pos", "np.sqrt(pos)"])], 3, ["Transforms", "pos"]),
+])
+def test_infeasible_raise_before_solving(small_df, monkeypatch, cons, k, words):
+    import mixmio.solvers as solvers
+
+    def boom(*a, **kw):
+        raise AssertionError("solve was called")
+
+    monkeypatch.setattr(solvers, "solve", boom)
+    with pytest.raises(ValueError) as exc:
+        mixmio.mio_lm(FORMULA, small_df, k=k, constraints=cons)
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_k_max_is_maximum_independent_set(small_df):
+    import itertools
+
+    fit = mixmio.mio_lm(FORMULA, small_df, k=2, constraints=[CorrelationLimit(0.5)])
+    cols = [c for c in fit.coef.index if c != "Intercept"]
+    X = fit.problem.X[:, 1:]
+    R = np.corrcoef(X, rowvar=False)
+    groups = [["f[T.q]", "f[T.r]"]] + [[c] for c in cols if not c.startswith("f[")]
+    best = 0
+    for r in range(len(groups) + 1):
+        for combo in itertools.combinations(groups, r):
+            idx = [cols.index(c) for g in combo for c in g]
+            sub = np.abs(R[np.ix_(idx, idx)])
+            if np.all(sub[np.triu_indices(len(idx), 1)] <= 0.5):
+                best = max(best, len(idx))
+    assert fit.k_max == best
+    assert "k_max" in fit.summary()
+
+
+def test_transforms_refuse_negatives_and_use_offset_for_zeros(small_df):
+    with pytest.raises(ValueError, match="negative values"):
+        mixmio.mio_lm(FORMULA, small_df, k=2, constraints=[Transforms(["a"])])
+    fit = mixmio.mio_lm(FORMULA, small_df, k=2, constraints=[Transforms(["pos"])])
+    assert "np.log(pos + 1e-05)" in fit.coef.index  # pos has zeros
+    new = small_df.iloc[:5]
+    np.testing.assert_allclose(fit.predict(new), fit.fitted[:5], rtol=1e-10)
+
+
+def test_k_p_is_ols_and_k0_intercept_only(small_df):
+    formula = "y ~ a + b + c + d + e + b2 + pos"
+    fit = mixmio.mio_lm(formula, small_df, k=7)
+    ols = smf.ols(formula, small_df).fit()
+    np.testing.assert_allclose(fit.coef.to_numpy(), ols.params.to_numpy(), rtol=1e-7)
+    assert fit.status == "optimal"
+    fit0 = mixmio.mio_lm(formula, small_df, k=0)
+    assert fit0.selected == [] and fit0.coef["Intercept"] == pytest.approx(small_df.y.mean())
+    assert (fit0.coef.drop("Intercept") == 0).all()
+
+
+def test_result_api(small_df):
+    fit = mixmio.mio_lm(FORMULA, small_df, k=3)
+    assert isinstance(fit.coef, pd.Series) and len(fit.coef) == 10
+    assert fit.objective >= fit.best_bound - 1e-9 and fit.gap <= 1e-4
+    assert fit.ridge > 0
+    s = fit.summary()
+    assert "Status: optimal" in s and "coef" in s
+    np.testing.assert_allclose(fit.predict(small_df), fit.fitted)
+
+
+def test_significance_records_rounds_and_cuts(small_df):
+    fit = mixmio.mio_lm(FORMULA, small_df, k=7,
+                        constraints=[Significance(B=50, random_state=0, max_rounds=3)])
+    assert 1 <= len(fit.rounds) <= 3
+    cuts = [c for c in fit.problem.constraints if c.name.startswith("Significance cut")]
+    assert len(cuts) == sum(r["cut"] for r in fit.rounds)
+    for cut, r in zip(cuts, fit.rounds, strict=False):
+        assert sorted(cut.index.tolist()) == sorted(r["support"])
+        assert cut.rhs == len(r["support"]) - 1
+    # the final support is none of the cut ones
+    last = set(fit.rounds[-1]["support"])
+    assert all(set(c.index.tolist()) != last for c in cuts)
+
+
+def test_constraint_objects_are_public():
+    for name in ["GroupSparsity", "CorrelationLimit", "ForceInclude", "Exclude", "Transforms",
+                 "Robust", "Significance", "JointClusterSelection"]:
+        assert hasattr(mixmio, name)
+    with pytest.raises(ValueError):
+        CorrelationLimit(1.5)
+    with pytest.raises(TypeError):
+        mixmio.mio_lm("y ~ a", pd.DataFrame({"y": [1.0, 2, 3], "a": [1.0, 0, 2]}), k=1,
+                      constraints=["not a constraint"])

@@ -1,0 +1,31 @@
+"""holistic_regression: King's pipeline end to end on a small synthetic design."""
+
+import numpy as np
+import pandas as pd
+
+import mixmio
+
+
+def test_holistic_regression_small():
+    rng = np.random.default_rng(0)
+    n, p = 240, 12
+    idx = np.arange(p)
+    L = np.linalg.cholesky(0.9 ** np.abs(idx[:, None] - idx[None, :]))
+    X = rng.normal(size=(n, p)) @ L.T
+    y = X[:, 2] + X[:, 8] + 0.5 * rng.normal(size=n)
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(p)]).assign(y=y)
+    formula = "y ~ " + " + ".join(f"x{i}" for i in range(p))
+    res = mixmio.holistic_regression(formula, df, n_gamma=3, B=50, random_state=1,
+                                     time_limit=5)
+    assert res.split_sizes == (120, 60, 60)
+    assert 1 <= len(res.models) <= 3
+    assert res.k_max < p  # rho = 0.9 neighbours conflict at 0.8
+    best = res.best
+    assert {"x2", "x8"} <= set(best.selected)
+    assert best.max_corr <= 0.8 and best.condition >= 1
+    assert set(best.intervals.columns) == {"lower", "upper"}
+    tab = res.table
+    assert list(tab["rank"]) == list(range(1, len(res.models) + 1))
+    assert "Holistic regression" in res.summary()
+    assert res.predict(df.iloc[:3]).shape == (3,)
+    assert len(res.gammas) == 3 and res.gammas[0] == 0

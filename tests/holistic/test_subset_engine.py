@@ -1,0 +1,104 @@
+"""The exact best-subset engine: brute force (small p, hypothesis), CVXPY agreement, the
+certified Ex1 instance, honest status."""
+
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mixmio.problem import CapSet, LinearConstraint, Problem
+from mixmio.solvers import solve
+from mixmio.solvers.subset_engine import applies, solve_subset
+from tests.oracles import brute_force
+
+
+def ex1(n=100, p=8, k=3, rho=0.5, seed=0, ridge=None, n_true=None, l1=None):
+    rng = np.random.default_rng(seed)
+    idx = np.arange(p)
+    L = np.linalg.cholesky(rho ** np.abs(idx[:, None] - idx[None, :]))
+    X = rng.normal(size=(n, p)) @ L.T
+    beta = np.zeros(p)
+    nt = n_true or k
+    beta[np.linspace(0, p - 1, nt).astype(int)] = 1.0
+    y = X @ beta + rng.normal(size=n)
+    Xf = np.column_stack([np.ones(n), X])
+    pen = np.r_[False, np.ones(p, bool)]
+    if ridge is None:
+        ridge = 1e-4 * float(np.median(np.sum(Xf**2, axis=0)))
+    l1v = None if l1 is None else np.r_[0.0, np.full(p, l1)]
+    return Problem(Xf, sp.csc_matrix((n, 0)), y, ridge,
+                   (CapSet("fixed effects", np.arange(1, p + 1), k),), pen, l1=l1v)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), p=st.integers(3, 8), k=st.integers(0, 5),
+       rho=st.sampled_from([0.0, 0.5, 0.9]), ridge=st.sampled_from([1e-3, 1.0, 10.0]))
+def test_engine_matches_brute_force(seed, p, k, rho, ridge):
+    pr = ex1(n=40, p=p, k=min(k, p), rho=rho, seed=seed, ridge=ridge, n_true=min(3, p))
+    sol = solve_subset(pr)
+    best, mask = brute_force(pr)
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(best, rel=1e-7, abs=1e-9)
+    assert sol.best_bound <= best * (1 + 1e-9) + 1e-9
+    assert pr.is_feasible(sol.w)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), gamma=st.sampled_from([0.5, 5.0, 20.0]))
+def test_engine_l1_and_rows_match_brute_force(seed, gamma):
+    pr = ex1(n=40, p=7, k=3, seed=seed, l1=gamma)
+    rows = (LinearConstraint(np.array([1, 2]), np.ones(2), "<=", 1.0, "pair"),
+            LinearConstraint(np.array([3, 4]), np.array([1.0, -1.0]), "==", 0.0, "group"),
+            LinearConstraint(np.array([7]), np.ones(1), ">=", 1.0, "force"))
+    from dataclasses import replace
+
+    pr = replace(pr, constraints=rows)
+    sol = solve_subset(pr)
+    best, _ = brute_force(pr)
+    assert sol.status == "optimal"
+    assert sol.objective == pytest.approx(best, rel=1e-6, abs=1e-8)
+    assert pr.is_feasible(sol.w, z=sol.info["z"])
+
+
+def test_engine_agrees_with_cvxpy():
+    for seed in range(2):
+        pr = ex1(n=80, p=12, k=4, seed=seed, rho=0.7)
+        a = solve(pr, solver="subset")
+        b = solve(pr, solver="SCIP")
+        assert a.solver == "subset-bnb" and b.solver == "cvxpy-SCIP"
+        assert a.objective == pytest.approx(b.objective, rel=1e-6)
+        assert b.best_bound <= a.objective * (1 + 1e-6)
+        assert a.best_bound <= b.objective * (1 + 1e-6)
+
+
+def test_auto_uses_engine_and_certifies_ex1():
+    pr = ex1(n=1000, p=100, k=10, rho=0.5, seed=0)
+    t0 = time.perf_counter()
+    sol = solve(pr)
+    elapsed = time.perf_counter() - t0
+    assert sol.solver == "subset-bnb" and sol.status == "optimal" and sol.gap <= 1e-4
+    truth = np.zeros(100, bool)
+    truth[np.linspace(0, 99, 10).astype(int)] = True
+    assert np.array_equal(sol.w[1:] != 0, truth)
+    assert elapsed < 15  # about 0.2-1 s unloaded; generous for a busy CI machine
+
+
+def test_honest_status_on_node_limit():
+    pr = ex1(n=200, p=30, k=8, rho=0.5, seed=3, n_true=4)
+    with pytest.warns(UserWarning):
+        sol = solve_subset(pr, max_nodes=2)
+    assert sol.status in ("time_limit", "optimal")
+    assert sol.best_bound <= sol.objective
+    if sol.status == "time_limit":
+        assert sol.gap > 1e-4
+
+
+def test_applies():
+    pr = ex1()
+    assert applies(pr)
+    from tests.oracles import make_problem
+
+    assert not applies(make_problem())
