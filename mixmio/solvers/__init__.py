@@ -4,10 +4,15 @@ Public entry point :func:`solve`.  Backends:
 
 - ``"heuristic"``: :func:`mixmio.solvers.heuristics.warm_start` only (no certificate);
 - ``"engine"``: the specialised exact engine ``mixmio.solvers.intercept_engine`` (when present);
+- ``"subset"``: the exact best-subset branch-and-bound :mod:`mixmio.solvers.subset_engine`
+  (fixed-effects-only problems: one cap on beta, optional linear rows on the indicators and an
+  optional l1 term);
 - any installed CVXPY mixed-integer quadratic solver (``"SCIP"``, ``"GUROBI"``, ...) through
   :func:`mixmio.solvers.cvxpy_backend.solve_cvxpy`;
-- ``"auto"``: the engine when it is importable and ``applies(problem)``; otherwise Gurobi when its
-  licence allows the model size, else SCIP.
+- ``"auto"``: the intercept engine when it is importable and ``applies(problem)`` (problems with
+  holistic parts -- linear rows, sign caps, an l1 term -- only if the engine declares
+  ``accepts_constraints``); else the subset engine when it applies; otherwise Gurobi when its
+  licence allows the model size, else SCIP.  ``Solution.solver`` names the engine that ran.
 """
 
 from __future__ import annotations
@@ -28,6 +33,26 @@ def _validate(problem: Problem) -> None:
             raise ValueError(f"cap {cap.label!r}: k={cap.k} must be an integer in [0, {size}]")
     if problem.penalized.shape != (problem.n_coef,):
         raise ValueError("penalized mask must have one entry per coefficient")
+    capped = np.zeros(problem.n_coef, dtype=bool)
+    capped[problem.capped] = True
+    for row in problem.constraints:
+        idx = np.asarray(getattr(row, "index", []), dtype=int)
+        if not hasattr(row, "sense") or np.any(~capped[idx]):
+            raise ValueError(f"constraint {getattr(row, 'name', row)!r} must be a "
+                             "LinearConstraint on coefficients that carry an indicator")
+    for sc in problem.sign_caps:
+        if np.any(~capped[np.asarray(sc.index, dtype=int)]):
+            raise ValueError(f"sign cap {sc.label!r} covers coefficients outside every cap")
+    if problem.l1 is not None:
+        l1 = np.asarray(problem.l1, dtype=float)
+        if l1.shape != (problem.n_coef,) or np.any(l1 < 0) or not np.all(np.isfinite(l1)):
+            raise ValueError("l1 must hold one finite non-negative weight per coefficient")
+
+
+def _subset_engine():
+    from mixmio.solvers import subset_engine
+
+    return subset_engine
 
 
 def _engine():
@@ -50,7 +75,7 @@ def installed_solvers() -> list[str]:
     """Names accepted by :func:`solve` on this machine."""
     from mixmio.solvers.cvxpy_backend import miqp_solvers
 
-    names = ["auto", "heuristic"] + miqp_solvers()
+    names = ["auto", "heuristic", "subset"] + miqp_solvers()
     if _engine() is not None:
         names.insert(1, "engine")
     return names
@@ -58,14 +83,20 @@ def installed_solvers() -> list[str]:
 
 def solve(problem: Problem, solver: str = "auto", time_limit: float | None = None,
           mip_gap: float = 1e-4, warm_start: bool = True, random_state=None,
-          verbose: bool = False, formulation: str = "bigm") -> Solution:
+          verbose: bool = False, formulation: str = "bigm", warm=None) -> Solution:
     """Solve the ℓ0-capped ridge least-squares problem.
 
-    ``warm_start``: run the discrete first-order heuristic first and hand its solution to the
-    backend (MIP start / incumbent).  The CVXPY backend needs a feasible objective value for its
-    valid big-M bounds, so it runs the heuristic even when ``warm_start=False`` (it then only
-    skips passing it on to the engine).  ``formulation`` ("bigm" or "perspective") applies to
-    CVXPY backends.  Raises ``ValueError`` for an invalid cap or an unknown/uninstalled solver.
+    ``warm``: a previous Solution or a boolean support mask over w (e.g. the full-data support
+    reused by bootstrap replicates or a path over k); it is polished and handed to the backend
+    as its first incumbent.  ``warm_start``: also run the discrete first-order heuristic (the
+    engines run their own structure-aware heuristics instead).  The CVXPY backend needs a
+    feasible objective value for its valid big-M bounds, so it always has an incumbent.
+    ``formulation`` ("bigm" or "perspective") applies to CVXPY backends.  Raises ``ValueError``
+    for an invalid cap or an unknown/uninstalled solver.
+
+    >>> from tests.oracles import make_problem  # doctest: +SKIP
+    >>> solve(make_problem(K=6, k=2)).status  # doctest: +SKIP
+    'optimal'
     """
     from mixmio.solvers import cvxpy_backend
     from mixmio.solvers.heuristics import warm_start as _heuristic
@@ -73,24 +104,66 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
     _validate(problem)
     name = str(solver)
     key = name.lower()
-    if key not in ("auto", "heuristic", "engine"):
+    if key not in ("auto", "heuristic", "engine", "subset"):
         name = cvxpy_backend._check_solver(name)  # raises ValueError listing installed solvers
-    warm = _heuristic(problem, random_state=random_state) if (warm_start or key != "engine") \
-        else None
+    warm = _as_warm(problem, warm)
+    eng = _engine() if key in ("auto", "engine") else None
+    if eng is not None and not (eng.applies(problem) and (
+            problem.is_plain or getattr(eng, "accepts_constraints", False))):
+        eng = None
+    if eng is not None and key == "auto" and _prefer_cvxpy(eng, problem):
+        eng = None
+    sub = _subset_engine() if key in ("auto", "subset") and eng is None else None
+    if sub is not None and not sub.applies(problem):
+        if key == "subset":
+            raise ValueError("the subset engine does not apply to this problem: "
+                             f"{sub.why_not(problem)}")
+        sub = None
+    if sub is not None:
+        return sub.solve_subset(problem, time_limit=time_limit, mip_gap=mip_gap,
+                                warm_start=warm_start, random_state=random_state)
+    if eng is not None:
+        return eng.solve_engine(problem, time_limit=time_limit, mip_gap=mip_gap, warm=warm)
+    if key == "engine":
+        raise ValueError("the intercept engine is not available or does not apply to this "
+                         f"problem; installed solvers: {installed_solvers()}")
+    heur = _heuristic(problem, random_state=random_state) \
+        if (warm is None or warm_start or key == "heuristic") else None
+    if warm is None or (heur is not None and heur.objective < warm.objective):
+        warm = heur
     if key == "heuristic":
         return warm
-    if key in ("auto", "engine"):
-        eng = _engine()
-        if eng is not None and eng.applies(problem):
-            return eng.solve_engine(problem, time_limit=time_limit, mip_gap=mip_gap,
-                                    warm=warm if warm_start else None)
-        if key == "engine":
-            raise ValueError("the intercept engine is not available or does not apply to this "
-                             f"problem; installed solvers: {installed_solvers()}")
+    if key == "auto":
         name = _auto_cvxpy_solver(problem, formulation)
     return cvxpy_backend.solve_cvxpy(problem, solver=name, time_limit=time_limit,
                                      mip_gap=mip_gap, warm=warm, formulation=formulation,
                                      verbose=verbose)
+
+
+def _as_warm(problem: Problem, warm) -> Solution | None:
+    """A warm start as a polished, feasible Solution (or None)."""
+    if warm is None:
+        return None
+    from mixmio.solvers.heuristics import polish
+
+    if isinstance(warm, Solution):
+        mask = warm.w != 0
+    else:
+        mask = np.asarray(warm, dtype=bool)
+    if mask.shape != (problem.n_coef,):
+        raise ValueError(f"warm must be a Solution or a boolean mask of length {problem.n_coef}")
+    if not problem.is_feasible(mask.astype(float)):
+        return None  # e.g. a support from other caps: not an incumbent here
+    w, obj = polish(problem, mask)
+    return Solution(w=w, objective=obj, best_bound=0.0, status="heuristic", solver="warm",
+                    solve_time=0.0)
+
+
+def _prefer_cvxpy(eng, problem: Problem) -> bool:
+    """Small crossed/nested models: a general MIQP solver certifies them faster than the
+    crossed engine, whose bound is built for many levels (benchmarks/ENGINE.md section 8)."""
+    found = eng.structure(problem) if hasattr(eng, "structure") else None
+    return bool(found) and found[0] == "crossed" and problem.n_coef + len(problem.capped) <= 400
 
 
 def _auto_cvxpy_solver(problem: Problem, formulation: str) -> str:

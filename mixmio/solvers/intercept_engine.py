@@ -21,7 +21,11 @@ Method (details and validity proofs in ``benchmarks/ENGINE.md``):
    phi then joins the quadratic, shrinking the ellipsoid), iterated to a fixed point
    (``_engine_bnb``).
 
-Public: :func:`applies`, :func:`solve_engine`.
+Also dispatched from here (``structure`` recognises them; details in ENGINE.md sections 7-8):
+one random-slope term with q = 2 and a cap per term column (``_engine_slopes``), and two crossed
+random-intercept terms with a cap each (``_engine_crossed``).
+
+Public: :func:`applies`, :func:`solve_engine`, :func:`structure`.
 """
 
 from __future__ import annotations
@@ -37,14 +41,13 @@ from mixmio.solvers._engine_bnb import BnB, hard_directions
 from mixmio.solvers._engine_stats import build_stats, heuristic_support
 from mixmio.solvers.solution import Solution, relative_gap
 
-__all__ = ["applies", "solve_engine"]
+__all__ = ["applies", "solve_engine", "structure"]
 
 SOLVER_NAME = "mixmio-bnb"
 
 
 def _intercept_term(problem: Problem):
-    """The single random-intercept TermStructure, or None.  (Hook: slopes / several terms would
-    be recognised here and dispatched to their own statistics.)"""
+    """The single random-intercept TermStructure, or None."""
     if len(problem.terms) != 1:
         return None
     t = problem.terms[0]
@@ -56,48 +59,98 @@ def _intercept_term(problem: Problem):
     return t
 
 
-def applies(problem: Problem) -> bool:
-    """True when the engine solves ``problem`` exactly: one random-intercept term whose columns
-    are exactly Z (one-hot of the term's codes), one cap on exactly those columns, no cap or ridge
-    on beta, every gamma penalised, ridge > 0, no holistic constraints."""
-    try:
-        if problem.constraints:
+def _z_matches(problem: Problem, terms) -> bool:
+    """Z is exactly the row-wise Khatri-Rao product of the terms' level indicators and values."""
+    n = problem.n
+    rows, cols, vals = [], [], []
+    for t in terms:
+        codes = np.asarray(t.codes)
+        values = np.asarray(t.values, dtype=float).reshape(n, -1)
+        if codes.shape != (n,) or values.shape[1] != t.q:
             return False
-        t = _intercept_term(problem)
-        if t is None:
+        if codes.size and (codes.min() < 0 or codes.max() >= t.n_levels):
             return False
-        p, m, K = problem.p, problem.m, int(t.n_levels)
-        if m != K or t.start != 0:
-            return False
-        if not (np.isfinite(problem.ridge) and problem.ridge > 0):
-            return False
-        if len(problem.caps) != 1:
-            return False
-        cap = problem.caps[0]
+        for j in range(t.q):
+            rows.append(np.arange(n))
+            cols.append(t.start + j * t.n_levels + codes)
+            vals.append(values[:, j])
+    Zexp = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n, problem.m))
+    diff = (sp.csr_matrix(problem.Z) - Zexp).tocsr()
+    diff.eliminate_zeros()
+    return diff.nnz == 0
+
+
+def _block_caps(problem: Problem, terms):
+    """Per term column block (t, j): its cap k (None when uncapped), or None when some cap is not
+    exactly one block or a block carries two caps."""
+    p = problem.p
+    blocks = {}
+    for ti, t in enumerate(terms):
+        for j in range(t.q):
+            blocks[(ti, j)] = p + t.start + j * t.n_levels + np.arange(t.n_levels)
+    out = {key: None for key in blocks}
+    for cap in problem.caps:
         idx = np.sort(np.asarray(cap.index, dtype=int))
-        if idx.size != K or not np.array_equal(idx, p + t.start + np.arange(K)):
-            return False
-        if cap.k < 0:
-            return False
+        hit = [key for key, b in blocks.items() if np.array_equal(idx, b)]
+        if len(hit) != 1 or out[hit[0]] is not None or cap.k < 0:
+            return None
+        out[hit[0]] = int(cap.k)
+    return out
+
+
+def structure(problem: Problem):
+    """("intercept" | "slopes" | "crossed", block caps) when an engine solves ``problem`` exactly,
+    else None.  Common requirements: ridge > 0 on every gamma, none on beta, no holistic parts,
+    Z exactly the terms' Khatri-Rao columns laid out as in TermStructure, every cap exactly one
+    term column block."""
+    try:
+        if problem.constraints or problem.sign_caps or problem.l1 is not None:
+            return None
+        if not (np.isfinite(problem.ridge) and problem.ridge > 0):
+            return None
+        terms = tuple(problem.terms)
+        if not terms:
+            return None
+        p, m = problem.p, problem.m
         pen = np.asarray(problem.penalized, dtype=bool)
         if pen.size != p + m or pen[:p].any() or not pen[p:].all():
-            return False
-        codes = np.asarray(t.codes)
-        if codes.shape != (problem.n,) or (codes.size and (codes.min() < 0 or codes.max() >= K)):
-            return False
-        # Z must be the one-hot matrix of the codes
-        Z = sp.csr_matrix(problem.Z)
-        if Z.nnz != problem.n:
-            Z.eliminate_zeros()
-        if Z.nnz != problem.n:
-            return False
-        Z.sort_indices()
-        if not (np.all(np.diff(Z.indptr) == 1) and np.array_equal(Z.indices, codes)
-                and np.all(Z.data == 1.0)):
-            return False
-        return True
+            return None
+        off = 0
+        for t in terms:
+            if t.start != off:
+                return None
+            off += t.q * int(t.n_levels)
+        if off != m:
+            return None
+        caps = _block_caps(problem, terms)
+        if caps is None or not _z_matches(problem, terms):
+            return None
+        if len(terms) == 1 and terms[0].q == 1:
+            if _intercept_term(problem) is None or caps[(0, 0)] is None:
+                return None
+            return "intercept", caps
+        if len(terms) == 1 and terms[0].q == 2:
+            if caps[(0, 0)] is None and caps[(0, 1)] is None:
+                return None
+            return "slopes", caps
+        if len(terms) == 2 and all(t.q == 1 for t in terms):
+            if not all(np.all(np.asarray(t.values) == 1.0) for t in terms):
+                return None
+            if caps[(0, 0)] is None and caps[(1, 0)] is None:
+                return None
+            return "crossed", caps
+        return None
     except Exception:  # pragma: no cover - defensive: anything odd means "not for us"
-        return False
+        return None
+
+
+def applies(problem: Problem) -> bool:
+    """True when one of the exact engines solves ``problem``: one random-intercept term, one
+    random-slope term with q = 2 (a cap on either or both term columns), or two crossed
+    random-intercept terms; no cap or ridge on beta, every gamma penalised, ridge > 0, no holistic
+    constraints, Z exactly the terms' columns and every cap exactly one term column block."""
+    return structure(problem) is not None
 
 
 def _warm_mask(warm, problem: Problem, K: int) -> np.ndarray | None:
@@ -127,9 +180,19 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
     relative gap is at most ``mip_gap``; otherwise ``"time_limit"`` (with a warning).
     """
     t0 = time.perf_counter()
-    if not applies(problem):
-        raise ValueError("solve_engine: problem is not a plain random-intercept problem "
-                         "(see intercept_engine.applies)")
+    found = structure(problem)
+    if found is None:
+        raise ValueError("solve_engine: problem is not a plain random-intercept, random-slope "
+                         "or crossed-intercept problem (see intercept_engine.applies)")
+    kind, caps = found
+    if kind == "slopes":
+        from mixmio.solvers._engine_slopes import solve_slopes
+
+        return solve_slopes(problem, caps, time_limit, mip_gap, warm, log, t0)
+    if kind == "crossed":
+        from mixmio.solvers._engine_crossed import solve_crossed
+
+        return solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0)
     del random_state  # deterministic; accepted for API symmetry
     term = problem.terms[0]
     K = int(term.n_levels)
