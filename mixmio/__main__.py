@@ -10,6 +10,7 @@ import pandas as pd
 DEMO_DATA = "exam"
 DEMO_FORMULA = "normexam ~ standLRT + sex + (1 | school)"
 DEMO_K = 6
+DEMO_B = 100
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +58,11 @@ def run(argv: list[str] | None = None) -> str:
         mio_lmer = None
     if design_only or mio_lmer is None or k is None:
         return header + build_design(formula, data, na_action=na).describe()
-    fit = mio_lmer(formula, data, k=k, solver=solver, time_limit=tl, na_action=na)
+    fit = mio_lmer(formula, data, k=k, solver=solver, time_limit=tl, na_action=na,
+                   random_state=0)
+    if args.command == "demo":
+        boot = fit.bootstrap(B=DEMO_B, random_state=0, progress=False)
+        return header + str(fit.with_bootstrap(boot).summary()) + "\n" + str(boot.report())
     return header + str(fit.summary())
 
 
