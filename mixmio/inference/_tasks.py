@@ -287,14 +287,30 @@ def _one_thread(fn, ctx: _Context, task) -> _Out:
         return fn(ctx, task)
 
 
-def run_tasks(fn, ctx: _Context, tasks: list, n_jobs, progress: bool, desc: str) -> list[_Out]:
-    """``fn(ctx, task)`` for every task through joblib's active backend, results in task order."""
-    from joblib import Parallel, delayed
+def _chunk(fn, ctx: _Context, tasks: list) -> list[_Out]:
+    return [_one_thread(fn, ctx, t) for t in tasks]
 
+
+def run_tasks(fn, ctx: _Context, tasks: list, n_jobs, progress: bool, desc: str) -> list[_Out]:
+    """``fn(ctx, task)`` for every task through joblib's active backend, results in task order.
+
+    Tasks travel in chunks (about four per worker) so the context, which holds the design
+    arrays, is shipped once per chunk rather than once per replicate.  Each task is
+    deterministic given its own seed, so chunking never changes the results.
+    """
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    workers = max(1, effective_n_jobs(n_jobs))
+    if workers == 1:
+        chunks = [[t] for t in tasks]
+    else:
+        size = max(1, -(-len(tasks) // (4 * workers)))
+        chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     par = Parallel(n_jobs=n_jobs, return_as="generator")
-    gen = par(delayed(_one_thread)(fn, ctx, t) for t in tasks)
+    gen = par(delayed(_chunk)(fn, ctx, c) for c in chunks)
     if show_progress(progress):
         from tqdm.auto import tqdm
 
-        gen = tqdm(gen, total=len(tasks), desc=desc, file=sys.stderr)
-    return list(gen)
+        gen = tqdm(gen, total=len(chunks), desc=f"{desc} ({len(tasks)} in chunks)",
+                   file=sys.stderr)
+    return [out for chunk in gen for out in chunk]
