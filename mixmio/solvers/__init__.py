@@ -98,13 +98,15 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
     >>> solve(make_problem(K=6, k=2)).status  # doctest: +SKIP
     'optimal'
     """
-    from mixmio.solvers import cvxpy_backend
     from mixmio.solvers.heuristics import warm_start as _heuristic
 
     _validate(problem)
     name = str(solver)
     key = name.lower()
     if key not in ("auto", "heuristic", "engine", "subset"):
+        # cvxpy is imported only when a CVXPY backend may run (it costs ~1.5 s per process)
+        from mixmio.solvers import cvxpy_backend
+
         name = cvxpy_backend._check_solver(name)  # raises ValueError listing installed solvers
     warm = _as_warm(problem, warm)
     eng = _engine() if key in ("auto", "engine") else None
@@ -135,6 +137,8 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
         return warm
     if key == "auto":
         name = _auto_cvxpy_solver(problem, formulation)
+    from mixmio.solvers import cvxpy_backend
+
     return cvxpy_backend.solve_cvxpy(problem, solver=name, time_limit=time_limit,
                                      mip_gap=mip_gap, warm=warm, formulation=formulation,
                                      verbose=verbose)
