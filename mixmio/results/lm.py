@@ -10,10 +10,11 @@ import pandas as pd
 
 from ..problem import Problem
 from ..solvers.solution import Solution
+from ._certificate import CertificateMixin
 
 
 @dataclass(frozen=True, eq=False)
-class MioLmResult:
+class MioLmResult(CertificateMixin):
     """A fitted best-subset (holistic) linear regression.
 
     Estimates: ``coef`` (a Series over every candidate column, zero when not selected),
@@ -47,34 +48,6 @@ class MioLmResult:
     rounds: tuple = ()
     compiled: object = field(default=None, repr=False)
 
-    # certificate ---------------------------------------------------------------------------
-    @property
-    def objective(self) -> float:
-        return self.solution.objective
-
-    @property
-    def best_bound(self) -> float:
-        return self.solution.best_bound
-
-    @property
-    def gap(self) -> float:
-        return self.solution.gap
-
-    @property
-    def status(self) -> str:
-        return self.solution.status
-
-    @property
-    def solver(self) -> str:
-        return self.solution.solver
-
-    @property
-    def solve_time(self) -> float:
-        return self.solution.solve_time
-
-    @property
-    def ridge(self) -> float:
-        return self.problem.ridge
 
     @property
     def gamma(self) -> float:

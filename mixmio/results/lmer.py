@@ -10,10 +10,11 @@ import pandas as pd
 
 from ..problem import Problem
 from ..solvers.solution import Solution
+from ._certificate import CertificateMixin
 
 
 @dataclass(frozen=True, eq=False)
-class MioLmerResult:
+class MioLmerResult(CertificateMixin):
     """A fitted sparse mixed model.
 
     Estimates: ``fixef`` (Series), ``ranef`` (long DataFrame: group, level, term, estimate),
@@ -38,30 +39,6 @@ class MioLmerResult:
     refit: bool
     bootstrap_result: object = field(default=None, repr=False)
 
-    # certificate ---------------------------------------------------------------------------
-    @property
-    def objective(self) -> float:
-        return self.solution.objective
-
-    @property
-    def best_bound(self) -> float:
-        return self.solution.best_bound
-
-    @property
-    def gap(self) -> float:
-        return self.solution.gap
-
-    @property
-    def status(self) -> str:
-        return self.solution.status
-
-    @property
-    def solver(self) -> str:
-        return self.solution.solver
-
-    @property
-    def solve_time(self) -> float:
-        return self.solution.solve_time
 
     @property
     def k(self) -> dict[str, int]:
@@ -71,10 +48,6 @@ class MioLmerResult:
     @property
     def k_fixed(self) -> int | None:
         return next((c.k for c in self.problem.caps if c.label == "fixed effects"), None)
-
-    @property
-    def ridge(self) -> float:
-        return self.problem.ridge
 
     @property
     def formula(self) -> str:
