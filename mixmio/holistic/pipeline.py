@@ -131,7 +131,7 @@ def holistic_regression(formula: str, data: pd.DataFrame, constraints=(), *,
                         rho: float | None = 0.8, n_gamma: int = 10, ks=None, top: int = 3,
                         significance: bool | Significance = True, B: int = 200,
                         grid_solver: str = "heuristic", solver: str = "auto",
-                        time_limit: float | None = 10.0, patience: int | None = 5,
+                        time_limit: float | None = 10.0, patience: int | None = None,
                         split=(0.5, 0.25, 0.25), random_state=None,
                         na_action: str = "drop") -> HolisticResult:
     """King's holistic regression pipeline (see module docstring).

@@ -274,8 +274,8 @@ def show_progress(progress: bool) -> bool:
         return False
 
 
-def _one_thread(fn, ctx: _Context, task) -> _Out:
-    """Run one replicate with single-threaded BLAS.
+def _chunk(fn, ctx: _Context, tasks: list) -> list[_Out]:
+    """Run replicates with single-threaded BLAS.
 
     Replicates are the unit of parallelism, so BLAS threads inside one only oversubscribe the
     cores (on small problems multi-threaded OpenBLAS made replicates ~10x slower), and a fixed
@@ -284,11 +284,7 @@ def _one_thread(fn, ctx: _Context, task) -> _Out:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return fn(ctx, task)
-
-
-def _chunk(fn, ctx: _Context, tasks: list) -> list[_Out]:
-    return [_one_thread(fn, ctx, t) for t in tasks]
+        return [fn(ctx, t) for t in tasks]
 
 
 def run_tasks(fn, ctx: _Context, tasks: list, n_jobs, progress: bool, desc: str) -> list[_Out]:
