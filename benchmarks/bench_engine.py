@@ -335,7 +335,8 @@ def main(argv=None):
              "| case | method | K | n | p | k | seconds | objective | rel. gap | status | nodes "
              "| note |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows_out:
-        lines.append("| " + " | ".join([r["case"], r["method"], str(r["K"]), str(r["n"]),
+        case = r["case"].replace("|", "\\|")
+        lines.append("| " + " | ".join([case, r["method"], str(r["K"]), str(r["n"]),
                                         str(r["p"]), str(r["k"]), fmt(r["seconds"], ".3f"),
                                         fmt(r["objective"], ".6f"), fmt(r["gap"], ".1e"),
                                         r["status"], str(r["nodes"]), r["note"]]) + " |")
