@@ -290,8 +290,8 @@ def _chunk(fn, ctx: _Context, tasks: list) -> list[_Out]:
 def run_tasks(fn, ctx: _Context, tasks: list, n_jobs, progress: bool, desc: str) -> list[_Out]:
     """``fn(ctx, task)`` for every task through joblib's active backend, results in task order.
 
-    Tasks travel in chunks (about two per worker) so the context, which holds the design
-    arrays, is shipped once per chunk rather than once per replicate.  Each task is
+    Tasks travel in chunks (about eight per worker: few enough that the context, which holds
+    the design arrays, is not shipped per replicate; enough for load balance).  Each task is
     deterministic given its own seed, so chunking never changes the results.
     """
     from joblib import Parallel, delayed, effective_n_jobs
@@ -300,7 +300,7 @@ def run_tasks(fn, ctx: _Context, tasks: list, n_jobs, progress: bool, desc: str)
     if workers == 1:
         chunks = [[t] for t in tasks]
     else:
-        size = max(1, -(-len(tasks) // (2 * workers)))
+        size = max(1, -(-len(tasks) // (8 * workers)))
         chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     par = Parallel(n_jobs=n_jobs, return_as="generator")
     gen = par(delayed(_chunk)(fn, ctx, c) for c in chunks)
