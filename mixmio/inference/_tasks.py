@@ -19,6 +19,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from ..problem import CapSet, Problem, TermStructure
@@ -267,6 +268,22 @@ def seeds_of(seed: np.random.SeedSequence) -> tuple[np.random.Generator, int]:
 
 
 # -- running -----------------------------------------------------------------------------------
+class ReplicateAccounting:
+    """``n_ok`` and ``failures`` of a result with ``ok``, ``statuses`` and ``reasons`` arrays."""
+
+    @property
+    def n_ok(self) -> int:
+        return int(np.sum(self.ok))
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """One row per failed replicate: replicate number, solver status, reason."""
+        idx = np.flatnonzero(~self.ok)
+        return pd.DataFrame({"replicate": idx.astype(int),
+                             "status": [self.statuses[i] for i in idx],
+                             "reason": [self.reasons[i] for i in idx]})
+
+
 def show_progress(progress: bool) -> bool:
     try:
         return bool(progress) and sys.stderr.isatty()

@@ -58,6 +58,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ._tasks import (
+    ReplicateAccounting,
     _Context,
     _Out,
     compact,
@@ -233,7 +234,7 @@ def coefficient_stats(draws: np.ndarray, estimate: np.ndarray) -> pd.DataFrame:
 
 # -- result ------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class BootstrapResult:
+class BootstrapResult(ReplicateAccounting):
     """Bootstrap of a :class:`~mixmio.results.lmer.MioLmerResult` (immutable).
 
     ``table`` (alias ``to_frame()``): one row per coefficient (fixed effects, then every cluster
@@ -264,17 +265,6 @@ class BootstrapResult:
     source_fit: object = field(default=None, repr=False)
 
     # accounting ----------------------------------------------------------------------------
-    @property
-    def n_ok(self) -> int:
-        return int(np.sum(self.ok))
-
-    @property
-    def failures(self) -> pd.DataFrame:
-        """One row per failed replicate: replicate number, solver status, reason."""
-        idx = np.flatnonzero(~self.ok)
-        return pd.DataFrame({"replicate": idx.astype(int),
-                             "status": [self.statuses[i] for i in idx],
-                             "reason": [self.reasons[i] for i in idx]})
 
     @property
     def status_counts(self) -> pd.Series:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._tasks import (
+    ReplicateAccounting,
     _Context,
     _Out,
     compact,
@@ -80,7 +81,7 @@ def _stability_replicate(ctx: _Context, task: tuple[np.random.SeedSequence,
 
 
 @dataclass(frozen=True, eq=False)
-class StabilityResult:
+class StabilityResult(ReplicateAccounting):
     """Per-candidate selection frequencies over half-samples, the flagged set and the bound.
 
     ``frequencies``: one row per candidate (cluster effects; selectable fixed effects when the
@@ -103,16 +104,6 @@ class StabilityResult:
     options: dict
     elapsed: float = 0.0
 
-    @property
-    def n_ok(self) -> int:
-        return int(np.sum(self.ok))
-
-    @property
-    def failures(self) -> pd.DataFrame:
-        idx = np.flatnonzero(~self.ok)
-        return pd.DataFrame({"replicate": idx.astype(int),
-                             "status": [self.statuses[i] for i in idx],
-                             "reason": [self.reasons[i] for i in idx]})
 
     @property
     def n_candidates(self) -> int:
