@@ -55,14 +55,11 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
     >>> fit.status
     'optimal'
     >>> sorted(fit.selected["level"])
-    ['308', '309', '310']
+    ['309', '310', '337']
     """
     from .solvers import solve
 
-    if not isinstance(mip_gap, (int, float)) or not 0 <= mip_gap < 1:
-        raise ValueError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
-    if time_limit is not None and not time_limit > 0:
-        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    _check_solve_args(mip_gap, time_limit)
     from .holistic.compile import apply_transforms, check_constraints, compile_constraints
 
     cons = check_constraints(constraints)
@@ -131,10 +128,7 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
     from .holistic.compile import apply_transforms, check_constraints, compile_constraints
     from .solvers import solve
 
-    if not isinstance(mip_gap, (int, float)) or not 0 <= mip_gap < 1:
-        raise ValueError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
-    if time_limit is not None and not time_limit > 0:
-        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    _check_solve_args(mip_gap, time_limit)
     cons = check_constraints(constraints)
     formula2, tmap = apply_transforms(formula, data, cons)
     design = build_design(formula2, data, na_action=na_action)
@@ -228,3 +222,10 @@ def significance_loop(problem, sig, solve_kw: dict):
                                f"Significance cut (round {r})")
         problem = replace(problem, constraints=tuple(problem.constraints) + (cut,))
     return problem, solution, rounds
+
+
+def _check_solve_args(mip_gap, time_limit) -> None:
+    if not isinstance(mip_gap, (int, float)) or not 0 <= mip_gap < 1:
+        raise ValueError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")

@@ -94,9 +94,13 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
     ``formulation`` ("bigm" or "perspective") applies to CVXPY backends.  Raises ``ValueError``
     for an invalid cap or an unknown/uninstalled solver.
 
-    >>> from tests.oracles import make_problem  # doctest: +SKIP
-    >>> solve(make_problem(K=6, k=2)).status  # doctest: +SKIP
-    'optimal'
+    >>> import mixmio
+    >>> from mixmio.problem.build import build_problem
+    >>> data = mixmio.datasets.load("sleepstudy")
+    >>> design = mixmio.build_design("Reaction ~ Days + (1 | Subject)", data)
+    >>> sol = solve(build_problem(design, k=3))
+    >>> sol.status, sol.solver
+    ('optimal', 'mixmio-bnb')
     """
     from mixmio.solvers.heuristics import warm_start as _heuristic
 
