@@ -30,7 +30,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mixmio.solvers._engine_bnb import _REL, _Ell, hard_directions
-from mixmio.solvers._engine_stats import _full_rank_columns
+from mixmio.solvers._engine_stats import profile_ols
 
 # option o in 0..3: bit 0 = term column 1 selected, bit 1 = term column 2 selected
 T1 = np.array([0.0, 1.0, 0.0, 1.0])
@@ -127,19 +127,7 @@ def build_slope_stats(X, y, codes, values, K, mu) -> SlopeStats:
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p_full = X.shape
-    XtX_full = X.T @ X
-    cols = _full_rank_columns(X, XtX_full)
-    Xr = X[:, cols]
-    if cols.size:
-        G = XtX_full[np.ix_(cols, cols)]
-        cf = sla.cho_factor(G, lower=True, check_finite=False)
-        b_ols = sla.cho_solve(cf, Xr.T @ y, check_finite=False)
-        for _ in range(2):
-            b_ols = b_ols + sla.cho_solve(cf, Xr.T @ (y - Xr @ b_ols), check_finite=False)
-        r0 = y - Xr @ b_ols
-    else:
-        b_ols = np.zeros(0)
-        r0 = y.copy()
+    cols, Xr, XtX, b_ols, r0 = profile_ols(X, y)
     p = cols.size
     Vv = np.asarray(values, dtype=float)
     A = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(K, n))
@@ -178,7 +166,7 @@ def build_slope_stats(X, y, codes, values, K, mu) -> SlopeStats:
     kW = 0.5 * (float(rres @ rres) + float(np.einsum("ki,kij,kj->", c, Mk, c)))
     return SlopeStats(K=K, mu=mu, cols=cols, p_full=p_full, b_ols=b_ols, Fw=Fw, Fa=Fa, FD=FD,
                       HW=0.5 * (HW + HW.T), gW=gW, kW=kW, rr=float(r0 @ r0),
-                      XtX=XtX_full[np.ix_(cols, cols)], S=S, c=c, E=E)
+                      XtX=XtX, S=S, c=c, E=E)
 
 
 # ---------------------------------------------------------------------- assignment problem
@@ -386,39 +374,36 @@ def assign(P: np.ndarray, allowed: np.ndarray, m1: int, m2: int) -> np.ndarray:
             for i, t in mv:
                 opt[i] = t
             continue
-        # improving single move within caps
-        d1 = T1[None, :] - T1[opt][:, None]
-        d2 = T2[None, :] - T2[opt][:, None]
-        feas = ok & (c1 + d1 <= m1) & (c2 + d2 <= m2)
-        gain = np.where(feas, C - cur[:, None], np.inf)
-        i, t = np.unravel_index(np.argmin(gain), gain.shape)
-        if gain[i, t] < -1e-15 * (1 + abs(cur[i])):
-            opt[i] = t
-            continue
-        mv = _pair_move(C, ok, opt, m1, m2, repair=False)
-        if mv is None:
+        if not _improve_step(C, ok, opt, m1, m2):
             break
-        for i, t in mv:
-            opt[i] = t
     if not _fits(opt, ok, m1, m2) and m1 >= 0 and m2 >= 0 and feasible(allowed, m1, m2):
         opt = _feasible_start(C, ok, m1, m2)
         for _ in range(4 * n + 8):  # greedy improvement from the constructed start
-            c1, c2 = int(T1[opt].sum()), int(T2[opt].sum())
-            cur = C[np.arange(n), opt]
-            d1 = T1[None, :] - T1[opt][:, None]
-            d2 = T2[None, :] - T2[opt][:, None]
-            feas = ok & (c1 + d1 <= m1) & (c2 + d2 <= m2)
-            gain = np.where(feas, C - cur[:, None], np.inf)
-            i, t = np.unravel_index(np.argmin(gain), gain.shape)
-            if gain[i, t] < -1e-15 * (1 + abs(cur[i])):
-                opt[i] = t
-                continue
-            mv = _pair_move(C, ok, opt, m1, m2, repair=False)
-            if mv is None:
+            if not _improve_step(C, ok, opt, m1, m2):
                 break
-            for i, t in mv:
-                opt[i] = t
     return opt
+
+
+def _improve_step(C: np.ndarray, ok: np.ndarray, opt: np.ndarray, m1: int, m2: int) -> bool:
+    """Apply the best improving single move within the caps, else the best improving pair
+    move, to a feasible ``opt`` in place; False when neither improves."""
+    n = opt.size
+    c1, c2 = int(T1[opt].sum()), int(T2[opt].sum())
+    cur = C[np.arange(n), opt]
+    d1 = T1[None, :] - T1[opt][:, None]
+    d2 = T2[None, :] - T2[opt][:, None]
+    feas = ok & (c1 + d1 <= m1) & (c2 + d2 <= m2)
+    gain = np.where(feas, C - cur[:, None], np.inf)
+    i, t = np.unravel_index(np.argmin(gain), gain.shape)
+    if gain[i, t] < -1e-15 * (1 + abs(cur[i])):
+        opt[i] = t
+        return True
+    mv = _pair_move(C, ok, opt, m1, m2, repair=False)
+    if mv is None:
+        return False
+    for i, t in mv:
+        opt[i] = t
+    return True
 
 
 # ---------------------------------------------------------------------- heuristic

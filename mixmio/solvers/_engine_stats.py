@@ -102,25 +102,31 @@ def _full_rank_columns(X: np.ndarray, XtX: np.ndarray) -> np.ndarray:
     return np.sort(piv[:rank])
 
 
+def profile_ols(X: np.ndarray, y: np.ndarray):
+    """(kept full-rank columns, X on them, X'X on them, OLS coefficients, OLS residual).
+
+    Beta is unpenalised, so the engines work on the OLS residual; normal equations with two
+    rounds of iterative refinement keep the residual accurate to full precision.
+    """
+    XtX_full = X.T @ X
+    cols = _full_rank_columns(X, XtX_full)
+    Xr = X[:, cols]
+    G = XtX_full[np.ix_(cols, cols)]
+    if not cols.size:
+        return cols, Xr, G, np.zeros(0), y.copy()
+    cf = sla.cho_factor(G, lower=True, check_finite=False)
+    b_ols = sla.cho_solve(cf, Xr.T @ y, check_finite=False)
+    for _ in range(2):
+        b_ols = b_ols + sla.cho_solve(cf, Xr.T @ (y - Xr @ b_ols), check_finite=False)
+    return cols, Xr, G, b_ols, y - Xr @ b_ols
+
+
 def build_stats(X: np.ndarray, y: np.ndarray, codes: np.ndarray, K: int, mu: float,
                 k: int) -> InterceptStats:
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p_full = X.shape
-    XtX_full = X.T @ X
-    cols = _full_rank_columns(X, XtX_full)
-    Xr = X[:, cols]
-    if cols.size:
-        G = XtX_full[np.ix_(cols, cols)]
-        cf = sla.cho_factor(G, lower=True, check_finite=False)
-        b_ols = sla.cho_solve(cf, Xr.T @ y, check_finite=False)
-        for _ in range(2):  # iterative refinement: normal equations, residual in full precision
-            r0 = y - Xr @ b_ols
-            b_ols = b_ols + sla.cho_solve(cf, Xr.T @ r0, check_finite=False)
-        r0 = y - Xr @ b_ols
-    else:
-        b_ols = np.zeros(0)
-        r0 = y.copy()
+    cols, Xr, XtX, b_ols, r0 = profile_ols(X, y)
     codes = np.asarray(codes, dtype=np.int64)
     n_k = np.bincount(codes, minlength=K).astype(float)
     A = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(K, n))
@@ -140,7 +146,7 @@ def build_stats(X: np.ndarray, y: np.ndarray, codes: np.ndarray, K: int, mu: flo
     HW = 0.5 * (HW + HW.T)
     return InterceptStats(
         K=K, k=k, mu=mu, cols=cols, p_full=p_full, b_ols=b_ols, n_k=n_k, w=w, a=a, D=D,
-        HW=HW, gW=gW, kW=kW, rr=float(r0 @ r0), Xtr=Xr.T @ r0, XtX=XtX_full[np.ix_(cols, cols)],
+        HW=HW, gW=gW, kW=kW, rr=float(r0 @ r0), Xtr=Xr.T @ r0, XtX=XtX,
         wa=w * a, wa2=w * a * a,
     )
 
