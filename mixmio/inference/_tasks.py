@@ -13,7 +13,6 @@ whatever backend is active, e.g. Dask under ``joblib.parallel_config(backend="da
 
 from __future__ import annotations
 
-import inspect
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -220,18 +219,8 @@ def warm_mask(ctx: _Context, problem: Problem, colmap: np.ndarray | None) -> np.
 
 
 # -- solving -----------------------------------------------------------------------------------
-def _solve_accepts_warm(solve) -> bool:
-    try:
-        return "warm" in inspect.signature(solve).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def warm_mode() -> str:
-    """How replicates are warm-started with the solve function installed now."""
-    from .. import solvers
-
-    return "support" if _solve_accepts_warm(solvers.solve) else "heuristic"
+#: how replicates are warm-started (recorded in the results' options)
+WARM_START = "full-data support"
 
 
 def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
@@ -239,9 +228,7 @@ def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
     from .. import solvers
     from ..solvers.refit import refit_support
 
-    kw = dict(ctx.solve_kw, random_state=int(seed))
-    if _solve_accepts_warm(solvers.solve):
-        kw["warm"] = warm_mask(ctx, problem, colmap)
+    kw = dict(ctx.solve_kw, random_state=int(seed), warm=warm_mask(ctx, problem, colmap))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sol = solvers.solve(problem, **kw)

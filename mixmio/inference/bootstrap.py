@@ -58,6 +58,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from ._tasks import (
+    WARM_START,
     ReplicateAccounting,
     _Context,
     _Out,
@@ -69,7 +70,6 @@ from ._tasks import (
     solve_and_refit,
     sub_problem,
     unit_block_index,
-    warm_mode,
 )
 
 SCHEMES = ("residual", "cluster", "wild", "parametric")
@@ -445,7 +445,7 @@ def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile
                              "for fits with holistic constraints; use 'percentile' or 'basic'")
     options = {"within_cluster": bool(within_cluster), "cluster_by": group, "weights": weights,
                "scheme": scheme, "solver": solver, "time_limit": time_limit,
-               "k_fixed": fit.k_fixed, "warm_start": warm_mode(),
+               "k_fixed": fit.k_fixed, "warm_start": WARM_START,
                "resid_scale": float(np.sqrt(fit.n_obs / fit.df_resid))}
     ctx = make_context(fit, unit_block=unit, solver=solver, time_limit=time_limit,
                        options=options)

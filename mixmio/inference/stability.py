@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._tasks import (
+    WARM_START,
     ReplicateAccounting,
     _Context,
     _Out,
@@ -39,7 +40,6 @@ from ._tasks import (
     solve_and_refit,
     sub_problem,
     unit_block_index,
-    warm_mode,
 )
 from .bootstrap import coefficient_labels
 
@@ -213,7 +213,7 @@ def stability(fit, B: int = 100, frac: float = 0.5, pairing: str = "complementar
         raise NotImplementedError("stability selection of a fit with holistic constraints is "
                                   "not supported")
     options = {"scheme": scheme, "cluster_by": fit.design.blocks[unit].group,
-               "solver": solver, "time_limit": time_limit, "warm_start": warm_mode()}
+               "solver": solver, "time_limit": time_limit, "warm_start": WARM_START}
     ctx = make_context(fit, unit_block=unit, solver=solver, time_limit=time_limit,
                        options=options)
     ctx = replace(ctx, refit=False)  # selection only
