@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 import warnings
+import weakref
 
 import numpy as np
 import scipy.sparse as sp
@@ -99,11 +100,21 @@ def _block_caps(problem: Problem, terms):
     return out
 
 
+_STRUCTURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def structure(problem: Problem):
     """("intercept" | "slopes" | "crossed", block caps) when an engine solves ``problem`` exactly,
     else None.  Common requirements: ridge > 0 on every gamma, none on beta, no holistic parts,
     Z exactly the terms' Khatri-Rao columns laid out as in TermStructure, every cap exactly one
-    term column block."""
+    term column block.  The answer is remembered per Problem (checking Z is O(nnz), and the
+    dispatcher and the engine both ask)."""
+    if problem not in _STRUCTURES:
+        _STRUCTURES[problem] = _structure(problem)
+    return _STRUCTURES[problem]
+
+
+def _structure(problem: Problem):
     try:
         if problem.constraints or problem.sign_caps or problem.l1 is not None:
             return None
