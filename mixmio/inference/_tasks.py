@@ -245,6 +245,12 @@ def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
         w = refit_support(problem, w)
         if not np.all(np.isfinite(w)):
             return _Out(None, status, "refit on the selected support is not finite")
+    # a fixed-effect column that is all zero in the replicate (e.g. a factor level whose only
+    # cluster was not drawn) is not estimated there: missing, not a zero estimate
+    dead = ~np.any(problem.X != 0, axis=0)
+    if dead.any():
+        w = w.copy()
+        w[: problem.p][dead] = np.nan
     return _Out(map_back(w, colmap, ctx.n_coef), status)
 
 

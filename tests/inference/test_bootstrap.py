@@ -184,3 +184,21 @@ def test_fixed_cap_selection_frequency(sleep):
     boot = fit.bootstrap(B=6, random_state=0, progress=False)
     tab = boot.fixef_table()
     assert "Sel.freq" in tab.columns and tab.loc["Days", "Sel.freq"] == 1.0
+
+
+def test_cluster_scheme_fixed_effect_absent_from_replicate_is_missing():
+    """A factor level carried by one cluster: replicates without that cluster cannot estimate
+    its coefficient, which must count as missing, not as a zero estimate."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(12), 10)
+    df = pd.DataFrame({"y": rng.normal(size=120) + (g == 3) * 3.0, "x": rng.normal(size=120),
+                       "g": g, "f": np.where(g == 0, "b", "a")})
+    fit = mixmio.mio_lmer("y ~ x + f + (1 | g)", df, k=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        boot = fit.bootstrap(B=30, scheme="cluster", random_state=0, progress=False)
+    fixed = boot.table[boot.table.kind == "fixed"].set_index("term")
+    assert fixed.loc["f[T.b]", "n_valid"] < boot.n_ok
+    assert fixed.loc["x", "n_valid"] == boot.n_ok
