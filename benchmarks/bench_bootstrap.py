@@ -91,6 +91,7 @@ def timing_data(seed: int = 0, K: int = 300, per: int = 20, p: int = 5, frac: fl
 
 
 def timings(B: int) -> list[dict]:
+    import dask
     import joblib
     from dask.distributed import Client, LocalCluster
 
@@ -100,7 +101,7 @@ def timings(B: int) -> list[dict]:
     kw = {"B": B, "scheme": "residual", "random_state": 2024, "progress": False}
     out = []
 
-    def run(label, n_jobs, repeats=3):
+    def run(label, n_jobs, repeats=5):
         # warm-up: start the worker pool and import mixmio in the workers, so the timing is
         # the steady state of a session (a persistent loky pool / Dask cluster)
         fit.bootstrap(n_jobs=n_jobs, **dict(kw, B=8))
@@ -113,8 +114,12 @@ def timings(B: int) -> list[dict]:
 
     results = [run("serial (n_jobs=1)", 1), run("joblib loky, n_jobs=2", 2)]
     # Dask workers sample their own stacks every 10 ms by default (the statistical profiler);
-    # for short CPU-bound tasks that costs ~20% of throughput, so the cluster runs without it
+    # for short CPU-bound tasks that costs ~20% of throughput, so the clusters run without it
     os.environ["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "False"
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which cost ~40% of a
+    # replicate's speed until the replicate chunks undid it for their own duration
+    # (mixmio.inference._tasks._glibc_malloc_defaults); the cluster keeps Dask's defaults
+    assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as cluster, Client(cluster), \
             joblib.parallel_config(backend="dask"):
@@ -180,11 +185,12 @@ def main(argv=None) -> None:
         "at +-1, k = 30). Value = wall seconds for the whole bootstrap; speedup = serial / "
         "run. Dask: `joblib.parallel_config(backend='dask')` on a LocalCluster "
         "(processes, 2 workers x 1 thread, worker profiler off: "
-        "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False). Each configuration: one warm-up "
-        "call (B = 8: pool "
-        "start-up and imports excluded), then the median of 3 timed runs. Every replicate runs "
-        "with "
-        "single-threaded BLAS (threadpoolctl), in the serial run too. 1-minute load average "
+        "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False; otherwise Dask's default worker "
+        "environment, including `MALLOC_TRIM_THRESHOLD_=65536`, which replicate chunks undo "
+        "for their own duration because it made replicates ~40% slower). Each configuration: "
+        "one warm-up call (B = 8: pool start-up and imports excluded), then the median of 5 "
+        "timed runs. Every replicate runs with single-threaded BLAS (threadpoolctl), in the "
+        "serial run too. 1-minute load average "
         f"before/after (b): {load0:.2f}/{load1:.2f} on {os.cpu_count()} cores; a load above "
         "~0.5 means other jobs shared the cores and the speedups are not meaningful.")
     path = write_tables("bootstrap", pd.DataFrame(rows), "Bootstrap: coverage and wall time",

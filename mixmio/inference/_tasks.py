@@ -13,6 +13,8 @@ whatever backend is active, e.g. Dask under ``joblib.parallel_config(backend="da
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -284,6 +286,46 @@ def show_progress(progress: bool) -> bool:
         return False
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+
+
+@contextlib.contextmanager
+def _glibc_malloc_defaults():
+    """Undo, for the duration of a chunk, a ``MALLOC_TRIM_THRESHOLD_`` set in the environment.
+
+    Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536``. Setting that knob
+    also switches off glibc's dynamic mmap threshold, so the arrays a replicate allocates and
+    frees are returned to the system and page-faulted back in over and over: a replicate ran
+    ~40% slower in a Dask worker than in a loky worker or the main process (measured in
+    ``benchmarks/bench_bootstrap.py``). Inside the chunk the thresholds are raised to glibc's
+    dynamic ceiling; afterwards both are set back to what the environment asked for (with the
+    trim variable set, glibc keeps them fixed, so the restore is exact). A no-op without that
+    variable or off glibc.
+    """
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    libc = None
+    if trim is not None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import platform
+
+            if platform.libc_ver()[0] == "glibc":
+                libc = ctypes.CDLL("libc.so.6")
+                trim, mmap = int(trim), int(os.environ.get("MALLOC_MMAP_THRESHOLD_", 128 * 1024))
+        except (OSError, ValueError):
+            libc = None
+    if libc is None:
+        yield
+        return
+    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024 * 1024)
+    libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_TRIM_THRESHOLD, trim)
+        libc.mallopt(_M_MMAP_THRESHOLD, mmap)
+
+
 def _chunk(fn, ctx: _Context, tasks: list) -> list[_Out]:
     """Run replicates with single-threaded BLAS.
 
@@ -291,9 +333,9 @@ def _chunk(fn, ctx: _Context, tasks: list) -> list[_Out]:
     cores (on small problems multi-threaded OpenBLAS made replicates ~10x slower), and a fixed
     thread count keeps floating-point results, hence selections, identical on every backend.
     """
-    from threadpoolctl import threadpool_limits
+    from ..solvers._cd import single_thread
 
-    with threadpool_limits(limits=1):
+    with single_thread(user_api=None), _glibc_malloc_defaults():
         return [fn(ctx, t) for t in tasks]
 
 

@@ -123,13 +123,23 @@ def quad_value(A: np.ndarray, b: np.ndarray, w: np.ndarray, l1: np.ndarray | Non
     return v
 
 
-def single_thread():
-    """Context manager limiting BLAS to one thread (small dense algebra in tight loops runs
-    much faster that way, above all on a loaded machine); a no-op without threadpoolctl."""
+_CONTROLLER = None
+
+
+def single_thread(user_api: str | None = "blas"):
+    """Context manager limiting BLAS (``user_api=None``: every thread pool) to one thread.
+
+    Small dense algebra in tight loops runs much faster that way, above all on a loaded
+    machine; a no-op without threadpoolctl.  The library scan (a read of the process's memory
+    map, ~3 ms) is done once per process; later calls only set and restore the limits.
+    """
+    global _CONTROLLER
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover
         import contextlib
 
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api=user_api)
