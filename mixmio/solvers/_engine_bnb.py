@@ -21,13 +21,10 @@ their exact phi enters Q), which shrinks E; iterate to a fixed point.
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import time
-
 import numpy as np
 import scipy.linalg as sla
 
+from mixmio.solvers._bestfirst import BestFirst
 from mixmio.solvers._engine_stats import InterceptStats, swap_search
 
 FREE, IN, OUT = 0, 1, 2
@@ -294,112 +291,82 @@ class BnB:
             t0: float, log: list | None = None):
         st, k = self.st, self.k
         K = st.K
-        best_sel, U = sel0.copy(), f0
-        counter = itertools.count()
         root_state = np.zeros(K, dtype=np.int8)
         if k <= 0:
             root_state[:] = OUT
         elif k >= K:
             root_state[:] = IN
         root = Node(root_state, np.full(self.h, -np.inf), np.full(self.h, np.inf), -np.inf, 0)
-        heap = [(-np.inf, 0, next(counter), root)]
-        pruned_min = np.inf  # min over closed nodes of their (valid) bound
-        nodes = 0
+        bf = BestFirst(root, sel0.copy(), f0, mip_gap, time_limit, t0, log)
         seen_supports: set = set()
-        deadline = None if time_limit is None else t0 + time_limit
-
-        def target(Uv):
-            return Uv - 0.5 * mip_gap * max(abs(Uv), 1e-10)
-
-        timed_out = False
-        while heap:
-            if nodes and deadline is not None and time.perf_counter() > deadline:
-                timed_out = True
-                break
-            if log is not None and nodes:
-                glb = min(pruned_min, heap[0][0])
-                log.append(("bound", time.perf_counter() - t0, min(glb, U)))
-            lb_parent, negd, _, node = heapq.heappop(heap)
-            Ut = target(U)
-            if lb_parent >= Ut:
-                pruned_min = min(pruned_min, lb_parent)
-                continue
-            nodes += 1
-            kind, lb, state, elo, ehi, info = self.evaluate(node, Ut)
-            # --- incumbent candidate from this node
+        for node in bf:
+            kind, lb, state, elo, ehi, info = self.evaluate(node, bf.target)
             if "bhat" in info:
-                b = info["bhat"]
-                sel = state == IN
-                free = np.flatnonzero(state == FREE)
-                m = k - int(sel.sum())
-                if free.size and m > 0:
-                    phi = st.w[free] * (st.a[free] - st.D[free] @ b) ** 2
-                    take = free[np.argsort(-phi, kind="stable")[:m]]
-                    sel = sel.copy()
-                    sel[take] = True
-                key = sel.tobytes()
-                if int(sel.sum()) <= k and key not in seen_supports:
-                    seen_supports.add(key)
-                    f, _ = st.f_support(sel)
-                    if f < U:
-                        sel2, f2 = swap_search(st, sel, deadline=deadline)
-                        if f2 < f:
-                            sel, f = sel2, f2
-                        if f < U:
-                            U, best_sel = f, sel
-                            if log is not None:
-                                log.append(("incumbent", time.perf_counter() - t0, U))
-                        Ut = target(U)
-            if kind == "pruned":
-                pruned_min = min(pruned_min, lb)
+                self._try_incumbent(bf, state, info["bhat"], seen_supports)
+            if kind in ("pruned", "leaf") or lb >= bf.target:
+                bf.close(lb)
                 continue
-            if kind == "leaf" or lb >= Ut:
-                pruned_min = min(pruned_min, max(lb, -np.inf) if kind == "leaf" else lb)
-                continue
-            # --- branch
+            d = node.depth + 1
             if "free" not in info:  # classification still moving after max_it passes
-                heapq.heappush(heap, (lb, -(node.depth + 1), next(counter),
-                                      Node(state, elo, ehi, lb, node.depth + 1)))
+                bf.push(lb, d, Node(state, elo, ehi, lb, d))
                 continue
-            free = info["free"]
-            lo_phi, u, wb, we = info["l"], info["u"], info["wb"], info["we"]
-            amb = state[free] == FREE
-            if "T0" in info:
-                # clusters that take part in a positive exchange pair
-                inT0 = np.isin(free, info["T0"])
-                umax = np.max(u[inT0]) if inT0.any() else -np.inf
-                lmin = np.min(lo_phi[~inT0]) if (~inT0).any() else np.inf
-                act = np.where(inT0, u > lmin, lo_phi < umax)
-                if (amb & act).any():
-                    amb = amb & act
-            if not amb.any():  # everything got decided in the last pass: re-evaluate
-                heapq.heappush(heap, (lb, -(node.depth + 1), next(counter),
-                                      Node(state, elo, ehi, lb, node.depth + 1)))
-                continue
-            fa, la, ua = free[amb], lo_phi[amb], u[amb]
-            wba, wea = wb[amb], we[amb]
-            spatial = False
-            if self.h:
-                width = ehi - elo
-                big = np.isfinite(width) & (width > 1e-12 * (1 + np.abs(elo) + np.abs(ehi)))
-                if big.any() and wba.sum() > wea.sum():
-                    spatial = True
-            if spatial:
-                # split the hard coordinate contributing most to the ambiguity
+            self._branch(bf, lb, d, state, elo, ehi, info)
+        return bf.best, bf.U, bf.bound(), bf.nodes, bf.timed_out
+
+    def _try_incumbent(self, bf: BestFirst, state, b, seen: set) -> None:
+        """Complete the node's selection from its centre b (largest phi among the free
+        clusters), polish by swaps, and offer it as incumbent."""
+        st, k = self.st, self.k
+        sel = state == IN
+        free = np.flatnonzero(state == FREE)
+        m = k - int(sel.sum())
+        if free.size and m > 0:
+            phi = st.w[free] * (st.a[free] - st.D[free] @ b) ** 2
+            take = free[np.argsort(-phi, kind="stable")[:m]]
+            sel = sel.copy()
+            sel[take] = True
+        key = sel.tobytes()
+        if int(sel.sum()) > k or key in seen:
+            return
+        seen.add(key)
+        f, _ = st.f_support(sel)
+        if f < bf.U:
+            sel2, f2 = swap_search(st, sel, deadline=bf.deadline)
+            if f2 < f:
+                sel, f = sel2, f2
+            bf.offer(f, sel)
+
+    def _branch(self, bf: BestFirst, lb, d, state, elo, ehi, info) -> None:
+        """Split the node: on a hard coordinate of the box when the box, not the cluster
+        choice, causes most of the ambiguity; otherwise on the most ambiguous cluster."""
+        free = info["free"]
+        lo_phi, u, wb, we = info["l"], info["u"], info["wb"], info["we"]
+        amb = state[free] == FREE
+        if "T0" in info:
+            # clusters that take part in a positive exchange pair
+            inT0 = np.isin(free, info["T0"])
+            umax = np.max(u[inT0]) if inT0.any() else -np.inf
+            lmin = np.min(lo_phi[~inT0]) if (~inT0).any() else np.inf
+            act = np.where(inT0, u > lmin, lo_phi < umax)
+            if (amb & act).any():
+                amb = amb & act
+        if not amb.any():  # everything got decided in the last pass: re-evaluate
+            bf.push(lb, d, Node(state, elo, ehi, lb, d))
+            return
+        fa, la, ua = free[amb], lo_phi[amb], u[amb]
+        if self.h:
+            width = ehi - elo
+            big = np.isfinite(width) & (width > 1e-12 * (1 + np.abs(elo) + np.abs(ehi)))
+            if big.any() and wb[amb].sum() > we[amb].sum():
                 i = int(np.argmax(np.where(big, width, -1.0)))
                 mid = 0.5 * (elo[i] + ehi[i])
                 for a_, b_ in ((elo[i], mid), (mid, ehi[i])):
                     lo2, hi2 = elo.copy(), ehi.copy()
                     lo2[i], hi2[i] = a_, b_
-                    heapq.heappush(heap, (lb, -(node.depth + 1), next(counter),
-                                          Node(state, lo2, hi2, lb, node.depth + 1)))
-            else:
-                j = fa[int(np.argmax(ua - la))]
-                for v in (IN, OUT):
-                    s2 = state.copy()
-                    s2[j] = v
-                    heapq.heappush(heap, (lb, -(node.depth + 1), next(counter),
-                                          Node(s2, elo, ehi, lb, node.depth + 1)))
-        open_min = min((e[0] for e in heap), default=np.inf)
-        bound = min(pruned_min, open_min, U)
-        return best_sel, U, bound, nodes, timed_out
+                    bf.push(lb, d, Node(state, lo2, hi2, lb, d))
+                return
+        j = fa[int(np.argmax(ua - la))]
+        for v in (IN, OUT):
+            s2 = state.copy()
+            s2[j] = v
+            bf.push(lb, d, Node(s2, elo, ehi, lb, d))

@@ -19,8 +19,6 @@ by its Lagrangian dual (a valid bound for any multipliers >= 0).
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import time
 from dataclasses import dataclass
 
@@ -29,6 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from mixmio.solvers._bestfirst import BestFirst
 from mixmio.solvers._engine_bnb import _REL, _Ell, hard_directions
 from mixmio.solvers._engine_stats import profile_ols
 
@@ -717,8 +716,6 @@ class SlopeBnB:
     def run(self, opt0, f0, mip_gap, time_limit, t0, log=None):
         st = self.st
         K = st.K
-        best, U = opt0.copy(), f0
-        counter = itertools.count()
         root_allowed = np.full(K, ALL, dtype=np.uint8)
         if self.k1 <= 0:
             root_allowed &= np.uint8(0b0101)
@@ -729,105 +726,82 @@ class SlopeBnB:
         if self.k2 >= K:
             root_allowed &= np.uint8(0b1100)
         root = _Node(root_allowed, np.full(self.h, -np.inf), np.full(self.h, np.inf), -np.inf, 0)
-        heap = [(-np.inf, 0, next(counter), root)]
-        pruned_min = np.inf
-        nodes = 0
+        bf = BestFirst(root, opt0.copy(), f0, mip_gap, time_limit, t0, log)
         seen: set = set()
-        deadline = None if time_limit is None else t0 + time_limit
-
-        def target(Uv):
-            return Uv - 0.5 * mip_gap * max(abs(Uv), 1e-10)
-
-        timed_out = False
-        while heap:
-            if nodes and deadline is not None and time.perf_counter() > deadline:
-                timed_out = True
-                break
-            if log is not None and nodes:
-                log.append(("bound", time.perf_counter() - t0, min(pruned_min, heap[0][0], U)))
-            lb_parent, _, _, node = heapq.heappop(heap)
-            Ut = target(U)
-            if lb_parent >= Ut:
-                pruned_min = min(pruned_min, lb_parent)
-                continue
-            nodes += 1
-            kind, lb, allowed, elo, ehi, info = self.evaluate(node, Ut)
-            cands = []
-            if "bhat" in info:
-                b = info["bhat"]
-                only = _ONLY[allowed]
-                opt = np.where(only >= 0, only, 0)
-                fr = np.flatnonzero(only < 0)
-                if fr.size:
-                    dec = only >= 0
-                    m1 = self.k1 - int(T1[opt[dec]].sum())
-                    m2 = self.k2 - int(T2[opt[dec]].sum())
-                    if m1 >= 0 and m2 >= 0:
-                        opt[fr] = assign(st.psi(b, fr), allowed[fr], m1, m2)
-                cands.append(opt)
-            if "leaf_opt" in info:
-                # the solved node's own assignment: its value is <= the node's bound, so a
-                # leaf bound below U always comes with a better incumbent
-                opt = np.zeros(K, dtype=np.int64)
-                opt[info["leaf_idx"]] = info["leaf_opt"]
-                cands.append(opt)
-            for opt in cands:
+        for node in bf:
+            kind, lb, allowed, elo, ehi, info = self.evaluate(node, bf.target)
+            for opt in self._candidates(allowed, info):
                 key = opt.tobytes()
                 if T1[opt].sum() <= self.k1 and T2[opt].sum() <= self.k2 and key not in seen:
                     seen.add(key)
                     f, _ = st.f_assign(opt)
-                    if f < U:
-                        o2, f2 = swap_search(st, opt, self.k1, self.k2, deadline=deadline)
+                    if f < bf.U:
+                        o2, f2 = swap_search(st, opt, self.k1, self.k2, deadline=bf.deadline)
                         if f2 < f:
                             opt, f = o2, f2
-                        U, best = f, opt
-                        if log is not None:
-                            log.append(("incumbent", time.perf_counter() - t0, U))
-                        Ut = target(U)
-            if kind == "pruned":
-                pruned_min = min(pruned_min, lb)
-                continue
-            if kind == "leaf" or lb >= Ut:
-                pruned_min = min(pruned_min, lb)
+                        bf.offer(f, opt)
+            if kind in ("pruned", "leaf") or lb >= bf.target:
+                bf.close(lb)
                 continue
             d = node.depth + 1
             if "free" not in info or not np.array_equal(info["free"],
                                                         np.flatnonzero(_ONLY[allowed] < 0)):
-                heapq.heappush(heap, (lb, -d, next(counter), _Node(allowed, elo, ehi, lb, d)))
+                bf.push(lb, d, _Node(allowed, elo, ehi, lb, d))
                 continue
-            free, delta, T0 = info["free"], info["delta"], info["T0"]
-            dmax = delta.max(1)
-            amb = dmax > 0
-            if not amb.any():
-                heapq.heappush(heap, (lb, -d, next(counter), _Node(allowed, elo, ehi, lb, d)))
-                continue
-            spatial = False
-            if self.h:
-                width = ehi - elo
-                big = np.isfinite(width) & (width > 1e-12 * (1 + np.abs(elo) + np.abs(ehi)))
-                if big.any() and info["wb"][amb].sum() > info["we"][amb].sum():
-                    spatial = True
-            if spatial:
+            self._branch(bf, lb, d, allowed, elo, ehi, info)
+        return bf.best, bf.U, bf.bound(), bf.nodes, bf.timed_out
+
+    def _candidates(self, allowed, info) -> list:
+        """Assignments worth evaluating at this node: the Lagrangian assignment at the node's
+        centre b, and the solved node's own assignment (its value is <= the node's bound, so
+        a leaf bound below U always comes with a better incumbent)."""
+        cands = []
+        if "bhat" in info:
+            only = _ONLY[allowed]
+            opt = np.where(only >= 0, only, 0)
+            fr = np.flatnonzero(only < 0)
+            if fr.size:
+                dec = only >= 0
+                m1 = self.k1 - int(T1[opt[dec]].sum())
+                m2 = self.k2 - int(T2[opt[dec]].sum())
+                if m1 >= 0 and m2 >= 0:
+                    opt[fr] = assign(self.st.psi(info["bhat"], fr), allowed[fr], m1, m2)
+            cands.append(opt)
+        if "leaf_opt" in info:
+            opt = np.zeros(self.st.K, dtype=np.int64)
+            opt[info["leaf_idx"]] = info["leaf_opt"]
+            cands.append(opt)
+        return cands
+
+    def _branch(self, bf: BestFirst, lb, d, allowed, elo, ehi, info) -> None:
+        """Split on a hard coordinate of the box or on the most ambiguous cluster's column."""
+        free, delta, T0 = info["free"], info["delta"], info["T0"]
+        dmax = delta.max(1)
+        amb = dmax > 0
+        if not amb.any():
+            bf.push(lb, d, _Node(allowed, elo, ehi, lb, d))
+            return
+        if self.h:
+            width = ehi - elo
+            big = np.isfinite(width) & (width > 1e-12 * (1 + np.abs(elo) + np.abs(ehi)))
+            if big.any() and info["wb"][amb].sum() > info["we"][amb].sum():
                 i = int(np.argmax(np.where(big, width, -1.0)))
                 mid = 0.5 * (elo[i] + ehi[i])
                 for a_, b_ in ((elo[i], mid), (mid, ehi[i])):
                     lo2, hi2 = elo.copy(), ehi.copy()
                     lo2[i], hi2[i] = a_, b_
-                    heapq.heappush(heap, (lb, -d, next(counter), _Node(allowed, lo2, hi2, lb, d)))
-            else:
-                jj = int(np.argmax(np.where(amb, dmax, -np.inf)))
-                k = free[jj]
-                tstar = int(np.argmax(delta[jj]))
-                diffbits = int(T0[jj]) ^ tstar
-                col = 0 if diffbits & 1 else 1
-                withc = np.uint8(sum(1 << o for o in range(4) if (o >> col) & 1))
-                for part in (withc, np.uint8(15) ^ withc):
-                    a2 = allowed.copy()
-                    a2[k] &= part
-                    heapq.heappush(heap, (lb, -d, next(counter), _Node(a2, elo, ehi, lb, d)))
-        open_min = min((e[0] for e in heap), default=np.inf)
-        bound = min(pruned_min, open_min, U)
-        return best, U, bound, nodes, timed_out
+                    bf.push(lb, d, _Node(allowed, lo2, hi2, lb, d))
+                return
+        jj = int(np.argmax(np.where(amb, dmax, -np.inf)))
+        k = free[jj]
+        tstar = int(np.argmax(delta[jj]))
+        diffbits = int(T0[jj]) ^ tstar
+        col = 0 if diffbits & 1 else 1
+        withc = np.uint8(sum(1 << o for o in range(4) if (o >> col) & 1))
+        for part in (withc, np.uint8(15) ^ withc):
+            a2 = allowed.copy()
+            a2[k] &= part
+            bf.push(lb, d, _Node(a2, elo, ehi, lb, d))
 
 
 # ---------------------------------------------------------------------- API

@@ -1,0 +1,86 @@
+"""Best-first branch-and-bound bookkeeping shared by the intercept and slopes engines.
+
+An engine owns its nodes, its bounding (``evaluate``) and its branching; this driver owns the
+rest: the heap (lowest parent bound first, deeper nodes first on ties), the pruning target
+(incumbent minus half the allowed gap), the incumbent, the deadline, the bound log, and the
+proven bound at the end, which is the least of the bounds of closed nodes, the bounds of
+nodes still open, and the incumbent.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+
+import numpy as np
+
+
+class BestFirst:
+    """Heap, incumbent and bound of one branch and bound.
+
+    Usage::
+
+        bf = BestFirst(root, sol0, f0, mip_gap, time_limit, t0, log)
+        for node in bf:                      # stops at the deadline or when the heap is empty
+            lb = ...                         # bound the node against bf.target
+            bf.offer(f, sol)                 # any feasible solution found on the way
+            if lb >= bf.target:
+                bf.close(lb)                 # node done: its bound counts towards the result
+            else:
+                bf.push(lb, depth, child)    # or branch
+        sol, U, bound = bf.best, bf.U, bf.bound()
+    """
+
+    def __init__(self, root, sol0, f0: float, mip_gap: float, time_limit: float | None,
+                 t0: float, log: list | None = None):
+        self.best, self.U = sol0, float(f0)
+        self.mip_gap = mip_gap
+        self.t0 = t0
+        self.log = log
+        self.deadline = None if time_limit is None else t0 + time_limit
+        self._counter = itertools.count()
+        self._heap = [(-np.inf, 0, next(self._counter), root)]
+        self._closed_min = np.inf
+        self.nodes = 0
+        self.timed_out = False
+
+    @property
+    def target(self) -> float:
+        """Nodes whose bound reaches this value cannot improve the incumbent by more than
+        the allowed gap."""
+        return self.U - 0.5 * self.mip_gap * max(abs(self.U), 1e-10)
+
+    def __iter__(self):
+        while self._heap:
+            if self.nodes and self.deadline is not None and time.perf_counter() > self.deadline:
+                self.timed_out = True
+                return
+            if self.log is not None and self.nodes:
+                self.log.append(("bound", time.perf_counter() - self.t0,
+                                 min(self._closed_min, self._heap[0][0], self.U)))
+            lb_parent, _, _, node = heapq.heappop(self._heap)
+            if lb_parent >= self.target:
+                self.close(lb_parent)
+                continue
+            self.nodes += 1
+            yield node
+
+    def push(self, lb: float, depth: int, node) -> None:
+        heapq.heappush(self._heap, (lb, -depth, next(self._counter), node))
+
+    def close(self, lb: float) -> None:
+        self._closed_min = min(self._closed_min, lb)
+
+    def offer(self, f: float, sol) -> bool:
+        """Take ``sol`` as the incumbent when its objective ``f`` is lower."""
+        if f < self.U:
+            self.U, self.best = float(f), sol
+            if self.log is not None:
+                self.log.append(("incumbent", time.perf_counter() - self.t0, self.U))
+            return True
+        return False
+
+    def bound(self) -> float:
+        open_min = min((e[0] for e in self._heap), default=np.inf)
+        return min(self._closed_min, open_min, self.U)
