@@ -248,6 +248,48 @@ def lagrangian_min(C: np.ndarray, m1: int, m2: int, iters: int = 60):
     return float(v), float(l1), float(l2)
 
 
+#: largest n (m1 + 1) (m2 + 1) for which the assignment problem is solved exactly by dynamic
+#: programming (~1 ms in numba); above it only the Lagrangian dual is used
+DP_BUDGET = 400_000
+
+
+@numba.njit(cache=True)
+def _dp_nb(C, m1, m2):
+    n = C.shape[0]
+    V = np.full((m1 + 1, m2 + 1), np.inf)
+    V[0, 0] = 0.0
+    for k in range(n):
+        W = np.full((m1 + 1, m2 + 1), np.inf)
+        for t in range(4):
+            c = C[k, t]
+            if c == np.inf:
+                continue
+            t1, t2 = t & 1, t >> 1
+            for u1 in range(m1 + 1 - t1):
+                for u2 in range(m2 + 1 - t2):
+                    v = V[u1, u2] + c
+                    if v < W[u1 + t1, u2 + t2]:
+                        W[u1 + t1, u2 + t2] = v
+        V = W
+    return V.min()
+
+
+def assignment_min(C: np.ndarray, m1: int, m2: int) -> float:
+    """Lower bound on min sum_k C[k, T_k] under the two caps (see :func:`lagrangian_min`):
+    the exact minimum by dynamic programming over (slots used per column) when
+    n (m1 + 1) (m2 + 1) <= ``DP_BUDGET``, else the Lagrangian dual.  Small problems need the
+    exact value: with few clusters the Lagrangian duality gap alone can keep a node open."""
+    n = C.shape[0]
+    if n == 0:
+        return 0.0
+    if m1 < 0 or m2 < 0:
+        return np.inf
+    m1, m2 = min(int(m1), n), min(int(m2), n)
+    if n * (m1 + 1) * (m2 + 1) <= DP_BUDGET:
+        return float(_dp_nb(np.ascontiguousarray(C, dtype=np.float64), m1, m2))
+    return lagrangian_min(C, m1, m2)[0]
+
+
 def feasible(allowed: np.ndarray, m1: int, m2: int) -> bool:
     """Whether one allowed option per cluster fits both caps (exact)."""
     ok = _OPT_BITS[allowed]
@@ -624,8 +666,7 @@ class SlopeBnB:
             if m1 < 0 or m2 < 0 or not feasible(allowed[free], m1, m2):
                 return "pruned", Ut, allowed, lo, hi, info
             okf = _OPT_BITS[allowed[free]]
-            L_amb = lagrangian_min(np.where(okf, lP[free], np.inf), m1, m2)[0] if free.size \
-                else 0.0
+            L_amb = assignment_min(np.where(okf, lP[free], np.inf), m1, m2)
             if not np.isfinite(L_amb):
                 return "pruned", Ut, allowed, lo, hi, info
             ell1 = self._ell(only[dec], dec)
@@ -658,15 +699,17 @@ class SlopeBnB:
                 return "pruned", Ut, node.allowed, lo, hi, {}
             lP[free], uP[free] = lf, uf
             C = np.where(okf, lf, np.inf)
-            Lam, l1, l2 = lagrangian_min(C, m1, m2)
+            Lam_l, l1, l2 = lagrangian_min(C, m1, m2)
+            Lam = max(Lam_l, assignment_min(C, m1, m2))
             if not np.isfinite(Lam):
                 return "pruned", Ut, allowed, lo, hi, info
             lb1 = Qbox1 + Lam
             if lb1 - tol >= Ut:
                 return "pruned", Ut, allowed, lo, hi, info
-            # reduced-cost fixing: option T of cluster k is impossible on the region
+            # reduced-cost fixing: option T of cluster k is impossible on the region (from
+            # the Lagrangian value, whose multipliers make the per-option bound separable)
             red = C + l1 * T1 + l2 * T2
-            base = lb1 - red.min(1)
+            base = Qbox1 + Lam_l - red.min(1)
             kill = okf & (base[:, None] + red - tol >= Ut)
             if kill.any():
                 bits = (kill * (1 << np.arange(4))).sum(1).astype(np.uint8)
@@ -682,7 +725,7 @@ class SlopeBnB:
                              -np.inf)
             delta[np.arange(free.size), T0] = 0.0
             Gneg, g1, g2 = lagrangian_min(-delta, m1, m2)
-            Gam = max(0.0, -Gneg)
+            Gam = max(0.0, -max(Gneg, assignment_min(-delta, m1, m2)))
             opt2 = np.concatenate([only[dec], T0])
             idx2 = np.concatenate([dec, free])
             ell2 = self._ell(opt2, idx2)
