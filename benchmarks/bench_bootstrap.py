@@ -90,7 +90,12 @@ def timing_data(seed: int = 0, K: int = 300, per: int = 20, p: int = 5, frac: fl
     return df
 
 
-def timings(B: int) -> list[dict]:
+def timings(B: int, rounds: int = 7) -> list[dict]:
+    """Wall time of serial, loky and Dask bootstraps, interleaved round-robin.
+
+    The VM's CPU steal time drifts by tens of percent over minutes, so the configurations are
+    timed in turns (serial, loky, Dask; ``rounds`` times) with both pools alive throughout, and
+    each speedup is the median over rounds of the paired ratio serial / configuration."""
     import dask
     import joblib
     from dask.distributed import Client, LocalCluster
@@ -99,36 +104,42 @@ def timings(B: int) -> list[dict]:
     formula = "y ~ " + " + ".join(f"x{j + 1}" for j in range(5)) + " + (1 | g)"
     fit = mixmio.mio_lmer(formula, df, k=30)
     kw = {"B": B, "scheme": "residual", "random_state": 2024, "progress": False}
-    out = []
-
-    def run(label, n_jobs, repeats=5):
-        # warm-up: start the worker pool and import mixmio in the workers, so the timing is
-        # the steady state of a session (a persistent loky pool / Dask cluster)
-        fit.bootstrap(n_jobs=n_jobs, **dict(kw, B=8))
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            boot = fit.bootstrap(n_jobs=n_jobs, **kw)
-            times.append(time.perf_counter() - t0)
-        return label, float(np.median(times)), boot
-
-    results = [run("serial (n_jobs=1)", 1), run("joblib loky, n_jobs=2", 2)]
     # Dask workers sample their own stacks every 10 ms by default (the statistical profiler);
-    # for short CPU-bound tasks that costs ~20% of throughput, so the clusters run without it
+    # for short CPU-bound tasks that costs ~20% of throughput, so the cluster runs without it
     os.environ["DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED"] = "False"
     # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which cost ~40% of a
     # replicate's speed until the replicate chunks undid it for their own duration
     # (mixmio.inference._tasks._glibc_malloc_defaults); the cluster keeps Dask's defaults
     assert "MALLOC_TRIM_THRESHOLD_" in dask.config.get("distributed.nanny.pre-spawn-environ")
+    labels = ["serial (n_jobs=1)", "joblib loky, n_jobs=2",
+              "Dask LocalCluster, 2 workers x 1 thread"]
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster), \
-            joblib.parallel_config(backend="dask"):
-        results.append(run("Dask LocalCluster, 2 workers x 1 thread", -1))
-    ref = results[0][2]
-    for label, secs, boot in results:
-        out.append({"run": label, "B": B, "K": 300, "n": len(df), "seconds": round(secs, 2),
-                    "speedup": round(results[0][1] / secs, 2), "n_ok": boot.n_ok,
-                    "identical_to_serial": bool(np.array_equal(boot.draws, ref.draws,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+
+        def run(i, b):
+            if i == 2:
+                with client.as_current(), joblib.parallel_config(backend="dask"):
+                    return fit.bootstrap(n_jobs=-1, **dict(kw, B=b))
+            return fit.bootstrap(n_jobs=1 if i == 0 else 2, **dict(kw, B=b))
+
+        for i in range(3):  # warm-up: pools started, mixmio imported in the workers
+            run(i, 8)
+        times = np.zeros((rounds, 3))
+        boots = [None] * 3
+        for r in range(rounds):
+            for i in range(3):
+                t0 = time.perf_counter()
+                boots[i] = run(i, B)
+                times[r, i] = time.perf_counter() - t0
+    out = []
+    for i, label in enumerate(labels):
+        out.append({"run": label, "B": B, "K": 300, "n": len(df),
+                    "seconds": round(float(np.median(times[:, i])), 2),
+                    "speedup": round(float(np.median(times[:, 0] / times[:, i])), 2),
+                    "speedup_range": f"{np.min(times[:, 0] / times[:, i]):.2f}-"
+                                     f"{np.max(times[:, 0] / times[:, i]):.2f}",
+                    "n_ok": boots[i].n_ok,
+                    "identical_to_serial": bool(np.array_equal(boots[i].draws, boots[0].draws,
                                                                equal_nan=True))})
     return out
 
@@ -170,7 +181,8 @@ def main(argv=None) -> None:
     for r in tim:
         rows.append({"study": "wall time (b)", "run": r["run"], "value": r["seconds"],
                      "detail": f"B = {r['B']}, K = {r['K']}, n = {r['n']}; speedup "
-                               f"{r['speedup']}x; n_ok {r['n_ok']}; identical to serial: "
+                               f"{r['speedup']}x (range over rounds {r['speedup_range']}); "
+                               f"n_ok {r['n_ok']}; identical to serial: "
                                f"{r['identical_to_serial']}"})
     notes = (
         "Command: `.venv/bin/python benchmarks/bench_bootstrap.py --datasets "
@@ -187,9 +199,12 @@ def main(argv=None) -> None:
         "(processes, 2 workers x 1 thread, worker profiler off: "
         "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False; otherwise Dask's default worker "
         "environment, including `MALLOC_TRIM_THRESHOLD_=65536`, which replicate chunks undo "
-        "for their own duration because it made replicates ~40% slower). Each configuration: "
-        "one warm-up call (B = 8: pool start-up and imports excluded), then the median of 5 "
-        "timed runs. Every replicate runs with single-threaded BLAS (threadpoolctl), in the "
+        "for their own duration because it made replicates ~40% slower). One warm-up call "
+        "per configuration (B = 8: pool start-up and imports excluded), then 7 rounds in which "
+        "serial, loky and Dask run in turn with both pools alive; value = median seconds, "
+        "speedup = median over rounds of the paired ratio serial / run (the VM's CPU steal "
+        "time drifts over minutes, which unpaired medians mix into the ratio). Every replicate "
+        "runs with single-threaded BLAS (threadpoolctl), in the "
         "serial run too. 1-minute load average "
         f"before/after (b): {load0:.2f}/{load1:.2f} on {os.cpu_count()} cores; a load above "
         "~0.5 means other jobs shared the cores and the speedups are not meaningful.")

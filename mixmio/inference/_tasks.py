@@ -262,6 +262,10 @@ def seeds_of(seed: np.random.SeedSequence) -> tuple[np.random.Generator, int]:
     return np.random.default_rng(int(state[0])), int(state[1])
 
 
+#: chunks per worker (see run_tasks)
+CHUNKS_PER_WORKER = 8
+
+
 # -- running -----------------------------------------------------------------------------------
 class ReplicateAccounting:
     """``n_ok`` and ``failures`` of a result with ``ok``, ``statuses`` and ``reasons`` arrays."""
@@ -352,7 +356,7 @@ def run_tasks(fn, ctx: _Context, tasks: list, n_jobs, progress: bool, desc: str)
     if workers == 1:
         chunks = [[t] for t in tasks]
     else:
-        size = max(1, -(-len(tasks) // (8 * workers)))
+        size = max(1, -(-len(tasks) // (CHUNKS_PER_WORKER * workers)))
         chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     par = Parallel(n_jobs=n_jobs, return_as="generator")
     gen = par(delayed(_chunk)(fn, ctx, c) for c in chunks)
