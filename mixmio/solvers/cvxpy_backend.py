@@ -41,6 +41,10 @@ quadratic term and more than 200 variables, in which case we fall back to SCIP w
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 import time
 import warnings
 
@@ -326,6 +330,42 @@ def _solver_opts(solver: str, time_limit, mip_gap: float, absgap: float | None):
     return {}
 
 
+#: lines SCIP's LP solver (SoPlex) writes straight to file descriptor 2 whatever the verbosity
+_SOLVER_NOISE = ("without GMP - using",)
+
+
+@contextlib.contextmanager
+def _drop_solver_noise(active: bool = True):
+    """Capture what is written to file descriptor 2 during the solve and re-emit it without
+    SoPlex's tolerance notices. SoPlex writes them from C++ even when verbose=False (78
+    lines on one Pastes fit). Python warnings raised meanwhile are kept and re-emitted in
+    order. A no-op when stderr has no file descriptor (notebooks, pytest capture)."""
+    try:
+        fd = sys.stderr.fileno() if active else -1
+    except (AttributeError, OSError, ValueError):
+        fd = -1
+    if fd != 2:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode(errors="replace")
+            kept = [ln for ln in text.splitlines(keepends=True)
+                    if not any(noise in ln for noise in _SOLVER_NOISE)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
 _GUROBI_FULL: bool | None = None  # cached result of the licence probe
 
 
@@ -430,7 +470,8 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                prob.solve(solver=name, warm_start=True, verbose=verbose, **opts)
+                with _drop_solver_noise(active=not verbose):
+                    prob.solve(solver=name, warm_start=True, verbose=verbose, **opts)
         except Exception as exc:  # noqa: BLE001 - solver-specific errors
             if name == "GUROBI" and "SCIP" in miqp_solvers() and (
                     _is_size_limited(exc) or not gurobi_full_licence()):

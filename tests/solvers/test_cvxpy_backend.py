@@ -150,3 +150,28 @@ def test_property_scip_equals_brute_force_and_beats_heuristic(seed, K, k, ridge)
     assert sol.status == "optimal"
     assert abs(sol.objective - best) <= 1e-6 * abs(best)
     assert sol.objective <= heur.objective + 1e-9 * abs(heur.objective)
+
+
+def test_solver_noise_on_fd2_is_dropped_and_the_rest_kept():
+    """SoPlex's tolerance notices go to file descriptor 2 from C++; they are dropped, while
+    Python warnings and other output written meanwhile still reach stderr, in order."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys, warnings\n"
+        "from mixmio.solvers.cvxpy_backend import _drop_solver_noise\n"
+        "with _drop_solver_noise():\n"
+        "    os.write(2, b'Cannot set feasibility tolerance to small value 1e-12 without GMP"
+        " - using 1e-10.\\n')\n"
+        "    warnings.warn('kept warning')\n"
+        "    os.write(2, b'kept line\\n')\n"
+        "with _drop_solver_noise(active=False):\n"
+        "    os.write(2, b'inactive: without GMP - using\\n')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    err = r.stderr
+    assert "Cannot set feasibility tolerance" not in err
+    assert "kept warning" in err and "kept line" in err
+    assert err.index("kept warning") < err.index("kept line")
+    assert "inactive: without GMP" in err
