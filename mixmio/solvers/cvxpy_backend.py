@@ -339,9 +339,14 @@ def _drop_solver_noise(active: bool = True):
     """Capture what is written to file descriptor 2 during the solve and re-emit it without
     SoPlex's tolerance notices. SoPlex writes them from C++ even when verbose=False (78
     lines on one Pastes fit). Python warnings raised meanwhile are kept and re-emitted in
-    order. A no-op when stderr has no file descriptor (notebooks, pytest capture)."""
+    order. A no-op when stderr has no file descriptor (notebooks, pytest capture) and outside
+    the main thread: swapping fd 2 from two threads at once could leave it pointing at a
+    closed temporary file."""
+    import threading
+
     try:
-        fd = sys.stderr.fileno() if active else -1
+        main = threading.current_thread() is threading.main_thread()
+        fd = sys.stderr.fileno() if active and main else -1
     except (AttributeError, OSError, ValueError):
         fd = -1
     if fd != 2:

@@ -175,3 +175,21 @@ def test_solver_noise_on_fd2_is_dropped_and_the_rest_kept():
     assert "kept warning" in err and "kept line" in err
     assert err.index("kept warning") < err.index("kept line")
     assert "inactive: without GMP" in err
+
+
+def test_solver_noise_filter_is_off_outside_the_main_thread():
+    """Two threads must never swap fd 2 at once: off the main thread the filter does nothing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, threading\n"
+        "from mixmio.solvers.cvxpy_backend import _drop_solver_noise\n"
+        "def work():\n"
+        "    with _drop_solver_noise():\n"
+        "        os.write(2, b'thread: without GMP - using\\n')\n"
+        "t = threading.Thread(target=work); t.start(); t.join()\n"
+        "os.write(2, b'after\\n')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "thread: without GMP" in r.stderr and "after" in r.stderr
