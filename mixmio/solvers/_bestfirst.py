@@ -1,10 +1,11 @@
-"""Best-first branch-and-bound bookkeeping shared by the intercept and slopes engines.
+"""Best-first branch-and-bound bookkeeping shared by the engines (intercept, slopes, crossed).
 
 An engine owns its nodes, its bounding (``evaluate``) and its branching; this driver owns the
 rest: the heap (lowest parent bound first, deeper nodes first on ties), the pruning target
 (incumbent minus half the allowed gap), the incumbent, the deadline, the bound log, and the
 proven bound at the end, which is the least of the bounds of closed nodes, the bounds of
-nodes still open, and the incumbent.
+nodes still open, and the incumbent.  :func:`finish` turns an engine's result into a
+:class:`~mixmio.solvers.solution.Solution` with an honest status.
 """
 
 from __future__ import annotations
@@ -12,8 +13,22 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+import warnings
 
 import numpy as np
+
+
+class Node:
+    """A search node: the engine's discrete ``state`` (per-cluster decisions), the box
+    ``[lo, hi]`` on the hard directions of the fixed effects, and its depth."""
+
+    __slots__ = ("state", "lo", "hi", "depth")
+
+    def __init__(self, state, lo, hi, depth):
+        self.state = state
+        self.lo = lo
+        self.hi = hi
+        self.depth = depth
 
 
 class BestFirst:
@@ -84,3 +99,31 @@ class BestFirst:
     def bound(self) -> float:
         open_min = min((e[0] for e in self._heap), default=np.inf)
         return min(self._closed_min, open_min, self.U)
+
+
+def finish(problem, w, bound, mip_gap: float, timed_out: bool, t0: float, nodes: int,
+           solver: str, info: dict, log: list | None = None):
+    """Solution of an engine run: ``optimal`` only when the proven relative gap is at most
+    ``mip_gap``; else ``time_limit`` (stopped by the clock) or ``gap_limit`` (search complete,
+    the rounding safety margins keep the gap above ``mip_gap``), each with a warning."""
+    from mixmio.solvers.solution import Solution, relative_gap
+
+    obj = problem.objective(w)
+    bound = min(bound, obj)
+    gap = relative_gap(obj, bound)
+    if log is not None:
+        log.append(("incumbent", time.perf_counter() - t0, obj))
+        log.append(("bound", time.perf_counter() - t0, bound))
+    if gap <= mip_gap:
+        status, msg = "optimal", f"proven relative gap {gap:.2e} <= {mip_gap:.0e}"
+    elif timed_out:
+        status, msg = "time_limit", f"time limit reached with relative gap {gap:.3e}"
+        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=3)
+    else:
+        status = "gap_limit"
+        msg = (f"search complete; proven relative gap {gap:.3e} exceeds mip_gap {mip_gap:.0e} "
+               "only by the floating-point safety margins")
+        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=3)
+    info = dict(info, timed_out=timed_out, mip_gap=mip_gap)
+    return Solution(w=w, objective=obj, best_bound=float(bound), status=status, solver=solver,
+                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from mixmio.solvers._bestfirst import BestFirst
+from mixmio.solvers._bestfirst import BestFirst, Node
 from mixmio.solvers._engine_stats import InterceptStats, swap_search
 
 FREE, IN, OUT = 0, 1, 2
@@ -140,17 +140,6 @@ class _Ell:
         s_lo = np.maximum(s_lo, sc + amin - rperp)
         s_hi = np.minimum(s_hi, sc + amax + rperp)
         return s_lo, s_hi, amax - amin, 2 * rperp
-
-
-class Node:
-    __slots__ = ("state", "lo", "hi", "lb", "depth")
-
-    def __init__(self, state, lo, hi, lb, depth):
-        self.state = state
-        self.lo = lo
-        self.hi = hi
-        self.lb = lb
-        self.depth = depth
 
 
 class BnB:
@@ -296,7 +285,7 @@ class BnB:
             root_state[:] = OUT
         elif k >= K:
             root_state[:] = IN
-        root = Node(root_state, np.full(self.h, -np.inf), np.full(self.h, np.inf), -np.inf, 0)
+        root = Node(root_state, np.full(self.h, -np.inf), np.full(self.h, np.inf), 0)
         bf = BestFirst(root, sel0.copy(), f0, mip_gap, time_limit, t0, log)
         seen_supports: set = set()
         for node in bf:
@@ -308,7 +297,7 @@ class BnB:
                 continue
             d = node.depth + 1
             if "free" not in info:  # classification still moving after max_it passes
-                bf.push(lb, d, Node(state, elo, ehi, lb, d))
+                bf.push(lb, d, Node(state, elo, ehi, d))
                 continue
             self._branch(bf, lb, d, state, elo, ehi, info)
         return bf.best, bf.U, bf.bound(), bf.nodes, bf.timed_out
@@ -351,7 +340,7 @@ class BnB:
             if (amb & act).any():
                 amb = amb & act
         if not amb.any():  # everything got decided in the last pass: re-evaluate
-            bf.push(lb, d, Node(state, elo, ehi, lb, d))
+            bf.push(lb, d, Node(state, elo, ehi, d))
             return
         fa, la, ua = free[amb], lo_phi[amb], u[amb]
         if self.h:
@@ -363,10 +352,10 @@ class BnB:
                 for a_, b_ in ((elo[i], mid), (mid, ehi[i])):
                     lo2, hi2 = elo.copy(), ehi.copy()
                     lo2[i], hi2[i] = a_, b_
-                    bf.push(lb, d, Node(state, lo2, hi2, lb, d))
+                    bf.push(lb, d, Node(state, lo2, hi2, d))
                 return
         j = fa[int(np.argmax(ua - la))]
         for v in (IN, OUT):
             s2 = state.copy()
             s2[j] = v
-            bf.push(lb, d, Node(s2, elo, ehi, lb, d))
+            bf.push(lb, d, Node(s2, elo, ehi, d))

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from mixmio.solvers._bestfirst import finish
 from mixmio.solvers._engine_bnb import BnB, hard_directions
 from mixmio.solvers._engine_stats import InterceptStats, heuristic_support
 
@@ -205,8 +206,6 @@ def _n_supports(K, k):
 def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
     from itertools import combinations
 
-    from mixmio.solvers._engine_slopes import finish
-
     cr = Crossed(problem, caps)
     deadline = None if time_limit is None else t0 + time_limit
     K, k = cr.K, cr.k
@@ -266,6 +265,4 @@ def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
         info["method"] = "relaxations (one cap dropped at a time)"
     w = cr.w_vector(bf, ga, gb)
     info.update(support=np.flatnonzero(w[problem.p:] != 0), heuristic_objective=best[0])
-    if log is not None:
-        log.append(("bound", time.perf_counter() - t0, bound))
-    return finish(problem, w, bound, mip_gap, timed_out, t0, nodes, "mixmio-bnb", info)
+    return finish(problem, w, bound, mip_gap, timed_out, t0, nodes, "mixmio-bnb", info, log=log)

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from mixmio.solvers._bestfirst import BestFirst
+from mixmio.solvers._bestfirst import BestFirst, Node, finish
 from mixmio.solvers._engine_bnb import _REL, _Ell, hard_directions
 from mixmio.solvers._engine_stats import profile_ols
 
@@ -594,17 +594,6 @@ def _exchange_deltas(FL, FU, lf, uf):
     return D
 
 
-class _Node:
-    __slots__ = ("allowed", "lo", "hi", "lb", "depth")
-
-    def __init__(self, allowed, lo, hi, lb, depth):
-        self.allowed = allowed
-        self.lo = lo
-        self.hi = hi
-        self.lb = lb
-        self.depth = depth
-
-
 class SlopeBnB:
     """Best-first branch and bound over (boxes of the hard directions of b) x (per-cluster sets
     of allowed options); see ``benchmarks/ENGINE.md`` section 7 for the validity arguments."""
@@ -643,10 +632,10 @@ class SlopeBnB:
         FU = (wf * np.maximum((af - s_lo) ** 2, (af - s_hi) ** 2) * (1 + 1e-9)).reshape(4, nf)
         return FL, FU, wb.reshape(4, nf).sum(0), we.reshape(4, nf).sum(0)
 
-    def evaluate(self, node: _Node, Ut: float, max_it: int = 30):
+    def evaluate(self, node: Node, Ut: float, max_it: int = 30):
         st = self.st
         K = st.K
-        allowed = node.allowed.copy()
+        allowed = node.state.copy()
         lo, hi = node.lo.copy(), node.hi.copy()
         lP = np.zeros((K, 4))
         uP = np.full((K, 4), np.inf)
@@ -696,7 +685,7 @@ class SlopeBnB:
             lf = np.maximum(lP[free], l_new)
             uf = np.minimum(uP[free], u_new)
             if np.any(lf > uf):
-                return "pruned", Ut, node.allowed, lo, hi, {}
+                return "pruned", Ut, node.state, lo, hi, {}
             lP[free], uP[free] = lf, uf
             C = np.where(okf, lf, np.inf)
             Lam_l, l1, l2 = lagrangian_min(C, m1, m2)
@@ -768,7 +757,7 @@ class SlopeBnB:
             root_allowed &= np.uint8(0b1010)
         if self.k2 >= K:
             root_allowed &= np.uint8(0b1100)
-        root = _Node(root_allowed, np.full(self.h, -np.inf), np.full(self.h, np.inf), -np.inf, 0)
+        root = Node(root_allowed, np.full(self.h, -np.inf), np.full(self.h, np.inf), 0)
         bf = BestFirst(root, opt0.copy(), f0, mip_gap, time_limit, t0, log)
         seen: set = set()
         for node in bf:
@@ -789,7 +778,7 @@ class SlopeBnB:
             d = node.depth + 1
             if "free" not in info or not np.array_equal(info["free"],
                                                         np.flatnonzero(_ONLY[allowed] < 0)):
-                bf.push(lb, d, _Node(allowed, elo, ehi, lb, d))
+                bf.push(lb, d, Node(allowed, elo, ehi, d))
                 continue
             self._branch(bf, lb, d, allowed, elo, ehi, info)
         return bf.best, bf.U, bf.bound(), bf.nodes, bf.timed_out
@@ -822,7 +811,7 @@ class SlopeBnB:
         dmax = delta.max(1)
         amb = dmax > 0
         if not amb.any():
-            bf.push(lb, d, _Node(allowed, elo, ehi, lb, d))
+            bf.push(lb, d, Node(allowed, elo, ehi, d))
             return
         if self.h:
             width = ehi - elo
@@ -833,7 +822,7 @@ class SlopeBnB:
                 for a_, b_ in ((elo[i], mid), (mid, ehi[i])):
                     lo2, hi2 = elo.copy(), ehi.copy()
                     lo2[i], hi2[i] = a_, b_
-                    bf.push(lb, d, _Node(allowed, lo2, hi2, lb, d))
+                    bf.push(lb, d, Node(allowed, lo2, hi2, d))
                 return
         jj = int(np.argmax(np.where(amb, dmax, -np.inf)))
         k = free[jj]
@@ -844,34 +833,10 @@ class SlopeBnB:
         for part in (withc, np.uint8(15) ^ withc):
             a2 = allowed.copy()
             a2[k] &= part
-            bf.push(lb, d, _Node(a2, elo, ehi, lb, d))
+            bf.push(lb, d, Node(a2, elo, ehi, d))
 
 
 # ---------------------------------------------------------------------- API
-def finish(problem, w, bound, mip_gap, timed_out, t0, nodes, solver, info):
-    """Status / message / warning logic shared by the engines (see intercept_engine)."""
-    import warnings
-
-    from mixmio.solvers.solution import Solution, relative_gap
-
-    obj = problem.objective(w)
-    bound = min(bound, obj)
-    gap = relative_gap(obj, bound)
-    if gap <= mip_gap:
-        status, msg = "optimal", f"proven relative gap {gap:.2e} <= {mip_gap:.0e}"
-    elif timed_out:
-        status, msg = "time_limit", f"time limit reached with relative gap {gap:.3e}"
-        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=3)
-    else:
-        status = "gap_limit"
-        msg = (f"search complete; proven relative gap {gap:.3e} exceeds mip_gap {mip_gap:.0e} "
-               "only by the floating-point safety margins")
-        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=3)
-    info = dict(info, timed_out=timed_out, mip_gap=mip_gap)
-    return Solution(w=w, objective=obj, best_bound=float(bound), status=status, solver=solver,
-                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)
-
-
 def _warm_opt(warm, problem, K):
     if warm is None:
         return None
@@ -901,9 +866,7 @@ def solve_slopes(problem, caps, time_limit, mip_gap, warm, log, t0):
     opt, U, bound, nodes, timed_out = bnb.run(opt, f0, mip_gap, time_limit, t0, log=log)
     beta, gamma = st.coefficients(opt, problem.y, problem.X, codes, term.values, term.start)
     w = np.concatenate([beta, gamma])
-    if log is not None:
-        log.append(("bound", time.perf_counter() - t0, bound))
     return finish(problem, w, bound, mip_gap, timed_out, t0, nodes, "mixmio-bnb",
                   {"support": np.flatnonzero(gamma != 0), "options": opt,
                    "heuristic_objective": f0, "reduced_objective": U,
-                   "hard_directions": bnb.h, "structure": "slopes", "caps": (k1, k2)})
+                   "hard_directions": bnb.h, "structure": "slopes", "caps": (k1, k2)}, log=log)

@@ -31,16 +31,16 @@ Public: :func:`applies`, :func:`solve_engine`, :func:`structure`.
 from __future__ import annotations
 
 import time
-import warnings
 import weakref
 
 import numpy as np
 import scipy.sparse as sp
 
 from mixmio.problem import Problem
+from mixmio.solvers._bestfirst import finish
 from mixmio.solvers._engine_bnb import BnB, hard_directions
 from mixmio.solvers._engine_stats import build_stats, heuristic_support
-from mixmio.solvers.solution import Solution, relative_gap
+from mixmio.solvers.solution import Solution
 
 __all__ = ["applies", "solve_engine", "structure"]
 
@@ -220,29 +220,6 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
     sel, U, bound, nodes, timed_out = bnb.run(sel, f0, mip_gap, time_limit, t0, log=log)
     beta, gamma = st.coefficients(sel, problem.y, problem.X, codes)
     w = np.concatenate([beta, gamma])
-    obj = problem.objective(w)
-    bound = min(bound, obj)
-    gap = relative_gap(obj, bound)
-    if log is not None:
-        log.append(("incumbent", time.perf_counter() - t0, obj))
-        log.append(("bound", time.perf_counter() - t0, bound))
-    if gap <= mip_gap:
-        status = "optimal"
-        msg = f"proven relative gap {gap:.2e} <= {mip_gap:.0e}"
-    elif timed_out:
-        status = "time_limit"
-        msg = f"time limit reached with relative gap {gap:.3e}"
-        warnings.warn(f"mixmio-bnb: {msg}", RuntimeWarning, stacklevel=2)
-    else:
-        # tree exhausted, but the rounding safety margins leave a gap above mip_gap
-        status = "gap_limit"
-        msg = (f"search complete; proven relative gap {gap:.3e} exceeds mip_gap {mip_gap:.0e} "
-               "only by the floating-point safety margins")
-        warnings.warn(f"mixmio-bnb: {msg}", RuntimeWarning, stacklevel=2)
-    return Solution(
-        w=w, objective=obj, best_bound=float(bound), status=status, solver=SOLVER_NAME,
-        solve_time=time.perf_counter() - t0, nodes=nodes, message=msg,
-        info={"support": np.flatnonzero(sel), "heuristic_objective": f0,
-              "reduced_objective": U, "hard_directions": V.shape[1], "timed_out": timed_out,
-              "mip_gap": mip_gap},
-    )
+    return finish(problem, w, bound, mip_gap, timed_out, t0, nodes, SOLVER_NAME,
+                  {"support": np.flatnonzero(sel), "heuristic_objective": f0,
+                   "reduced_objective": U, "hard_directions": V.shape[1]}, log=log)
