@@ -82,10 +82,9 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
         raise ValueError(f"no solution satisfies the constraints ({solution.message})")
     w = solution.w
     if refit:
-        from .solvers.refit import refit_support
+        from .solvers.refit import refit_if_feasible
 
-        w_ref = refit_support(problem, w)
-        w = w_ref if problem.is_feasible(w_ref, z=solution.info.get("z")) else w
+        w = refit_if_feasible(problem, w, z=solution.info.get("z"))
     return MioLmerResult(design, problem, solution, w, mip_gap, refit)
 
 
@@ -154,9 +153,9 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
         r["columns"] = [names[j] for j in r["support"]]
     w = solution.w
     if refit:
-        from .solvers.refit import refit_support
+        from .solvers.refit import refit_if_feasible
 
-        w = refit_support(problem, w)
+        w = refit_if_feasible(problem, w, z=solution.info.get("z"))
     return MioLmResult(design, problem, solution, w, mip_gap, bool(refit), compiled.k_max,
                        cons, tuple(rounds), compiled)
 
@@ -227,5 +226,6 @@ def significance_loop(problem, sig, solve_kw: dict):
 def _check_solve_args(mip_gap, time_limit) -> None:
     if not isinstance(mip_gap, (int, float)) or not 0 <= mip_gap < 1:
         raise ValueError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
-    if time_limit is not None and not time_limit > 0:
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
+            time_limit, (int, float)) or not time_limit > 0):
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")

@@ -17,7 +17,7 @@ import contextlib
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -51,17 +51,10 @@ class _Block:
 class _Context:
     """What a worker needs to build and solve any replicate of one fit."""
 
-    X: np.ndarray
-    Z: sp.csc_matrix
-    y: np.ndarray  # response less offset (Problem.y)
+    problem: Problem  # the fit's problem (response less offset)
     mu: np.ndarray  # X beta + Z gamma of the reported fit (offset excluded)
     resid: np.ndarray  # y - mu
     sigma: float
-    ridge: float
-    caps: tuple
-    penalized: np.ndarray
-    terms: tuple
-    constraints: tuple
     blocks: tuple[_Block, ...]
     fixed_cap: CapSet | None
     support: np.ndarray  # bool over w: the full-data selection's support
@@ -69,6 +62,26 @@ class _Context:
     solve_kw: dict
     unit_block: int  # which block's levels are the resampling units
     options: dict = field(default_factory=dict)
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.problem.X
+
+    @property
+    def Z(self) -> sp.csc_matrix:
+        return self.problem.Z
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.problem.y
+
+    @property
+    def ridge(self) -> float:
+        return self.problem.ridge
+
+    @property
+    def penalized(self) -> np.ndarray:
+        return self.problem.penalized
 
     @property
     def p(self) -> int:
@@ -98,6 +111,21 @@ class _Out:
     w: np.ndarray | None
     status: str
     reason: str = ""
+
+
+RESAMPLE_UNSUPPORTED = ("resampling clusters or observations of a fit with holistic constraints, "
+                        "sign caps or an l1 term is not supported (their indicators refer to "
+                        "the full data's clusters); use scheme='residual', 'wild' or "
+                        "'parametric'")
+
+
+def check_replicate_args(fit, solver: str, time_limit) -> None:
+    """The per-replicate solver settings, checked before any replicate runs."""
+    from ..api import _check_solve_args
+    from ..solvers import check_solver
+
+    _check_solve_args(fit.mip_gap, time_limit)
+    check_solver(solver)
 
 
 def unit_block_index(fit, cluster_by: str | None) -> int:
@@ -130,9 +158,7 @@ def make_context(fit, *, unit_block: int = 0, solver: str = "auto",
     support = np.asarray(fit.solution.w) != 0
     solve_kw = {"solver": solver, "time_limit": time_limit, "mip_gap": fit.mip_gap,
                 "warm_start": True}
-    return _Context(pr.X, pr.Z.tocsc(), np.asarray(pr.y, dtype=float), mu, pr.y - mu,
-                    float(fit.sigma), float(pr.ridge), pr.caps, np.asarray(pr.penalized),
-                    pr.terms, tuple(pr.constraints), tuple(blocks), fixed_cap, support,
+    return _Context(pr, mu, pr.y - mu, float(fit.sigma), tuple(blocks), fixed_cap, support,
                     bool(fit.refit), solve_kw, int(unit_block), dict(options or {}))
 
 
@@ -163,9 +189,8 @@ def sub_problem(ctx: _Context, rows: np.ndarray, y: np.ndarray,
     levels).  Caps keep their size (at most the number of levels left).  Returns the problem and
     ``colmap``, the original coefficient index of every new coefficient.
     """
-    if ctx.constraints:
-        raise NotImplementedError("resampling clusters or rows of a problem with holistic "
-                                  "constraints is not supported")
+    if not ctx.problem.is_plain:  # callers refuse such fits before any replicate runs
+        raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     p = ctx.p
     X = ctx.X[rows]
     zparts, caps, terms, colmap = [], [], [], [np.arange(p)]
@@ -190,9 +215,9 @@ def sub_problem(ctx: _Context, rows: np.ndarray, y: np.ndarray,
 
 
 def same_problem(ctx: _Context, y: np.ndarray) -> tuple[Problem, None]:
-    """The full-data problem with a new response (clusters fixed)."""
-    return Problem(ctx.X, ctx.Z, y, ctx.ridge, ctx.caps, ctx.penalized, ctx.terms,
-                   ctx.constraints), None
+    """The fit's problem with a new response (clusters fixed; constraints, sign caps and the
+    l1 term kept)."""
+    return replace(ctx.problem, y=y), None
 
 
 def map_back(w: np.ndarray, colmap: np.ndarray | None, n_coef: int) -> np.ndarray:
@@ -228,7 +253,7 @@ WARM_START = "full-data support"
 def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
     """Selection re-solve (+ the fit's refit rule); failures as values."""
     from .. import solvers
-    from ..solvers.refit import refit_support
+    from ..solvers.refit import refit_if_feasible
 
     kw = dict(ctx.solve_kw, random_state=int(seed), warm=warm_mask(ctx, problem, colmap))
     with warnings.catch_warnings():
@@ -243,8 +268,8 @@ def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
         return _Out(None, status, "solver returned non-finite or mis-shaped coefficients")
     if not problem.is_feasible(w):
         return _Out(None, status, "solver returned coefficients that break a cap")
-    if ctx.refit:
-        w = refit_support(problem, w)
+    if ctx.refit:  # the fit's own rule (mio_lmer / mio_lm)
+        w = refit_if_feasible(problem, w, z=sol.info.get("z"))
         if not np.all(np.isfinite(w)):
             return _Out(None, status, "refit on the selected support is not finite")
     # a fixed-effect column that is all zero in the replicate (e.g. a factor level whose only
@@ -281,6 +306,23 @@ class ReplicateAccounting:
         return pd.DataFrame({"replicate": idx.astype(int),
                              "status": [self.statuses[i] for i in idx],
                              "reason": [self.reasons[i] for i in idx]})
+
+    @property
+    def status_counts(self) -> pd.Series:
+        """Solver statuses of all replicates (``optimal``, ``time_limit``, ..., ``exception``)."""
+        return pd.Series(self.statuses, dtype=object).value_counts()
+
+    def unproven_note(self) -> str | None:
+        """A NOTE when successful replicates include selections not proven optimal (time
+        limit, heuristic, ...): they count as draws, and the reader should know."""
+        st = pd.Series([s for s, ok in zip(self.statuses, self.ok, strict=True) if ok],
+                       dtype=object)
+        other = st[st != "optimal"].value_counts()
+        if other.empty:
+            return None
+        detail = ", ".join(f"{k} {v}" for k, v in other.items())
+        return (f"{int(other.sum())} of the {len(st)} successful replicates are not proven "
+                f"optimal ({detail}); their selections may differ from the exact ones")
 
 
 def show_progress(progress: bool) -> bool:

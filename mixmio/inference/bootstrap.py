@@ -58,10 +58,12 @@ import pandas as pd
 from scipy.stats import norm
 
 from ._tasks import (
+    RESAMPLE_UNSUPPORTED,
     WARM_START,
     ReplicateAccounting,
     _Context,
     _Out,
+    check_replicate_args,
     compact,
     make_context,
     run_tasks,
@@ -266,11 +268,6 @@ class BootstrapResult(ReplicateAccounting):
 
     # accounting ----------------------------------------------------------------------------
 
-    @property
-    def status_counts(self) -> pd.Series:
-        """Solver statuses of all replicates (``optimal``, ``time_limit``, ..., ``exception``)."""
-        return pd.Series(self.statuses, dtype=object).value_counts()
-
     # tables --------------------------------------------------------------------------------
     @cached_property
     def table(self) -> pd.DataFrame:
@@ -367,6 +364,9 @@ class BootstrapResult(ReplicateAccounting):
                     + (f", {self.jackknife_failures} jackknife fits failed" if
                        self.jackknife_failures else "") + ")")]
         lines += [f"NOTE: {n}" for n in self.notes]
+        unproven = self.unproven_note()
+        if unproven:
+            lines.append(f"NOTE: {unproven}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -432,17 +432,18 @@ def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile
     unit = unit_block_index(fit, cluster_by)
     group = fit.design.blocks[unit].group
     K = fit.design.blocks[unit].n_levels
-    if scheme == "cluster" and fit.problem.constraints:
-        raise NotImplementedError("the cluster bootstrap of a fit with holistic constraints is "
-                                  "not supported; use a residual-type scheme")
+    check_replicate_args(fit, solver, time_limit)
+    if scheme == "cluster" and not fit.problem.is_plain:
+        raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     if ci == "bca":
         if K < 3:
             raise ValueError(f"bca is defined here through a delete-one-cluster jackknife, which "
                              f"needs at least 3 clusters of '{group}' (it has {K}); use "
                              "ci='percentile' or 'basic'")
-        if fit.problem.constraints:
+        if not fit.problem.is_plain:
             raise ValueError("bca needs the delete-one-cluster jackknife, which is not defined "
-                             "for fits with holistic constraints; use 'percentile' or 'basic'")
+                             "for fits with holistic constraints, sign caps or an l1 term; use "
+                             "'percentile' or 'basic'")
     options = {"within_cluster": bool(within_cluster), "cluster_by": group, "weights": weights,
                "scheme": scheme, "solver": solver, "time_limit": time_limit,
                "k_fixed": fit.k_fixed, "warm_start": WARM_START,

@@ -29,10 +29,12 @@ import numpy as np
 import pandas as pd
 
 from ._tasks import (
+    RESAMPLE_UNSUPPORTED,
     WARM_START,
     ReplicateAccounting,
     _Context,
     _Out,
+    check_replicate_args,
     compact,
     make_context,
     run_tasks,
@@ -145,7 +147,8 @@ class StabilityResult(ReplicateAccounting):
                 else "Stability selection: independent half-samples") + (
             f" ({self.scheme}), B = {self.B} ({self.n_ok} ok), threshold {self.threshold:g}; "
             f"q = {self.q:.3g} selected of K = {self.n_candidates} candidates; "
-            f"E[false flags] <= {self.bound:.3g}")
+            f"E[false flags] <= {self.bound:.3g}") + (
+            f"\nNOTE: {self.unproven_note()}" if self.unproven_note() else "")
 
     def __str__(self) -> str:
         from tabulate import tabulate
@@ -209,9 +212,9 @@ def stability(fit, B: int = 100, frac: float = 0.5, pairing: str = "complementar
     """
     _check_stability_args(B, frac, pairing, threshold, scheme)
     unit = unit_block_index(fit, cluster_by)
-    if fit.problem.constraints:
-        raise NotImplementedError("stability selection of a fit with holistic constraints is "
-                                  "not supported")
+    check_replicate_args(fit, solver, time_limit)
+    if not fit.problem.is_plain:
+        raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     options = {"scheme": scheme, "cluster_by": fit.design.blocks[unit].group,
                "solver": solver, "time_limit": time_limit, "warm_start": WARM_START}
     ctx = make_context(fit, unit_block=unit, solver=solver, time_limit=time_limit,

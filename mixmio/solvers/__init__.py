@@ -81,6 +81,18 @@ def installed_solvers() -> list[str]:
     return names
 
 
+def check_solver(solver: str) -> str:
+    """The solver's name, checked: ``auto``, ``heuristic``, ``engine``, ``subset`` or an
+    installed CVXPY mixed-integer solver (else ValueError listing the installed ones)."""
+    name = str(solver)
+    if name.lower() in ("auto", "heuristic", "engine", "subset"):
+        return name
+    # cvxpy is imported only when a CVXPY backend may run (it costs ~1.5 s per process)
+    from mixmio.solvers import cvxpy_backend
+
+    return cvxpy_backend._check_solver(name)
+
+
 def solve(problem: Problem, solver: str = "auto", time_limit: float | None = None,
           mip_gap: float = 1e-4, warm_start: bool = True, random_state=None,
           verbose: bool = False, formulation: str = "bigm", warm=None) -> Solution:
@@ -105,13 +117,8 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
     from mixmio.solvers.heuristics import warm_start as _heuristic
 
     _validate(problem)
-    name = str(solver)
+    name = check_solver(solver)
     key = name.lower()
-    if key not in ("auto", "heuristic", "engine", "subset"):
-        # cvxpy is imported only when a CVXPY backend may run (it costs ~1.5 s per process)
-        from mixmio.solvers import cvxpy_backend
-
-        name = cvxpy_backend._check_solver(name)  # raises ValueError listing installed solvers
     warm = _as_warm(problem, warm)
     eng = _engine() if key in ("auto", "engine") else None
     if eng is not None and not (eng.applies(problem) and (

@@ -43,3 +43,11 @@ def refit_support(problem: Problem, w: np.ndarray) -> np.ndarray:
         eps = eps + 1e-14 * np.max(np.diag(G))
         out[cols] = np.linalg.solve(G + np.diag(eps), c)
     return out
+
+
+def refit_if_feasible(problem: Problem, w: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
+    """The fits' refit rule: the least-squares refit on ``w``'s support when it still satisfies
+    the problem (a refit can flip a sign under an asymmetric cap), else ``w`` unchanged.
+    ``z``: the solver's indicators, when it reports them."""
+    w_ref = refit_support(problem, w)
+    return w_ref if problem.is_feasible(w_ref, z=z) else w
