@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..design import _term_z
 from ..problem import CapSet, Problem, TermStructure
 
 #: solver statuses that make a replicate a failure
@@ -163,16 +164,6 @@ def make_context(fit, *, unit_block: int = 0, solver: str = "auto",
 
 
 # -- building replicate problems ---------------------------------------------------------------
-def _term_z(values: np.ndarray, codes: np.ndarray, n_levels: int) -> sp.csc_matrix:
-    """Z of one term (same layout as the design stage: column ``j * n_levels + level``)."""
-    n, q = values.shape
-    rows = np.tile(np.arange(n), q)
-    cols = np.concatenate([codes + j * n_levels for j in range(q)]) if q else np.zeros(0, int)
-    vals = values.T.ravel()
-    keep = vals != 0
-    return sp.csc_matrix((vals[keep], (rows[keep], cols[keep])), shape=(n, q * n_levels))
-
-
 def compact(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Relabel codes to 0..L-1 over the levels present; returns (new codes, original levels)."""
     present, new = np.unique(codes, return_inverse=True)

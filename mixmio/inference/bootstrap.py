@@ -49,6 +49,7 @@ Statistics per coefficient, over the ``n_ok`` successful replicates where the co
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -390,7 +391,7 @@ def _scheme_detail(boot: BootstrapResult) -> str:
 
 
 def _check_level(level) -> float:
-    if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0 < level < 1:
+    if not isinstance(level, numbers.Real) or isinstance(level, bool) or not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     return float(level)
 
@@ -429,6 +430,11 @@ def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile
     if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 2:
         raise ValueError(f"B must be an integer >= 2, got {B!r}")
     level = _check_level(level)
+    if within_cluster and scheme != "residual":
+        raise ValueError(f"within_cluster=True applies to scheme='residual' only, not "
+                         f"{scheme!r}")
+    if weights != "rademacher" and scheme != "wild":
+        raise ValueError(f"weights={weights!r} applies to scheme='wild' only, not {scheme!r}")
     unit = unit_block_index(fit, cluster_by)
     group = fit.design.blocks[unit].group
     K = fit.design.blocks[unit].n_levels

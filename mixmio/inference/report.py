@@ -12,7 +12,7 @@ Renderings: ``str()`` (plain text), ``to_markdown()``, ``to_html()`` / ``_repr_h
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,6 @@ class BootstrapReport:
     fixed: pd.DataFrame
     header: tuple[str, ...]
     min_frequency: float
-    notes: tuple[str, ...] = field(default=())
 
     @classmethod
     def from_bootstrap(cls, boot, min_frequency: float = 0.5) -> BootstrapReport:
@@ -65,7 +64,7 @@ class BootstrapReport:
                   "ranked by frequency then |estimate|",
                   f"Stable fixed effects: {100 * boot.level:.3g}% {boot.ci} interval "
                   f"excludes 0 ({len(fixed)} of {len(fx)})")
-        return cls(clusters, fixed, header, float(min_frequency), tuple(boot.notes))
+        return cls(clusters, fixed, header, float(min_frequency))
 
     # renderings ------------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -93,7 +92,6 @@ class BootstrapReport:
 
     def __str__(self) -> str:
         lines = ["Bootstrap significance report", *self.header]
-        lines += [f"NOTE: {n}" for n in self.notes if f"NOTE: {n}" not in self.header[0]]
         for title, body in self._tables("simple"):
             lines += ["", f"{title}:", body]
         return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ be selected there: its columns are dropped and it counts as not selected.  With
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -187,7 +188,7 @@ def _check_stability_args(B, frac, pairing, threshold, scheme) -> None:
         raise ValueError(f"scheme must be one of {SUB_SCHEMES}, got {scheme!r}")
     if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 1:
         raise ValueError(f"B must be a positive integer, got {B!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
             or not 0.5 < threshold <= 1:
         raise ValueError(f"threshold must be in (0.5, 1] for the false-flag bound "
                          f"q^2 / ((2 threshold - 1) K) to hold, got {threshold!r}")

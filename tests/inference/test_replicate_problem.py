@@ -62,3 +62,16 @@ def test_heuristic_replicates_are_labelled(sleep):
     assert "not proven optimal" not in exact.describe()
     stab = fit.stability(B=4, random_state=0, progress=False, solver="heuristic")
     assert "not proven optimal" in stab.describe()
+
+
+def test_scheme_options_that_would_be_ignored_are_refused(sleep):
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", sleep, k=3)
+    with pytest.raises(ValueError, match="within_cluster"):
+        fit.bootstrap(B=4, scheme="wild", within_cluster=True, progress=False)
+    with pytest.raises(ValueError, match="weights"):
+        fit.bootstrap(B=4, scheme="residual", weights="mammen", progress=False)
+    # numpy scalars are numbers too
+    boot = fit.bootstrap(B=4, level=np.float32(0.9), random_state=0, progress=False)
+    assert boot.level == pytest.approx(0.9)
+    stab = fit.stability(B=4, threshold=np.float64(0.7), random_state=0, progress=False)
+    assert stab.threshold == pytest.approx(0.7)
