@@ -273,12 +273,16 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
         if Fr < best_F:
             best_F, best_units = Fr, sel
         # bound
-        P = None
+        # P = A_T^{-1}. The cap strengthening below is valid only when A_T is invertible; a
+        # singular A_T (ridge 0 with aliased columns) keeps the monotonicity bound, and its
+        # pseudo-inverse only guides the branching
+        invertible = True
         try:
             A_T = red.A[np.ix_(cols, cols)]
             P = sla.cho_solve(sla.cho_factor(A_T, check_finite=False), np.eye(cols.size),
                               check_finite=False)
         except (np.linalg.LinAlgError, ValueError):
+            invertible = False
             P = np.linalg.pinv(red.A[np.ix_(cols, cols)], hermitian=True)
         r_loc = np.arange(inn.size, T_units.size)  # undecided units within T_units
         r_cols = np.flatnonzero(np.isin(owner, r_loc))
@@ -296,10 +300,9 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
                 take = eR[ordr[:j]].sum()
                 prev = cum[j - 1] if j > 0 else 0.0
                 take += eR[ordr[j]] * (need - prev) / sR[ordr[j]]
-                PRR = P[np.ix_(r_cols, r_cols)]
-                lam = float(sla.eigvalsh(PRR, subset_by_index=[r_cols.size - 1,
-                                                               r_cols.size - 1],
-                                         check_finite=False)[0])
+                lam = 0.0 if not invertible else float(sla.eigvalsh(
+                    P[np.ix_(r_cols, r_cols)], subset_by_index=[r_cols.size - 1, r_cols.size - 1],
+                    check_finite=False)[0])
                 if lam > 0 and np.isfinite(delta):
                     mu = 1.0 / lam
                     root_d = max(0.0, np.sqrt(max(take, 0.0)) - delta)
