@@ -78,8 +78,7 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
             problem = replace(problem, constraints=compiled.rows, l1=compiled.l1)
     solution = solve(problem, solver=solver, time_limit=time_limit, mip_gap=mip_gap,
                      warm_start=warm_start, random_state=random_state, verbose=verbose)
-    if solution.status == "infeasible":
-        raise ValueError(f"no solution satisfies the constraints ({solution.message})")
+    _raise_if_no_solution(solution)
     w = solution.w
     if refit:
         from .solvers.refit import refit_if_feasible
@@ -146,8 +145,7 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
         problem, solution, rounds = significance_loop(problem, compiled.significance, kw)
     else:
         solution = solve(problem, **kw)
-    if solution.status == "infeasible":
-        raise ValueError(f"no solution satisfies the constraints ({solution.message})")
+    _raise_if_no_solution(solution)
     names = list(design.X.columns)
     for r in rounds:
         r["columns"] = [names[j] for j in r["support"]]
@@ -193,7 +191,7 @@ def significance_loop(problem, sig, solve_kw: dict):
     solution = None
     for r in range(1, int(sig.max_rounds) + 1):
         solution = solve(problem, **solve_kw)
-        if solution.status == "infeasible":
+        if solution.status == "infeasible" or not np.isfinite(solution.objective):
             rounds.append({"round": r, "support": [], "objective": np.inf, "status":
                            "infeasible", "condition": np.nan, "insignificant": [], "cut": False})
             break
@@ -221,6 +219,15 @@ def significance_loop(problem, sig, solve_kw: dict):
                                f"Significance cut (round {r})")
         problem = replace(problem, constraints=tuple(problem.constraints) + (cut,))
     return problem, solution, rounds
+
+
+def _raise_if_no_solution(solution) -> None:
+    """A proof of infeasibility, or a solver that found nothing (which proves nothing)."""
+    if solution.status == "infeasible":
+        raise ValueError(f"no solution satisfies the constraints ({solution.message})")
+    if not np.isfinite(solution.objective):
+        raise RuntimeError(f"the solver found no feasible solution ({solution.message}); "
+                           "try solver='auto' or an exact MIQP solver")
 
 
 def _check_solve_args(mip_gap, time_limit) -> None:

@@ -284,7 +284,7 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
             pr, sol, rounds = significance_loop(pr, sig, kw)
         else:
             sol, rounds = solve(pr, **kw), []
-        if sol.status == "infeasible":
+        if sol.status == "infeasible" or not np.isfinite(sol.objective):
             continue
         beta = to_original(sol.w)
         S = sel[sol.w[sel] != 0]

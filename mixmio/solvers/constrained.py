@@ -9,7 +9,8 @@ linear row is respected; sign caps are checked on the fitted coefficients.
 :func:`constrained_warm_start` runs greedy forward selection (best exact objective decrease among
 the feasible additions) from the forced units and from a repaired unconstrained warm start, then
 best-improvement swaps, and returns the best feasible selection with status ``"heuristic"``, or
-a :class:`Solution` with status ``"infeasible"`` (objective ``inf``) when it found none.
+a :class:`Solution` with status ``"error"`` (objective ``inf``) when it found none: a heuristic
+that finds nothing proves nothing, so it never says ``"infeasible"``.
 """
 
 from __future__ import annotations
@@ -309,8 +310,9 @@ def constrained_warm_start(problem: Problem, random_state=None, n_starts: int = 
     elapsed = time.perf_counter() - t0
     if best_sel is None:
         return Solution(w=np.zeros(problem.n_coef), objective=np.inf, best_bound=-np.inf,
-                        status="infeasible", solver="heuristic", solve_time=elapsed,
-                        message="constrained heuristic found no feasible selection",
+                        status="error", solver="heuristic", solve_time=elapsed,
+                        message="the constrained heuristic found no feasible selection; that "
+                                "does not prove the constraints infeasible",
                         info={"z": np.zeros(problem.n_coef, dtype=bool)})
     z = st.z_of(best_sel)
     obj = problem.objective(best_w)

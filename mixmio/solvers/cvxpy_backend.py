@@ -16,14 +16,15 @@ Big-M bounds are always *valid* (derived from the warm start's objective U):
   * with H positive definite and w_rel the unconstrained minimiser (value F_rel),
     1/2 (w-w_rel)'H(w-w_rel) <= U - F_rel, so |w_j - w_rel_j| <= sqrt(2 (U - F_rel) [H^-1]_jj).
 Capped coefficients with neither bound (unpenalised and H singular) get a heuristic bound (10 x
-the largest warm-start |w|), doubled and re-solved while active at the solution; a result still
-resting on an unverified bound is returned with status "heuristic".
+the largest warm-start |w|), enlarged and re-solved while active at the solution.  Afterwards
+the bounds are proven from the solution's objective; when the proven bounds are wider than the
+box solved, the model is solved once more inside them.  A result still resting on a bound that
+cannot be proven is returned with status "heuristic" and the trivial bound 0.
 
 Status: "optimal" only when the solver reports optimality and the relative gap computed from its
 best bound is within ``mip_gap``; "time_limit" (with a warning) when the solver stopped on time.
-When the solver's bound cannot be read (a solver other than SCIP/Gurobi), an OPTIMAL status
-with the solver's relative gap tolerance set to ``mip_gap`` is reported with the conservative
-bound ``objective * (1 - mip_gap)``.
+When the solver's bound cannot be read (a solver other than SCIP/Gurobi), there is no
+certificate: the status is ``gap_limit`` even when the solver reports optimality.
 
 Holistic parts (``Problem.constraints``, ``sign_caps``, ``l1``): every linear row becomes a row
 on the indicators z; a sign cap adds sign indicators u, v with ``w_j <= M_j u_j``,
@@ -547,18 +548,33 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
         w_pol, obj_pol = warm.w, warm.objective
         z_out = warm.info.get("z", warm.w != 0)
     info["z"] = z_out
+    box_proven = bool(np.all(verified))
+    if not box_proven:
+        # bounds guessed from a start without a finite objective: prove them now from this
+        # solution's objective, or re-solve once inside bounds that are proven
+        M2, ver2, _ = valid_big_m(problem, obj_pol, w_pol)
+        if np.all(ver2) and np.all(M2 <= M * (1 + 1e-12)):
+            box_proven = True  # the box solved contains every optimum
+            info["bigM_verified"] = True
+        elif np.all(ver2) and np.isfinite(obj_pol):
+            rest = None if time_limit is None else max(
+                0.01, float(time_limit) - (time.perf_counter() - t0))
+            start = Solution(w=w_pol, objective=obj_pol, best_bound=0.0, status="heuristic",
+                             solver=f"cvxpy-{name}", solve_time=0.0, info={"z": z_out})
+            return solve_cvxpy(problem, name, rest, mip_gap, start, formulation, verbose)
     bound = -np.inf
     if bound_raw is not None and offset is not None and np.isfinite(bound_raw):
         bound = bound_raw + offset
     elif proved:
-        bound = obj_pol * (1 - mip_gap)  # conservative: solver's own gap tolerance is mip_gap
-        messages.append("bound not readable: conservative bound objective*(1-mip_gap)")
+        messages.append("the solver reported optimality but its bound could not be read: "
+                        "no certificate")
     bound = min(bound, obj_pol)
     gap = relative_gap(obj_pol, bound)
-    if not np.all(verified) and np.any(np.abs(wv[q.capped]) >= (1 - 1e-6) * M):
+    if not box_proven:
         status = "heuristic"
-        bound = 0.0
-        messages.append("big-M bound could not be verified: no certificate")
+        bound = 0.0  # the trivial bound: the objective is non-negative
+        messages.append("big-M bounds could not be proven (no ridge and a singular Gram): "
+                        "no certificate")
     elif timed_out:
         status = "optimal" if gap <= mip_gap else "time_limit"
     elif proved:

@@ -21,7 +21,7 @@ step 1/L is set by the intercept column (eigenvalue ~ n) and cluster effects bar
 Problems with holistic parts (linear constraints on the indicators, sign caps or an l1 term;
 ``not problem.is_plain``) are handed to :func:`mixmio.solvers.constrained.constrained_warm_start`
 (greedy forward selection and swaps over feasible units), which returns a feasible solution or
-reports that it found none (status ``"infeasible"``).
+reports that it found none (status ``"error"``, objective ``inf``).
 """
 
 from __future__ import annotations

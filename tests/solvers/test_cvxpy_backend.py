@@ -193,3 +193,23 @@ def test_solver_noise_filter_is_off_outside_the_main_thread():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "thread: without GMP" in r.stderr and "after" in r.stderr
+
+
+def test_no_feasible_start_still_gives_a_proven_result_or_a_clear_error():
+    """ForceInclude of a cluster whose deviation breaks the sign cap: the constrained heuristic
+    finds no start (which proves nothing, so no 'infeasible' claim), and the MIQP's guessed
+    big-M bounds are proven afterwards before any 'optimal' label."""
+    import mixmio
+
+    data = mixmio.datasets.load("sleepstudy")
+    lev = str(mixmio.build_design("Reaction ~ Days + (1 | Subject)", data)
+              .z_columns.iloc[9]["level"])
+    kw = dict(k={"1|Subject": (0, 3)},
+              constraints=[mixmio.ForceInclude(clusters={"Subject": [lev]})])
+    with pytest.raises(RuntimeError, match="does not prove the constraints infeasible"):
+        mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, solver="heuristic", **kw)
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, time_limit=60, **kw)
+    assert fit.status in ("optimal", "heuristic", "time_limit")
+    if fit.status == "optimal":
+        assert fit.solution.info["bigM_verified"]
+    assert fit.problem.is_feasible(fit.solution.w, z=fit.solution.info["z"])
