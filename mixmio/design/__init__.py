@@ -21,7 +21,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..formula import FormulaSpec, RandomTerm, parse_formula
-from ._checks import RankDeficientError, check_rank, check_response, missing_rows
+from ._checks import (
+    RankDeficientError,
+    check_finite,
+    check_rank,
+    check_response,
+    missing_rows,
+)
 from ._grouping import grouping_codes, map_codes
 from ._materialize import evaluate_offset, materialize, required_columns
 
@@ -212,8 +218,10 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     if lhs.shape[1] != 1:
         raise TypeError(f"the response '{spec.response}' must give one numeric column, "
                         f"got {list(lhs.columns)}")
-    check_rank(X)
     y = np.asarray(lhs.iloc[:, 0], dtype=float)
+    check_finite("the response", [spec.response], y)
+    check_finite("the fixed-effects columns", list(X.columns), X.to_numpy(dtype=float))
+    check_rank(X)
 
     blocks = []
     z_parts = []
@@ -221,6 +229,7 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     seen: dict[str, str] = {}
     for term in spec.random:
         values, columns, term_spec = _term_values(term, data, None)
+        check_finite(f"the columns of random term ({term})", list(columns), values)
         codes, levels = grouping_codes(data, term.group)
         labels = [f"{'1' if c == 'Intercept' else c}|{term.group}" for c in columns]
         for lab in labels:
@@ -235,6 +244,7 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
         start += width
     Z = sp.hstack(z_parts, format="csc") if z_parts else sp.csc_matrix((len(y), 0))
     offset = sum((evaluate_offset(e, data) for e in spec.offsets), np.zeros(len(y)))
+    check_finite("the offset", ["offset"], offset)
     return Design(spec, y, X, Z, tuple(blocks), np.asarray(offset, dtype=float),
                   int(mask.sum()), dropped, data.index, counts, X.model_spec)
 

@@ -21,7 +21,9 @@ def check_rank(X: pd.DataFrame, tol: float = 1e-7) -> None:
     if p == 0:
         return
     A = X.to_numpy(dtype=float)
-    _, R, piv = la.qr(A, mode="economic", pivoting=True)
+    # unit-norm columns first: the rank must not depend on the columns' units
+    norms = np.linalg.norm(A, axis=0)
+    _, R, piv = la.qr(A / np.where(norms > 0, norms, 1.0), mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
     rank = int(np.sum(d > tol * max(d[0], 1e-300))) if len(d) else 0
     if rank == p and A.shape[0] >= p:
@@ -41,6 +43,18 @@ def check_rank(X: pd.DataFrame, tol: float = 1e-7) -> None:
         "\nRemove them from the formula (or fix the data) and fit again.",
         aliased,
     )
+
+
+def check_finite(what: str, names: list[str], values: np.ndarray) -> None:
+    """Raise naming the columns of ``values`` (n x len(names)) with inf or NaN entries: they
+    come from the data (inf) or from a transformation such as ``np.log(0)``."""
+    values = np.asarray(values, dtype=float).reshape(len(values), -1)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        cols = {names[j]: int(bad[:, j].sum()) for j in np.flatnonzero(bad.any(axis=0))}
+        raise ValueError(f"non-finite values (inf or NaN) in {what} {cols} (rows per column); "
+                         "they come from the data or from a transformation such as np.log(0). "
+                         "Drop or fix those rows, or change the transformation.")
 
 
 def check_response(data: pd.DataFrame, response: str) -> None:
