@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import DataMismatchWarning, FactorEvaluationError, FormulaSyntaxError
 
-from ..formula import FormulaSpec
+from ..formula import FormulaError, FormulaSpec
 
 
 def _factor_variables(formula: str) -> set[str]:
@@ -40,13 +41,25 @@ def _python_names(expr: str) -> set[str]:
             if isinstance(n, ast.Name) and id(n) not in callees and id(n) not in roots}
 
 
+def _spec_variables(expr: str, spec: FormulaSpec) -> set[str]:
+    """:func:`_factor_variables` of a part of ``spec``; formulaic's syntax errors become a
+    :class:`FormulaError` with a caret at that part of the user's formula."""
+    try:
+        return _factor_variables(expr)
+    except FormulaSyntaxError as exc:
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines()[0]
+        where = spec.formula.find(expr.split("~")[-1].strip())
+        raise FormulaError(f"cannot read '{expr}': {reason}", spec.formula,
+                           max(where, 0)) from None
+
+
 def required_columns(spec: FormulaSpec) -> list[str]:
     """Every variable the formula reads, response first, in a stable order."""
     names: set[str] = set()
-    names |= _factor_variables(spec.fixed_formula)
+    names |= _spec_variables(spec.fixed_formula, spec)
     for t in spec.random:
         if t.expr.strip() != "1":
-            names |= _factor_variables(t.expr)
+            names |= _spec_variables(t.expr, spec)
         names |= set(t.group_vars)
     for o in spec.offsets:
         names |= _python_names(o)

@@ -12,6 +12,7 @@ design stage.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ._scan import FormulaError, split_top_level, strip_outer_parens
@@ -82,14 +83,18 @@ def parse_formula(formula: str) -> FormulaSpec:
             if sign == "-":
                 raise FormulaError("a random term cannot be subtracted", formula, pos)
             random.extend(_parse_random(body, formula, pos + text.index("(") + 1))
-        elif text.startswith("offset(") and text.endswith(")"):
+        elif _OFFSET.match(text) and text.endswith(")"):
             if sign == "-":
                 raise FormulaError("an offset cannot be subtracted", formula, pos)
-            inner = text[len("offset(") : -1].strip()
+            inner = text[_OFFSET.match(text).end() : -1].strip()
             if not inner:
                 raise FormulaError("offset() needs an expression", formula, pos)
             offsets.append(inner)
         else:
+            bar = _first_bar(text)
+            if bar >= 0:
+                raise FormulaError("'|' belongs in a random term of its own, written "
+                                   "(expr | group) and added with '+'", formula, pos + bar)
             fixed_parts.append(f"{sign} {text}" if fixed_parts or sign == "-" else text)
     fixed = " ".join(fixed_parts).strip() or "1"
     return FormulaSpec(formula, response, fixed, tuple(random), tuple(offsets))
@@ -110,6 +115,23 @@ def _find_tilde(formula: str) -> int:
     if found < 0:
         raise FormulaError("the formula needs a '~' between response and terms", formula, 0)
     return found
+
+
+_OFFSET = re.compile(r"offset\s*\(")
+
+
+def _first_bar(text: str) -> int:
+    """Position of the first ``|`` outside quotes and backticks, or -1."""
+    quote = ""
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "|":
+            return i
+    return -1
 
 
 def _has_bar(body: str) -> bool:
