@@ -52,12 +52,11 @@ def run(argv: list[str] | None = None) -> str:
         data, formula, k = _read(args.data, args.sep), args.formula, args.k
         solver, tl, na, design_only = args.solver, args.time_limit, args.na_action, args.design_only
         header = ""
-    try:
-        from .api import mio_lmer
-    except ImportError:
-        mio_lmer = None
-    if design_only or mio_lmer is None or k is None:
-        return header + build_design(formula, data, na_action=na).describe()
+    from .api import mio_lmer
+
+    if design_only or k is None:
+        note = "" if design_only else "\n(no -k given: the design only, nothing fitted)"
+        return header + build_design(formula, data, na_action=na).describe() + note
     fit = mio_lmer(formula, data, k=k, solver=solver, time_limit=tl, na_action=na,
                    random_state=0)
     if args.command == "demo":
@@ -69,7 +68,7 @@ def run(argv: list[str] | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         print(run(argv))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)
         return 2
