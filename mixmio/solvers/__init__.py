@@ -119,7 +119,7 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
     _validate(problem)
     name = check_solver(solver)
     key = name.lower()
-    warm = _as_warm(problem, warm)
+    mask = _warm_mask(problem, warm)
     eng = _engine() if key in ("auto", "engine") else None
     if eng is not None and not (eng.applies(problem) and (
             problem.is_plain or getattr(eng, "accepts_constraints", False))):
@@ -132,11 +132,12 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
             raise ValueError("the subset engine does not apply to this problem: "
                              f"{sub.why_not(problem)}")
         sub = None
+    if eng is not None:  # the engines only need the support; they fit it themselves
+        return eng.solve_engine(problem, time_limit=time_limit, mip_gap=mip_gap, warm=mask)
+    warm = _polished(problem, mask)
     if sub is not None:
         return sub.solve_subset(problem, time_limit=time_limit, mip_gap=mip_gap,
-                                warm_start=warm_start, random_state=random_state)
-    if eng is not None:
-        return eng.solve_engine(problem, time_limit=time_limit, mip_gap=mip_gap, warm=warm)
+                                warm_start=warm_start, random_state=random_state, warm=warm)
     if key == "engine":
         raise ValueError("the intercept engine is not available or does not apply to this "
                          f"problem; installed solvers: {installed_solvers()}")
@@ -155,20 +156,24 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
                                      verbose=verbose)
 
 
-def _as_warm(problem: Problem, warm) -> Solution | None:
-    """A warm start as a polished, feasible Solution (or None)."""
+def _warm_mask(problem: Problem, warm) -> np.ndarray | None:
+    """A warm start's support as a boolean mask over w, or None when it is not feasible here
+    (e.g. a support chosen under other caps)."""
     if warm is None:
+        return None
+    mask = warm.w != 0 if isinstance(warm, Solution) else np.asarray(warm, dtype=bool)
+    if mask.shape != (problem.n_coef,):
+        raise ValueError(f"warm must be a Solution or a boolean mask of length {problem.n_coef}")
+    return mask if problem.is_feasible(mask.astype(float)) else None
+
+
+def _polished(problem: Problem, mask: np.ndarray | None) -> Solution | None:
+    """The support refitted (ridge) as an incumbent Solution, for the backends that need a
+    feasible objective value (CVXPY's big-M bounds, the subset engine's first incumbent)."""
+    if mask is None:
         return None
     from mixmio.solvers.heuristics import polish
 
-    if isinstance(warm, Solution):
-        mask = warm.w != 0
-    else:
-        mask = np.asarray(warm, dtype=bool)
-    if mask.shape != (problem.n_coef,):
-        raise ValueError(f"warm must be a Solution or a boolean mask of length {problem.n_coef}")
-    if not problem.is_feasible(mask.astype(float)):
-        return None  # e.g. a support from other caps: not an incumbent here
     w, obj = polish(problem, mask)
     return Solution(w=w, objective=obj, best_bound=0.0, status="heuristic", solver="warm",
                     solve_time=0.0)
