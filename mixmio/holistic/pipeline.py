@@ -297,20 +297,20 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
         # bootstrap the estimator on the fixed support (pairs bootstrap)
         keep = np.concatenate([free, S]).astype(int)
         l1v = np.where(np.isin(keep, sel), gamma, 0.0) if gamma > 0 else None
-        brng = np.random.default_rng(None if sig is None else sig.random_state)
+        # seeded like every other random step (it drew from fresh entropy without Significance)
+        brng = np.random.default_rng(random_state if sig is None else sig.random_state)
         nb = int(B)
         est = np.empty((nb, keep.size))
         Xk = X[:, keep]
         pen = np.where(np.isin(keep, sel), ridge, 0.0)
-        if True:
-            for b in range(nb):
-                idx = brng.integers(0, Xk.shape[0], Xk.shape[0])
-                Xb, yb = Xk[idx], y[idx]
-                A = Xb.T @ Xb + np.diag(pen)
-                wk = fit_quadratic(A, Xb.T @ yb, l1v)
-                wfull = np.zeros(base.n_coef)
-                wfull[keep] = wk
-                est[b] = to_original(wfull)[keep]
+        for b in range(nb):
+            idx = brng.integers(0, Xk.shape[0], Xk.shape[0])
+            Xb, yb = Xk[idx], y[idx]
+            A = Xb.T @ Xb + np.diag(pen)
+            wk = fit_quadratic(A, Xb.T @ yb, l1v)
+            wfull = np.zeros(base.n_coef)
+            wfull[keep] = wk
+            est[b] = to_original(wfull)[keep]
         alpha = 0.05 if sig is None else sig.alpha
         iv = pd.DataFrame({"lower": np.quantile(est, alpha / 2, axis=0),
                            "upper": np.quantile(est, 1 - alpha / 2, axis=0)},

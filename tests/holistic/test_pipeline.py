@@ -29,3 +29,15 @@ def test_holistic_regression_small():
     assert "Holistic regression" in res.summary()
     assert res.predict(df.iloc[:3]).shape == (3,)
     assert len(res.gammas) == 3 and res.gammas[0] == 0
+
+
+def test_intervals_reproducible_given_random_state():
+    """The interval bootstrap is seeded by random_state (it drew fresh entropy before)."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(120, 5))
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)]).assign(
+        y=X[:, 0] + 0.5 * rng.normal(size=120))
+    kw = dict(n_gamma=2, B=30, random_state=4, time_limit=5, significance=False)
+    runs = [mixmio.holistic_regression("y ~ x0 + x1 + x2 + x3 + x4", df, **kw).best.intervals
+            for _ in range(2)]
+    pd.testing.assert_frame_equal(runs[0], runs[1])
