@@ -205,9 +205,11 @@ def main(argv=None) -> None:
         "speedup = median over rounds of the paired ratio serial / run (the VM's CPU steal "
         "time drifts over minutes, which unpaired medians mix into the ratio). Every replicate "
         "runs with single-threaded BLAS (threadpoolctl), in the "
-        "serial run too. 1-minute load average "
-        f"before/after (b): {load0:.2f}/{load1:.2f} on {os.cpu_count()} cores; a load above "
-        "~0.5 means other jobs shared the cores and the speedups are not meaningful.")
+        "serial run too. 1-minute load average before (b): "
+        f"{load0:.2f} on {os.cpu_count()} cores (a value well above ~0.5 means other jobs "
+        "shared the cores); after (b): "
+        f"{load1:.2f}, which includes (b)'s own two workers and the coverage study (a) when it "
+        "ran just before.")
     path = write_tables("bootstrap", pd.DataFrame(rows), "Bootstrap: coverage and wall time",
                         notes)
     print(f"wrote {path}")
