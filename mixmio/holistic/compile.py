@@ -197,6 +197,14 @@ def _row_matrix(rows, pos: dict[int, int], n: int):
     return A, np.array(lo, dtype=float), np.array(hi, dtype=float)
 
 
+def _warn_unproven(names) -> None:
+    import warnings
+
+    warnings.warn(f"the exact feasibility check of the constraints {names} stopped at its 60 s "
+                  "limit without a proof; a contradiction, if any, will only show at the solve",
+                  RuntimeWarning, stacklevel=4)
+
+
 def max_support(index: np.ndarray, rows, extra=()) -> tuple[int | None, bool]:
     """(largest number of ``index`` indicators that can be 1 under ``rows`` + ``extra``,
     solved) by an exact HiGHS MILP; ``(None, True)`` when the rows are infeasible."""
@@ -437,10 +445,13 @@ def _check_feasible(out, design, cons, forced, excluded, group_specs, conflict_p
     # k_max over the selectable fixed effects
     fixed_rows = [r for r in out.rows if np.all(r.index < p)]
     if sel is not None and fixed_rows:
-        kmax, _ = max_support(sel, fixed_rows)
+        kmax, solved = max_support(sel, fixed_rows)
         names = sorted({r.name for r in fixed_rows})
-        if kmax is None and _:
+        if kmax is None and solved:
             raise ValueError(f"the constraints {names} admit no selection of the fixed effects")
+        if not solved:  # an unproven k_max could refuse a valid k: use no bound instead
+            _warn_unproven(names)
+            kmax = None
         out.k_max = kmax if kmax is not None else int(sel.size)
         kmax = out.k_max
         if climit is not None and kmax == 0:
@@ -457,8 +468,10 @@ def _check_feasible(out, design, cons, forced, excluded, group_specs, conflict_p
 
         cap_rows = [LCn(np.asarray(c.index), np.ones(len(c.index)), "<=", float(c.k), c.label)
                     for c in caps]
-        res, infeasible = max_support(np.zeros(0, dtype=int), out.rows, cap_rows)
-        if res is None and infeasible:
+        res, solved = max_support(np.zeros(0, dtype=int), out.rows, cap_rows)
+        if not solved:
+            _warn_unproven(sorted({r.name for r in out.rows}))
+        if res is None and solved:
             names = sorted({r.name for r in out.rows})
             capd = ", ".join(f"{c.label} <= {c.k}" for c in caps)
             raise ValueError(f"the constraints {names} cannot all hold together with the caps "

@@ -187,3 +187,15 @@ def test_constraint_objects_are_public():
     with pytest.raises(TypeError):
         mixmio.mio_lm("y ~ a", pd.DataFrame({"y": [1.0, 2, 3], "a": [1.0, 0, 2]}), k=1,
                       constraints=["not a constraint"])
+
+
+def test_unproven_feasibility_check_warns_and_claims_nothing(small_df, monkeypatch):
+    """When the exact feasibility MILP stops unproven, the check says so (it used to pass
+    silently) and no k_max is inferred from its incumbent."""
+    import mixmio.holistic.compile as comp
+
+    monkeypatch.setattr(comp, "max_support", lambda index, rows, extra=(): (1, False))
+    with pytest.warns(RuntimeWarning, match="without a proof"):
+        fit = mixmio.mio_lm("y ~ a + b + b2", small_df, k=2,
+                            constraints=[mixmio.CorrelationLimit(0.8)])
+    assert fit.k_max == 3  # all selectable columns: nothing inferred from an unproven MILP
