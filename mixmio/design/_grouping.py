@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mixmio.formula import group_columns
+
 
 def _factor(series: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     if isinstance(series.dtype, pd.CategoricalDtype):
@@ -30,7 +32,7 @@ def _factor(series: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
 
 def grouping_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index]:
     """Integer level codes (n,) and level labels (strings) of a grouping factor."""
-    names = [v.strip().strip("`") for v in group.split(":")]
+    names = list(group_columns(group))
     parts = [_factor(data[v], v) for v in names]
     if len(parts) == 1:
         codes, levels = parts[0]
@@ -54,7 +56,7 @@ def grouping_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index
 
 def map_codes(data: pd.DataFrame, group: str, levels: pd.Index) -> tuple[np.ndarray, list[str]]:
     """Codes of new rows against training ``levels``; -1 and a list for unseen levels."""
-    names = [v.strip().strip("`") for v in group.split(":")]
+    names = list(group_columns(group))
     keys = data[names[0]].astype(str) if len(names) == 1 else (
         data[names].astype(str).agg(":".join, axis=1))
     codes = levels.get_indexer(pd.Index(keys.to_numpy(dtype=object)))

@@ -15,7 +15,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._scan import FormulaError, split_top_level, strip_outer_parens
+from ._scan import (
+    FormulaError,
+    find_top_level,
+    split_names,
+    split_top_level,
+    strip_outer_parens,
+    unquote,
+    walk,
+)
 
 __all__ = ["FormulaError", "FormulaSpec", "RandomTerm", "parse_formula"]
 
@@ -35,7 +43,8 @@ class RandomTerm:
 
     @property
     def group_vars(self) -> tuple[str, ...]:
-        return tuple(v.strip() for v in self.group.split(":"))
+        """Column names of the grouping factor, backticks removed (``a:b`` -> ``("a", "b")``)."""
+        return group_columns(self.group)
 
     def __str__(self) -> str:
         return f"{self.expr} | {self.group}"
@@ -100,21 +109,19 @@ def parse_formula(formula: str) -> FormulaSpec:
     return FormulaSpec(formula, response, fixed, tuple(random), tuple(offsets))
 
 
+def group_columns(group: str) -> tuple[str, ...]:
+    """Column names of a grouping factor ``a:b`` (backticks removed; a ``:`` inside
+    backticks is part of a name)."""
+    return tuple(unquote(v) for v in split_names(group, ":"))
+
+
 def _find_tilde(formula: str) -> int:
-    depth = 0
-    found = -1
-    for i, ch in enumerate(formula):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "~" and depth == 0:
-            if found >= 0:
-                raise FormulaError("the formula has more than one '~'", formula, i)
-            found = i
-    if found < 0:
+    tildes = find_top_level(formula, "~")
+    if not tildes:
         raise FormulaError("the formula needs a '~' between response and terms", formula, 0)
-    return found
+    if len(tildes) > 1:
+        raise FormulaError("the formula has more than one '~'", formula, tildes[1])
+    return tildes[0]
 
 
 _OFFSET = re.compile(r"offset\s*\(")
@@ -122,16 +129,7 @@ _OFFSET = re.compile(r"offset\s*\(")
 
 def _first_bar(text: str) -> int:
     """Position of the first ``|`` outside quotes and backticks, or -1."""
-    quote = ""
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"`":
-            quote = ch
-        elif ch == "|":
-            return i
-    return -1
+    return next((i for i, ch, _ in walk(text) if ch == "|"), -1)
 
 
 def _has_bar(body: str) -> bool:
@@ -140,25 +138,11 @@ def _has_bar(body: str) -> bool:
 
 def _top_level_bar(body: str) -> tuple[int, int] | None:
     """Position and width (1 or 2) of the first top-level ``|`` or ``||`` in ``body``."""
-    depth = 0
-    quote = ""
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            width = 2 if body[i + 1 : i + 2] == "|" else 1
-            return i, width
-        i += 1
-    return None
+    bars = find_top_level(body, "|")
+    if not bars:
+        return None
+    i = bars[0]
+    return i, 2 if body[i + 1 : i + 2] == "|" else 1
 
 
 def _parse_random(body: str, formula: str, offset: int) -> list[RandomTerm]:
@@ -180,28 +164,30 @@ def _parse_random(body: str, formula: str, offset: int) -> list[RandomTerm]:
 
 
 def _expand_groups(group: str, formula: str, offset: int) -> list[str]:
-    """``a/b/c`` -> ``[a, a:b, a:b:c]``; ``a:b`` stays one interaction factor."""
-    for i, ch in enumerate(group):
-        if ch in "+*-()[]{}~":
+    """``a/b/c`` -> ``[a, a:b, a:b:c]``; ``a:b`` stays one interaction factor.  Names may be
+    backtick-quoted (```school id```); operators inside backticks are part of the name."""
+    for i, ch, _ in walk(group):
+        if ch in "+*-()[]{}~|":
             raise FormulaError(
                 f"unsupported operator '{ch}' in a grouping factor (use a/b for nesting, "
-                "a:b for an interaction, or two terms (1|a) + (1|b) for crossed factors)",
+                "a:b for an interaction, or two terms (1|a) + (1|b) for crossed factors; "
+                "quote unusual column names with backticks)",
                 formula, offset + i)
-    levels = [p.strip() for p in group.split("/")]
     out: list[str] = []
-    for j, part in enumerate(levels):
-        names = [v.strip() for v in part.split(":")]
-        if not all(n.isidentifier() or _is_quoted(n) for n in names):
-            raise FormulaError(f"grouping factor '{part}' is not a column name", formula,
-                               offset + group.find(part))
+    for part in split_names(group, "/"):
+        names = split_names(part, ":")
+        bad = next((n for n in names if not (n.isidentifier() or _is_quoted(n))), None)
+        if bad is not None:
+            hint = "an empty name" if not bad.strip("`") else "quote it with backticks"
+            raise FormulaError(f"grouping factor '{part}' is not a column name ({hint})",
+                               formula, offset + max(group.find(part), 0))
         prefix = out[-1] + ":" if out else ""
         out.append(prefix + ":".join(names))
-        del j
     return out
 
 
 def _is_quoted(name: str) -> bool:
-    return len(name) >= 2 and name[0] == name[-1] == "`"
+    return len(name) >= 3 and name[0] == name[-1] == "`"
 
 
 def _split_uncorrelated(expr: str, formula: str, offset: int) -> list[str]:

@@ -16,26 +16,69 @@ class FormulaError(ValueError):
         super().__init__(f"{message}\n    {formula}\n    {' ' * self.position}^")
 
 
-def check_brackets(text: str, formula: str, offset: int) -> None:
-    """Raise at the first unbalanced bracket or unterminated quote."""
-    stack: list[tuple[str, int]] = []
+_QUOTES = "'\"`"
+
+
+def walk(text: str):
+    """Yield ``(i, ch, depth)`` for every character of ``text`` outside quotes.
+
+    Quotes are ``'``, ``"`` (Python strings, with backslash escapes) and backticks (formulaic
+    and lme4 quoted names); the quote characters themselves are not yielded.  ``depth`` is
+    the bracket depth before ``ch`` (an opening bracket is yielded at the outer depth, a
+    closing one at the inner depth).  Every scanner of formula text goes through here, so
+    ``|``, ``~``, ``+``, ``/`` and ``:`` inside a quoted name never act as operators.
+    """
+    depth = 0
     quote = ""
-    qpos = 0
+    escaped = False
     for i, ch in enumerate(text):
         if quote:
-            if ch == quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote != "`":
+                escaped = True
+            elif ch == quote:
                 quote = ""
             continue
-        if ch in "'\"`":
+        if ch in _QUOTES:
+            quote = ch
+            continue
+        if ch in _CLOSE:
+            depth -= 1
+        yield i, ch, depth
+        if ch in _OPEN:
+            depth += 1
+
+
+def open_quote(text: str) -> int:
+    """Position of a quote that is never closed, or -1."""
+    quote, qpos, escaped = "", -1, False
+    for i, ch in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote != "`":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in _QUOTES:
             quote, qpos = ch, i
-        elif ch in _OPEN:
+    return qpos if quote else -1
+
+
+def check_brackets(text: str, formula: str, offset: int) -> None:
+    """Raise at the first unbalanced bracket or unterminated quote."""
+    qpos = open_quote(text)
+    if qpos >= 0:
+        raise FormulaError("unterminated quote", formula, offset + qpos)
+    stack: list[tuple[str, int]] = []
+    for i, ch, _ in walk(text):
+        if ch in _OPEN:
             stack.append((ch, i))
         elif ch in _CLOSE:
             if not stack or stack[-1][0] != _CLOSE[ch]:
                 raise FormulaError(f"unmatched '{ch}'", formula, offset + i)
             stack.pop()
-    if quote:
-        raise FormulaError("unterminated quote", formula, offset + qpos)
     if stack:
         raise FormulaError(f"'{stack[-1][0]}' is never closed", formula, offset + stack[-1][1])
 
@@ -48,28 +91,36 @@ def split_top_level(text: str, formula: str, offset: int) -> list[tuple[str, str
     """
     check_brackets(text, formula, offset)
     out: list[tuple[str, str, int]] = []
-    depth = 0
-    quote = ""
     sign = "+"
     start = 0
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = ""
-            continue
-        if ch in "'\"`":
-            quote = ch
-        elif ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth -= 1
-        elif ch in "+-" and depth == 0 and not _is_exponent(text, i) and not _is_power(text, i):
+    for i, ch, depth in walk(text):
+        if ch in "+-" and depth == 0 and not _is_exponent(text, i) and not _is_power(text, i):
             _emit(out, sign, text, start, i, formula, offset, leading_ok=(i == 0 or
                   not text[start:i].strip() and not out and start == 0))
             sign = ch
             start = i + 1
     _emit(out, sign, text, start, len(text), formula, offset, leading_ok=False)
     return out
+
+
+def find_top_level(text: str, chars: str) -> list[int]:
+    """Positions of ``chars`` at bracket depth 0 and outside quotes."""
+    return [i for i, ch, depth in walk(text) if depth == 0 and ch in chars]
+
+
+def split_names(text: str, sep: str) -> list[str]:
+    """Split at top-level ``sep`` (one character) outside quotes; parts are stripped."""
+    cuts = find_top_level(text, sep)
+    bounds = [-1, *cuts, len(text)]
+    return [text[a + 1 : b].strip() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def unquote(name: str) -> str:
+    """A column name without its backticks (```my col``` -> ``my col``)."""
+    name = name.strip()
+    if len(name) >= 2 and name[0] == name[-1] == "`":
+        return name[1:-1]
+    return name
 
 
 def _emit(out, sign, text, start, end, formula, offset, leading_ok) -> None:
@@ -103,12 +154,7 @@ def strip_outer_parens(text: str) -> str | None:
     """The inside of ``text`` when it is one parenthesised group, else None."""
     if not (text.startswith("(") and text.endswith(")")):
         return None
-    depth = 0
-    for i, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0 and i != len(text) - 1:
-                return None
+    for i, ch, depth in walk(text):
+        if ch == ")" and depth == 0 and i != len(text) - 1:
+            return None
     return text[1:-1]

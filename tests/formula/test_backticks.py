@@ -1,0 +1,51 @@
+"""Quoted names: operators inside backticks or string literals are part of the name, in every
+scanner (tilde, top-level split, bars, nesting, interaction grouping)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixmio
+from mixmio.formula import FormulaError, parse_formula
+
+
+@pytest.mark.parametrize("formula, response, fixed, groups", [
+    ("y ~ x + (1 | `school id`)", "y", "x", [("school id",)]),
+    ("y ~ x + (1 | `a-b`/`c:d`)", "y", "x", [("a-b",), ("a-b", "c:d")]),
+    ("y ~ x + (1 | `a/b`)", "y", "x", [("a/b",)]),
+    ("y ~ `x|1` + (1 | g)", "y", "`x|1`", [("g",)]),
+    ("`y~z` ~ x + (1 | g)", "`y~z`", "x", [("g",)]),
+    ("y ~ `x+(` + (1 | g)", "y", "`x+(`", [("g",)]),
+    ("y ~ C(f, levels=['a|b', 'c\\'d']) + (1 | g)", "y", "C(f, levels=['a|b', 'c\\'d'])",
+     [("g",)]),
+])
+def test_quoted_names_are_not_operators(formula, response, fixed, groups):
+    spec = parse_formula(formula)
+    assert spec.response == response
+    assert spec.fixed == fixed
+    assert [t.group_vars for t in spec.random] == groups
+
+
+@pytest.mark.parametrize("formula, needle", [
+    ("y ~ x + (1 | a-b)", "unsupported operator '-'"),
+    ("y ~ x + (1 | ``)", "an empty name"),
+    ("y ~ x + (1 | `g)", "unterminated quote"),
+    ("y ~ x + (1 | g`)", "unterminated quote"),
+])
+def test_bad_quoted_groups(formula, needle):
+    with pytest.raises(FormulaError, match=needle):
+        parse_formula(formula)
+
+
+def test_fit_with_quoted_columns():
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(20), 10)
+    df = pd.DataFrame({"my y": rng.normal(size=200) + np.where(g < 3, 2.0, 0.0),
+                       "x-1": rng.normal(size=200),
+                       "school-id": [f"s{i}" for i in g], "c:d": g % 2})
+    fit = mixmio.mio_lmer("`my y` ~ `x-1` + (1 | `school-id`)", df, k=3)
+    assert fit.status == "optimal"
+    assert sorted(fit.selected["level"]) == ["s0", "s1", "s2"]
+    fit2 = mixmio.mio_lmer("`my y` ~ `x-1` + (1 | `school-id`:`c:d`)", df, k=3)
+    assert fit2.status == "optimal"
+    assert {lv.split(":")[0] for lv in fit2.selected["level"]} == {"s0", "s1", "s2"}
