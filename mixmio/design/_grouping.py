@@ -45,6 +45,13 @@ def grouping_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index
             [":".join(str(parts[j][1][combo[j]]) for j in range(len(parts))) for combo in combos],
             dtype=object,
         )
+    if labels.has_duplicates:
+        dup = sorted(set(labels[labels.duplicated()]))
+        raise ValueError(
+            f"grouping factor '{group}': different level combinations get the same label "
+            f"{dup[:5]} because a level contains ':'. Rename those levels (for example "
+            f"replace ':' with '_') so every cluster has its own label."
+        )
     if len(labels) < 2:
         raise ValueError(
             f"grouping factor '{group}' has {len(labels)} level"

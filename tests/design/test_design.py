@@ -137,3 +137,10 @@ def test_large_sparse_design_is_sparse():
     d = build_design("y ~ x + (1 | g) + (1 | h)", df)
     assert d.Z.shape == (n, K + 300)
     assert d.Z.nnz == 2 * n
+
+
+def test_interaction_labels_that_collide_are_refused():
+    df = pd.DataFrame({"y": np.arange(6.0), "a": ["x:y", "x", "x:y", "x", "u", "u"],
+                       "b": ["z", "y:z", "z", "y:z", "v", "v"]})
+    with pytest.raises(ValueError, match=r"same label \['x:y:z'\].*contains ':'"):
+        build_design("y ~ 1 + (1 | a:b)", df)
