@@ -155,11 +155,15 @@ class Design:
             raise ValueError(
                 f"newdata has missing values in {counts}; drop or impute those rows first.")
         X = materialize(self.model_spec, newdata, "fixed part")
+        check_finite("the fixed-effects columns of newdata", list(X.columns),
+                     X.to_numpy(dtype=float))
         blocks_Z = []
         unseen: dict[str, list[str]] = {}
         unseen_rows: dict[str, np.ndarray] = {}
         for b in self.blocks:
             values = _term_values(b.term, newdata, b.model_spec)[0]
+            check_finite(f"the columns of random term ({b.term}) in newdata", list(b.columns),
+                         values)
             codes, new_levels = map_codes(newdata, b.group, b.levels)
             if new_levels:
                 unseen[b.group] = new_levels
@@ -169,10 +173,8 @@ class Design:
             desc = "; ".join(f"{g}: {len(v)} level(s) e.g. {v[:3]}" for g, v in unseen.items())
             warnings.warn(f"levels not seen in training ({desc}); their random effects are "
                           "taken as zero (population level)", stacklevel=2)
-        Z = sp.hstack(blocks_Z, format="csc") if blocks_Z else sp.csc_matrix((len(newdata), 0))
-        offset = sum((evaluate_offset(e, newdata) for e in self.spec.offsets),
-                     np.zeros(len(newdata)))
-        return NewDesign(X, Z, offset, unseen, unseen_rows)
+        return NewDesign(X, _stack_z(blocks_Z, len(newdata)),
+                         _offset(self.spec, newdata, "newdata"), unseen, unseen_rows)
 
     def describe(self) -> str:
         """A plain-text description of the design (sizes, terms, clusters)."""
@@ -242,10 +244,9 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
                                   slice(start, start + width), term_spec))
         z_parts.append(_term_z(values, codes, len(levels)))
         start += width
-    Z = sp.hstack(z_parts, format="csc") if z_parts else sp.csc_matrix((len(y), 0))
-    offset = sum((evaluate_offset(e, data) for e in spec.offsets), np.zeros(len(y)))
-    check_finite("the offset", ["offset"], offset)
-    return Design(spec, y, X, Z, tuple(blocks), np.asarray(offset, dtype=float),
+    Z = _stack_z(z_parts, len(y))
+    offset = _offset(spec, data, "data")
+    return Design(spec, y, X, Z, tuple(blocks), offset,
                   int(mask.sum()), dropped, data.index, counts, X.model_spec)
 
 
@@ -266,6 +267,18 @@ def _term_values(term: RandomTerm, data: pd.DataFrame, spec) -> tuple[np.ndarray
     if mm.shape[1] == 0:
         raise ValueError(f"random term ({term}) has no columns")
     return mm.to_numpy(dtype=float), list(mm.columns), mm.model_spec
+
+
+def _stack_z(parts: list[sp.csc_matrix], n: int) -> sp.csc_matrix:
+    return sp.hstack(parts, format="csc") if parts else sp.csc_matrix((n, 0))
+
+
+def _offset(spec: FormulaSpec, data: pd.DataFrame, where: str) -> np.ndarray:
+    """Sum of the formula's ``offset(...)`` terms on ``data`` (zeros without any)."""
+    offset = sum((evaluate_offset(e, data) for e in spec.offsets), np.zeros(len(data)))
+    offset = np.asarray(offset, dtype=float)
+    check_finite(f"the offset in {where}", ["offset"], offset)
+    return offset
 
 
 def _term_z(values: np.ndarray, codes: np.ndarray, n_levels: int) -> sp.csc_matrix:

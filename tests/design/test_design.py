@@ -144,3 +144,12 @@ def test_interaction_labels_that_collide_are_refused():
                        "b": ["z", "y:z", "z", "y:z", "v", "v"]})
     with pytest.raises(ValueError, match=r"same label \['x:y:z'\].*contains ':'"):
         build_design("y ~ 1 + (1 | a:b)", df)
+
+
+def test_transform_refuses_non_finite_newdata():
+    d = load("sleepstudy")
+    design = build_design("Reaction ~ Days + (Days | Subject)", d)
+    nd = d.head(3).astype({"Days": float})
+    nd.loc[nd.index[0], "Days"] = np.inf
+    with pytest.raises(ValueError, match=r"non-finite values .* newdata \{'Days': 1\}"):
+        design.transform(nd)
