@@ -200,7 +200,7 @@ def significance_loop(problem, sig, solve_kw: dict):
         on = (solution.w[idx] != 0) if z is None else (np.asarray(z)[idx] | (solution.w[idx]
                                                                              != 0))
         S = idx[on]
-        cond = condition_number(problem.X, np.flatnonzero(on), idx)
+        cond = condition_number(problem.X, S)
         bad = _bootstrap_insignificant(problem, S, sig.alpha, int(sig.B), rng) if S.size else []
         ok = not bad and cond <= sig.max_condition
         rec = {"round": r, "support": [int(j) for j in S], "objective": solution.objective,

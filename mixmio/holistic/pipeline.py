@@ -153,7 +153,8 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
               solver, time_limit, patience, split, random_state, na_action):
     from mixmio.api import significance_loop
     from mixmio.design import build_design
-    from mixmio.problem.build import build_lm_problem
+    from mixmio.problem.build import auto_ridge, build_lm_problem
+    from mixmio.results.lm import condition_number, max_abs_corr
     from mixmio.solvers import solve
     from mixmio.solvers._cd import fit_quadratic
     from mixmio.solvers.constrained import constrained_warm_start
@@ -196,7 +197,7 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
     norm[norm == 0] = 1.0
     X[:, sel] = Xc / norm
     y = base.y
-    ridge = 1e-4 * float(np.median(np.sum(X**2, axis=0)))
+    ridge = auto_ridge(X, base.Z)
     std = Problem(X, base.Z, y, ridge, base.caps, base.penalized, constraints=compiled.rows)
     gram = std.gram
     free = np.setdiff1d(np.arange(base.p), sel)
@@ -229,39 +230,38 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
 
     k_list = list(range(1, k_max + 1)) if ks is None else [int(k) for k in ks if k <= k_max]
     grid_rows = []
-    if True:
-        for gamma in gammas:
-            prev_z = None
-            best_val, since = -np.inf, 0
-            for k in k_list:
-                pr = problem_for(k, float(gamma))
-                if grid_solver == "heuristic":
-                    if pr.is_plain:
-                        from mixmio.solvers.heuristics import warm_start
+    for gamma in gammas:
+        prev_z = None
+        best_val, since = -np.inf, 0
+        for k in k_list:
+            pr = problem_for(k, float(gamma))
+            if grid_solver == "heuristic":
+                if pr.is_plain:
+                    from mixmio.solvers.heuristics import warm_start
 
-                        sol = warm_start(pr, random_state=random_state)
-                    else:
-                        sol = constrained_warm_start(pr, random_state=random_state,
-                                                     n_starts=3 if prev_z is None else 1,
-                                                     start=prev_z)
+                    sol = warm_start(pr, random_state=random_state)
                 else:
-                    sol = solve(pr, solver=grid_solver, time_limit=time_limit,
-                                random_state=random_state)
-                if sol.status == "infeasible" or not np.isfinite(sol.objective):
-                    continue
-                prev_z = sol.info.get("z", sol.w != 0)
-                beta = to_original(sol.w)
-                val = _r2(yva, Xva @ beta)
-                supp = tuple(int(j) for j in sel[np.asarray(prev_z)[sel]])
-                grid_rows.append({"gamma": float(gamma), "k": k, "size": len(supp),
-                                  "val_r2": val, "objective": sol.objective,
-                                  "status": sol.status, "support": supp})
-                if val > best_val + 1e-12:
-                    best_val, since = val, 0
-                else:
-                    since += 1
-                    if patience is not None and since >= patience:
-                        break
+                    sol = constrained_warm_start(pr, random_state=random_state,
+                                                 n_starts=3 if prev_z is None else 1,
+                                                 start=prev_z)
+            else:
+                sol = solve(pr, solver=grid_solver, time_limit=time_limit,
+                            random_state=random_state)
+            if sol.status == "infeasible" or not np.isfinite(sol.objective):
+                continue
+            prev_z = sol.info.get("z", sol.w != 0)
+            beta = to_original(sol.w)
+            val = _r2(yva, Xva @ beta)
+            supp = tuple(int(j) for j in sel[np.asarray(prev_z)[sel]])
+            grid_rows.append({"gamma": float(gamma), "k": k, "size": len(supp),
+                              "val_r2": val, "objective": sol.objective,
+                              "status": sol.status, "support": supp})
+            if val > best_val + 1e-12:
+                best_val, since = val, 0
+            else:
+                since += 1
+                if patience is not None and since >= patience:
+                    break
     grid = pd.DataFrame(grid_rows)
     if grid.empty:
         raise ValueError("no grid point produced a feasible model")
@@ -289,11 +289,7 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
         beta = to_original(sol.w)
         S = sel[sol.w[sel] != 0]
         coef = pd.Series(beta, index=cols, name="estimate")
-        cond = float(np.linalg.cond(np.corrcoef(X[:, S], rowvar=False))) if S.size > 1 else 1.0
-        mc = 0.0
-        if S.size > 1:
-            R = np.corrcoef(X[:, S], rowvar=False)
-            mc = float(np.max(np.abs(R[np.triu_indices(S.size, 1)])))
+        cond, mc = condition_number(X, S), max_abs_corr(X, S)
         # bootstrap the estimator on the fixed support (pairs bootstrap)
         keep = np.concatenate([free, S]).astype(int)
         l1v = np.where(np.isin(keep, sel), gamma, 0.0) if gamma > 0 else None

@@ -105,17 +105,17 @@ class MioLmResult(CertificateMixin):
     def condition_number(self) -> float:
         """Condition number of the correlation matrix of the selected columns (King's
         measure of global multicollinearity; 1 with fewer than two columns)."""
-        return condition_number(self.problem.X, np.flatnonzero(
-            self.w[self.problem.caps[0].index] != 0), self.problem.caps[0].index)
+        return condition_number(self.problem.X, self._selected_columns)
 
     @property
     def max_abs_corr(self) -> float:
+        """Largest absolute pairwise correlation among the selected columns."""
+        return max_abs_corr(self.problem.X, self._selected_columns)
+
+    @property
+    def _selected_columns(self) -> np.ndarray:
         idx = self.problem.caps[0].index
-        S = idx[self.w[idx] != 0]
-        if S.size < 2:
-            return 0.0
-        R = np.corrcoef(self.problem.X[:, S], rowvar=False)
-        return float(np.max(np.abs(R[np.triu_indices(S.size, 1)])))
+        return idx[self.w[idx] != 0]
 
     def predict(self, newdata: pd.DataFrame | None = None) -> np.ndarray:
         """Predictions for ``newdata`` (the training rows when None)."""
@@ -207,9 +207,20 @@ class MioLmResult(CertificateMixin):
                 f"status={self.status!r}, gap={self.gap:.3g})")
 
 
-def condition_number(X: np.ndarray, sel_local: np.ndarray, index: np.ndarray) -> float:
-    S = np.asarray(index)[np.asarray(sel_local, dtype=int)]
+def condition_number(X: np.ndarray, cols) -> float:
+    """Condition number of the correlation matrix of columns ``cols`` of ``X`` (King's measure
+    of global multicollinearity; 1 with fewer than two columns)."""
+    S = np.asarray(cols, dtype=int)
     if S.size < 2:
         return 1.0
+    return float(np.linalg.cond(np.corrcoef(X[:, S], rowvar=False)))
+
+
+def max_abs_corr(X: np.ndarray, cols) -> float:
+    """Largest absolute pairwise correlation among columns ``cols`` of ``X`` (0 with fewer
+    than two columns)."""
+    S = np.asarray(cols, dtype=int)
+    if S.size < 2:
+        return 0.0
     R = np.corrcoef(X[:, S], rowvar=False)
-    return float(np.linalg.cond(R))
+    return float(np.max(np.abs(R[np.triu_indices(S.size, 1)])))
