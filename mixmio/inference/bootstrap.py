@@ -244,7 +244,10 @@ class BootstrapResult(ReplicateAccounting):
     effect) with estimate, bootstrap SE, interval, selection frequency, sign stability and
     bootstrap p-value.  ``draws``: replicate estimates (B x coefficients; NaN rows for failed
     replicates, NaN entries for clusters absent from a cluster-bootstrap replicate).
-    ``failures`` and ``n_ok`` account for failed replicates.  ``report()`` is the significance
+    ``failures`` and ``n_ok`` account for failed replicates; with ``ci='bca'``,
+    ``jackknife_failed`` lists the delete-one-cluster fits that failed (cluster left out, status,
+    reason; their rows of ``jackknife`` are NaN and the acceleration uses the others).
+    ``report()`` is the significance
     report; ``fit`` is the original fit with this bootstrap attached (its ``summary()`` shows the
     bootstrap columns; the original fit is unchanged).
     """
@@ -263,6 +266,7 @@ class BootstrapResult(ReplicateAccounting):
     options: dict
     jackknife: np.ndarray | None = field(default=None, repr=False)
     jackknife_failures: int = 0
+    jackknife_failed: pd.DataFrame | None = field(default=None, repr=False)
     elapsed: float = 0.0
     notes: tuple = ()
     source_fit: object = field(default=None, repr=False)
@@ -362,8 +366,8 @@ class BootstrapResult(ReplicateAccounting):
                  f"{self.ci} intervals at {100 * self.level:.3g}%"
                  + ("" if self.jackknife is None else
                     f" (acceleration from a {self.jackknife.shape[0]}-cluster jackknife"
-                    + (f", {self.jackknife_failures} jackknife fits failed" if
-                       self.jackknife_failures else "") + ")")]
+                    + (f", {self.jackknife_failures} jackknife fits failed (see "
+                       ".jackknife_failed)" if self.jackknife_failures else "") + ")")]
         lines += [f"NOTE: {n}" for n in self.notes]
         unproven = self.unproven_note()
         if unproven:
@@ -467,13 +471,18 @@ def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile
         if o.w is not None:
             draws[b] = o.w
             ok[b] = True
-    jack, jack_fail = None, 0
+    jack, jack_fail, jack_failed = None, 0, None
     if ci == "bca":
         jseeds = np.random.SeedSequence(ss.entropy, spawn_key=(2**31,)).spawn(K)
         jouts = run_tasks(_jackknife_replicate, ctx, list(zip(range(K), jseeds, strict=True)),
                           n_jobs, progress, "jackknife")
         jack = np.vstack([o.w if o.w is not None else np.full(n_coef, np.nan) for o in jouts])
-        jack_fail = sum(o.w is None for o in jouts)
+        failed = [j for j, o in enumerate(jouts) if o.w is None]
+        jack_fail = len(failed)
+        levels = fit.design.blocks[unit].levels
+        jack_failed = pd.DataFrame({"left_out": [str(levels[j]) for j in failed],
+                                    "status": [jouts[j].status for j in failed],
+                                    "reason": [jouts[j].reason for j in failed]})
     notes = []
     if scheme == "parametric":
         notes.append(PARAMETRIC_NOTE.format(sigma=fit.sigma))
@@ -482,5 +491,6 @@ def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile
     return BootstrapResult(coefficient_labels(fit), np.asarray(fit.w, dtype=float).copy(),
                            draws, ok, tuple(o.status for o in outs),
                            tuple(o.reason for o in outs), scheme, ci, level, int(B),
-                           ss.entropy, options, jack, jack_fail, time.perf_counter() - t0,
+                           ss.entropy, options, jack, jack_fail, jack_failed,
+                           time.perf_counter() - t0,
                            tuple(notes), fit)

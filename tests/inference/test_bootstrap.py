@@ -202,3 +202,29 @@ def test_cluster_scheme_fixed_effect_absent_from_replicate_is_missing():
     fixed = boot.table[boot.table.kind == "fixed"].set_index("term")
     assert fixed.loc["f[T.b]", "n_valid"] < boot.n_ok
     assert fixed.loc["x", "n_valid"] == boot.n_ok
+
+
+def test_bca_keeps_the_reasons_of_failed_jackknife_fits(monkeypatch):
+    import sys
+
+    bmod = sys.modules["mixmio.inference.bootstrap"]  # the package exports a same-named function
+    data = mixmio.datasets.load("sleepstudy")
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, k=3)
+    real = bmod.sub_problem
+    left_out = fit.design.blocks[0].levels[4]
+
+    def failing(ctx, rows, *args, **kwargs):
+        if not np.any(ctx.unit_codes[rows] == 4):
+            raise ArithmeticError("injected failure")
+        return real(ctx, rows, *args, **kwargs)
+
+    monkeypatch.setattr(bmod, "sub_problem", failing)
+    boot = fit.bootstrap(B=20, ci="bca", random_state=0)
+    assert boot.jackknife_failures == 1
+    row = boot.jackknife_failed.iloc[0]
+    assert row["left_out"] == str(left_out)
+    assert row["status"] == "exception"
+    assert "ArithmeticError: injected failure" in row["reason"]
+    assert np.isnan(boot.jackknife[4]).all() and np.isfinite(boot.jackknife[3]).any()
+    assert "1 jackknife fits failed (see .jackknife_failed)" in boot.describe()
+    assert np.isfinite(boot.table["lower"]).all()
