@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -337,7 +338,9 @@ def _glibc_malloc_defaults():
     ``benchmarks/bench_bootstrap.py``). Inside the chunk the thresholds are raised to glibc's
     dynamic ceiling; afterwards both are set back to what the environment asked for (with the
     trim variable set, glibc keeps them fixed, so the restore is exact). A no-op without that
-    variable or off glibc.
+    variable or off glibc. The thresholds are process-wide, so under a threading backend
+    concurrent chunks share one raise: the first to enter raises them and the last to leave
+    restores them.
     """
     trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
     libc = None
@@ -354,13 +357,24 @@ def _glibc_malloc_defaults():
     if libc is None:
         yield
         return
-    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024 * 1024)
-    libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+    global _malloc_users
+    with _malloc_lock:  # process-wide setting: the first chunk in raises, the last out restores
+        if _malloc_users == 0:
+            libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024 * 1024)
+            libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+        _malloc_users += 1
     try:
         yield
     finally:
-        libc.mallopt(_M_TRIM_THRESHOLD, trim)
-        libc.mallopt(_M_MMAP_THRESHOLD, mmap)
+        with _malloc_lock:
+            _malloc_users -= 1
+            if _malloc_users == 0:
+                libc.mallopt(_M_TRIM_THRESHOLD, trim)
+                libc.mallopt(_M_MMAP_THRESHOLD, mmap)
+
+
+_malloc_lock = threading.Lock()
+_malloc_users = 0  # chunks inside _glibc_malloc_defaults in this process (threading backends)
 
 
 def _chunk(fn, ctx: _Context, tasks: list) -> list[_Out]:

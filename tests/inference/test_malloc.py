@@ -58,3 +58,19 @@ def test_chunk_results_unchanged_by_the_allocator_setting(monkeypatch):
     plain = _tasks._chunk(fn, None, [1, 2, 3])
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     assert _tasks._chunk(fn, None, [1, 2, 3]) == plain
+
+
+def test_overlapping_chunks_raise_once_and_the_last_one_restores(fake_libc, monkeypatch):
+    """Threading backend: chunks overlap in one process; an early finisher must not restore
+    the thresholds under a chunk still running."""
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    raised = [(-1, 128 * 1024 * 1024), (-3, 32 * 1024 * 1024)]
+    first, second = _tasks._glibc_malloc_defaults(), _tasks._glibc_malloc_defaults()
+    first.__enter__()
+    second.__enter__()
+    assert fake_libc.calls == raised
+    first.__exit__(None, None, None)
+    assert fake_libc.calls == raised  # the second chunk still runs with the raised values
+    second.__exit__(None, None, None)
+    assert fake_libc.calls == raised + [(-1, 65536), (-3, 128 * 1024)]
