@@ -142,7 +142,9 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
               random_state=random_state, verbose=verbose)
     rounds: tuple = ()
     if compiled.significance is not None:
-        problem, solution, rounds = significance_loop(problem, compiled.significance, kw)
+        problem, solution, rounds, _ = significance_loop(problem, compiled.significance, kw,
+                                                         refit=bool(refit),
+                                                         names=list(design.X.columns))
     else:
         solution = solve(problem, **kw)
     _raise_if_no_solution(solution)
@@ -158,67 +160,131 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
                        cons, tuple(rounds), compiled)
 
 
-def _bootstrap_insignificant(problem, S: np.ndarray, alpha: float, B: int, rng) -> list[int]:
-    """Selected columns whose pairs-bootstrap percentile interval of the OLS refit covers 0."""
+def pairs_bootstrap(problem, S: np.ndarray, B: int, rng, refit: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs-bootstrap draws of the estimator on the support: the always-in columns plus ``S``.
+
+    ``refit=True`` bootstraps least squares on those columns (what ``mio_lm`` reports with a
+    refit); ``refit=False`` bootstraps the problem's own penalised estimator on them (the ridge
+    on penalised columns and the l1 term of ``Robust``), which is what is reported without one.
+    Returns ``(columns, draws)`` with draws B x len(columns).
+    """
+    from .solvers._cd import fit_quadratic
+
     free = np.setdiff1d(np.arange(problem.p), problem.caps[0].index)
     cols = np.concatenate([free, S]).astype(int)
     X = problem.X[:, cols]
     y = problem.y
     n = X.shape[0]
+    pen = problem.ridge * np.asarray(problem.penalized, dtype=float)[cols]
+    l1 = None if problem.l1 is None else np.asarray(problem.l1, dtype=float)[cols]
     est = np.empty((B, cols.size))
     for b in range(B):
         idx = rng.integers(0, n, n)
-        est[b] = np.linalg.lstsq(X[idx], y[idx], rcond=None)[0]
+        Xb, yb = X[idx], y[idx]
+        if refit:
+            est[b] = np.linalg.lstsq(Xb, yb, rcond=None)[0]
+        else:
+            est[b] = fit_quadratic(Xb.T @ Xb + np.diag(pen), Xb.T @ yb, l1)
+    return cols, est
+
+
+def _insignificant(cols: np.ndarray, est: np.ndarray, S: np.ndarray, alpha: float) -> list[int]:
+    """Columns of ``S`` whose percentile interval of the draws covers 0."""
     lo = np.quantile(est, alpha / 2, axis=0)
     hi = np.quantile(est, 1 - alpha / 2, axis=0)
     cover = (lo <= 0) & (hi >= 0)
-    return [int(c) for c, cv in zip(cols, cover, strict=True) if cv and c in set(S.tolist())]
+    inS = set(S.tolist())
+    return [int(c) for c, cv in zip(cols, cover, strict=True) if cv and c in inS]
 
 
-def significance_loop(problem, sig, solve_kw: dict):
+def significance_loop(problem, sig, solve_kw: dict, refit: bool = True,
+                      names: list[str] | None = None):
     """King's stage 3 on a Problem: solve, bootstrap and check the condition number, cut the
-    support ``sum_S z <= |S| - 1`` when it fails; at most ``sig.max_rounds`` solves.
+    support when it fails; at most ``sig.max_rounds`` solves.
 
-    Returns ``(problem with the cuts, last solution, rounds)``; every round records the support
-    (column indices), objective, status, condition number, insignificant columns and the cut.
+    The bootstrap draws the estimator that will be reported (``refit``: least squares on the
+    support, else the problem's penalised estimator; see :func:`pairs_bootstrap`), so the test
+    and the reported intervals agree.  It is seeded by ``sig.random_state``, else by the
+    fit's ``random_state``.  Columns forced in (``ForceInclude`` and the groups tied to it)
+    are reported when insignificant but never cut: the cut is
+    ``sum_{S minus forced} z <= |S minus forced| - 1``.  When a cut leaves no feasible
+    model, the last feasible round's model is returned with a warning.
+
+    Returns ``(problem with the kept cuts, solution, rounds, draws)``; every round records
+    the support (column indices), objective, status, condition number, insignificant columns
+    (names when ``names`` is given) and the cut; ``draws`` are the returned model's
+    ``(columns, B x columns array)``, or None when it had nothing to test.
     """
     import warnings
 
     from .solvers import solve
 
-    rng = np.random.default_rng(sig.random_state)
-    rounds = []
-    solution = None
+    seed = sig.random_state if sig.random_state is not None else solve_kw.get("random_state")
+    rng = np.random.default_rng(seed)
+    forced = _forced_columns(problem)
+    label = (lambda j: names[j]) if names is not None else int
+    rounds: list[dict] = []
+    kept = None  # (problem, solution, draws) of the last feasible round
     for r in range(1, int(sig.max_rounds) + 1):
         solution = solve(problem, **solve_kw)
         if solution.status == "infeasible" or not np.isfinite(solution.objective):
             rounds.append({"round": r, "support": [], "objective": np.inf, "status":
-                           "infeasible", "condition": np.nan, "insignificant": [], "cut": False})
-            break
+                           solution.status, "condition": np.nan, "insignificant": [],
+                           "cut": False})
+            if kept is not None:
+                prev = rounds[-2]
+                warnings.warn(f"Significance: after the cut of round {r - 1} no model is "
+                              f"feasible ({solution.status}); the model of round {r - 1} is "
+                              f"returned although it fails (condition {prev['condition']:.3g}, "
+                              f"insignificant columns {prev['insignificant']})", stacklevel=3)
+                return (*kept[:2], rounds, kept[2])
+            return problem, solution, rounds, None
         idx = problem.caps[0].index
         z = solution.info.get("z")
         on = (solution.w[idx] != 0) if z is None else (np.asarray(z)[idx] | (solution.w[idx]
                                                                              != 0))
         S = idx[on]
         cond = condition_number(problem.X, S)
-        bad = _bootstrap_insignificant(problem, S, sig.alpha, int(sig.B), rng) if S.size else []
-        ok = not bad and cond <= sig.max_condition
+        bad, draws = [], None
+        if S.size:
+            draws = pairs_bootstrap(problem, S, int(sig.B), rng, refit)
+            bad = _insignificant(*draws, S, sig.alpha)
+        free = np.array([j for j in S if j not in forced], dtype=int)
+        judged = [j for j in bad if j not in forced]
+        ok = not judged and cond <= sig.max_condition
         rec = {"round": r, "support": [int(j) for j in S], "objective": solution.objective,
-               "status": solution.status, "condition": cond, "insignificant": bad,
-               "cut": False}
+               "status": solution.status, "condition": cond,
+               "insignificant": [label(j) for j in bad], "cut": False}
         rounds.append(rec)
-        if ok or S.size == 0:
+        kept = (problem, solution, draws)
+        if ok or free.size == 0:
+            if not ok:
+                warnings.warn(f"Significance: the model of round {r} fails (condition "
+                              f"{cond:.3g}, insignificant columns {rec['insignificant']}) but "
+                              "every selected column is forced in, so there is nothing to cut; "
+                              "it is returned as is", stacklevel=3)
             break
         if r == int(sig.max_rounds):
             warnings.warn(f"Significance: the model of round {r} still fails (condition "
-                          f"{cond:.3g}, insignificant columns {bad}) after max_rounds="
-                          f"{sig.max_rounds}; it is returned as is", stacklevel=3)
+                          f"{cond:.3g}, insignificant columns {rec['insignificant']}) after "
+                          f"max_rounds={sig.max_rounds}; it is returned as is", stacklevel=3)
             break
         rec["cut"] = True
-        cut = LinearConstraint(S.copy(), np.ones(S.size), "<=", float(S.size - 1),
+        cut = LinearConstraint(free, np.ones(free.size), "<=", float(free.size - 1),
                                f"Significance cut (round {r})")
         problem = replace(problem, constraints=tuple(problem.constraints) + (cut,))
-    return problem, solution, rounds
+    return (*kept[:2], rounds, kept[2])
+
+
+def _forced_columns(problem) -> set[int]:
+    """Indicator indices forced to 1 (single-index ``>= 1`` rows) and those tied to them by
+    equality rows (groups)."""
+    from .holistic.compile import _closure
+
+    seeds = {int(c.index[0]) for c in problem.constraints
+             if c.sense == ">=" and c.index.size == 1 and c.coef[0] > 0 and c.rhs >= c.coef[0]}
+    return _closure(problem.constraints, seeds) if seeds else set()
 
 
 def _raise_if_no_solution(solution) -> None:

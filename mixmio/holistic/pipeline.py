@@ -140,6 +140,10 @@ def holistic_regression(formula: str, data: pd.DataFrame, constraints=(), *,
     limit) and ``Robust`` (``Robust(gamma=x)`` fixes Gamma; default: the grid of ``n_gamma``
     values).  ``ks``: the caps to try (default ``1..k_max``).  ``significance``: True (the
     defaults of :class:`mixmio.Significance`), a ``Significance`` object, or False.
+    ``B``: pairs-bootstrap replicates for each model's intervals when ``significance`` is off;
+    with it on, the intervals are the significance test's own draws (``Significance.B`` of
+    them, at its ``alpha``), so a model reported significant never has an interval covering 0.
+    The bootstrapped estimator is the reported one (penalised by the ridge and by Gamma).
     """
     from mixmio.solvers._cd import single_thread
 
@@ -151,12 +155,11 @@ def holistic_regression(formula: str, data: pd.DataFrame, constraints=(), *,
 
 def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B, grid_solver,
               solver, time_limit, patience, split, random_state, na_action):
-    from mixmio.api import significance_loop
+    from mixmio.api import pairs_bootstrap, significance_loop
     from mixmio.design import build_design
     from mixmio.problem.build import auto_ridge, build_lm_problem
     from mixmio.results.lm import condition_number, max_abs_corr
     from mixmio.solvers import solve
-    from mixmio.solvers._cd import fit_quadratic
     from mixmio.solvers.constrained import constrained_warm_start
 
     from .compile import apply_transforms, check_constraints, compile_constraints
@@ -280,8 +283,9 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
               random_state=random_state, verbose=False)
     for k, gamma in finalists:
         pr = problem_for(k, gamma)
+        draws = None
         if sig is not None:
-            pr, sol, rounds = significance_loop(pr, sig, kw)
+            pr, sol, rounds, draws = significance_loop(pr, sig, kw, refit=False, names=cols)
         else:
             sol, rounds = solve(pr, **kw), []
         if sol.status == "infeasible" or not np.isfinite(sol.objective):
@@ -290,28 +294,23 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
         S = sel[sol.w[sel] != 0]
         coef = pd.Series(beta, index=cols, name="estimate")
         cond, mc = condition_number(X, S), max_abs_corr(X, S)
-        # bootstrap the estimator on the fixed support (pairs bootstrap)
+        # intervals: pairs bootstrap of the reported (penalised) estimator on the support.
+        # Under Significance they are the last round's own draws, so the test and the
+        # intervals cannot disagree; otherwise B fresh draws seeded from random_state.
         keep = np.concatenate([free, S]).astype(int)
-        l1v = np.where(np.isin(keep, sel), gamma, 0.0) if gamma > 0 else None
-        # seeded like every other random step (it drew from fresh entropy without Significance)
-        brng = np.random.default_rng(random_state if sig is None else sig.random_state)
-        nb = int(B)
-        est = np.empty((nb, keep.size))
-        Xk = X[:, keep]
-        pen = np.where(np.isin(keep, sel), ridge, 0.0)
-        for b in range(nb):
-            idx = brng.integers(0, Xk.shape[0], Xk.shape[0])
-            Xb, yb = Xk[idx], y[idx]
-            A = Xb.T @ Xb + np.diag(pen)
-            wk = fit_quadratic(A, Xb.T @ yb, l1v)
+        if draws is None or not np.array_equal(draws[0], keep):
+            draws = pairs_bootstrap(pr, S, int(B), np.random.default_rng(random_state),
+                                    refit=False)
+        est = np.empty_like(draws[1])
+        for b, row in enumerate(draws[1]):
             wfull = np.zeros(base.n_coef)
-            wfull[keep] = wk
+            wfull[keep] = row
             est[b] = to_original(wfull)[keep]
         alpha = 0.05 if sig is None else sig.alpha
         iv = pd.DataFrame({"lower": np.quantile(est, alpha / 2, axis=0),
                            "upper": np.quantile(est, 1 - alpha / 2, axis=0)},
                           index=[cols[j] for j in keep])
-        last = rounds[-1] if rounds else None
+        last = next((r for r in reversed(rounds) if np.isfinite(r["objective"])), None)
         significant = bool(last is None or (not last["insignificant"]
                                             and last["condition"] <= sig.max_condition))
         for r in rounds:

@@ -498,8 +498,11 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
         if w.value is None:
             import cvxpy as cp
 
-            if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE) or str(raw) == \
-                    "infeasible":
+            # Gurobi's status 4 (and CVXPY's infeasible_or_unbounded) means infeasible here:
+            # the objective is a sum of squares plus non-negative penalties, bounded below.
+            if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE,
+                               getattr(cp, "INFEASIBLE_OR_UNBOUNDED", cp.INFEASIBLE)) or \
+                    str(raw) in ("infeasible", "gurobi status 3", "gurobi status 4"):
                 return Solution(w=np.zeros(q.n_coef), objective=np.inf, best_bound=np.inf,
                                 status="infeasible", solver=f"cvxpy-{name}",
                                 solve_time=time.perf_counter() - t0, nodes=nodes,
