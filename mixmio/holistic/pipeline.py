@@ -192,9 +192,11 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
                                    caps=base.caps, auto_groups=True, transforms=tmap,
                                    context="holistic_regression")
     k_max = int(compiled.k_max if compiled.k_max is not None else sel.size)
-    # standardise the selectable training columns: zero mean, unit l2 norm
+    # standardise the selectable training columns: zero mean (only with an intercept to
+    # absorb it; centring a no-intercept model changes the model), unit l2 norm
+    has_int = "Intercept" in design.X.columns
     X = base.X.copy()
-    mean = X[:, sel].mean(axis=0)
+    mean = X[:, sel].mean(axis=0) if has_int else np.zeros(sel.size)
     Xc = X[:, sel] - mean
     norm = np.sqrt(np.sum(Xc**2, axis=0))
     norm[norm == 0] = 1.0
@@ -204,7 +206,6 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
     std = Problem(X, base.Z, y, ridge, base.caps, base.penalized, constraints=compiled.rows)
     gram = std.gram
     free = np.setdiff1d(np.arange(base.p), sel)
-    has_int = "Intercept" in design.X.columns
     ycen = y - y.mean() if has_int else y
     if rob is not None and rob.gamma != "grid":
         gammas = np.array([float(rob.gamma)])

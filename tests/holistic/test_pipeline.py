@@ -41,3 +41,20 @@ def test_intervals_reproducible_given_random_state():
     runs = [mixmio.holistic_regression("y ~ x0 + x1 + x2 + x3 + x4", df, **kw).best.intervals
             for _ in range(2)]
     pd.testing.assert_frame_equal(runs[0], runs[1])
+
+
+def test_no_intercept_model_is_not_centred():
+    """Without an intercept the centring cannot be undone: it gave the with-intercept slopes
+    (validation R^2 -30 on this data). The model must equal mio_lm on the training half."""
+    rng = np.random.default_rng(1)
+    n = 200
+    df = pd.DataFrame({"a": rng.normal(5, 1, n), "b": rng.normal(-3, 1, n)})
+    df["y"] = 2 * df.a + 10 + 0.5 * rng.normal(size=n)
+    res = mixmio.holistic_regression("y ~ 0 + a + b", df, random_state=0, significance=False,
+                                     rho=None, n_gamma=1, ks=[2])
+    m = res.best
+    train = df.iloc[np.random.default_rng(0).permutation(n)[:100]]
+    ref = mixmio.mio_lm("y ~ 0 + a + b", train, k=2)
+    # equal up to the pipeline's small ridge on the (collinear, uncentred) columns
+    np.testing.assert_allclose(m.coef[["a", "b"]], ref.coef[["a", "b"]], rtol=1e-2)
+    assert m.val_r2 > 0
