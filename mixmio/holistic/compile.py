@@ -59,6 +59,8 @@ class Compiled:
 
 
 def check_constraints(constraints) -> tuple[Constraint, ...]:
+    if isinstance(constraints, Constraint):
+        constraints = (constraints,)  # one constraint given without a list
     cons = tuple(constraints or ())
     for c in cons:
         if not isinstance(c, Constraint):
@@ -117,6 +119,13 @@ def _norm(s: str) -> str:
     return "".join(str(s).split())
 
 
+def _ikey(s: str) -> str:
+    """Order-free key of an interaction name: ``z:x`` and ``x:z`` are the same term."""
+    from mixmio.formula._scan import split_names
+
+    return ":".join(sorted(split_names(_norm(s), ":")))
+
+
 def _term_columns(design) -> dict[str, list[int]]:
     ms = design.model_spec
     out = {}
@@ -130,6 +139,8 @@ def _fixed_columns(names, design, who) -> list[int]:
     cols = list(design.X.columns)
     terms = _term_columns(design)
     by_norm = {_norm(c): i for i, c in enumerate(cols)}
+    by_key = {_ikey(c): i for i, c in enumerate(cols)}
+    terms_by_key = {_ikey(t): idx for t, idx in terms.items()}
     out = []
     for nm in names:
         if nm in cols:
@@ -138,6 +149,10 @@ def _fixed_columns(names, design, who) -> list[int]:
             out.append(by_norm[_norm(nm)])
         elif _norm(nm) in terms:
             out.extend(terms[_norm(nm)])
+        elif _ikey(nm) in by_key:
+            out.append(by_key[_ikey(nm)])
+        elif _ikey(nm) in terms_by_key:
+            out.extend(terms_by_key[_ikey(nm)])
         else:
             raise KeyError(f"{who}: '{nm}' names no fixed-effect column or term; the columns "
                            f"are {cols}")
@@ -346,8 +361,13 @@ def compile_constraints(constraints, design, *, fixed_selectable, k_fixed, caps=
         if okc.sum() > 1:
             R[np.ix_(okc, okc)] = np.corrcoef(Xs[:, okc], rowvar=False)
         iu, ju = np.nonzero(np.triu(np.abs(R) > climit.rho, k=1))
+        tied: dict[int, set[int]] = {}
         for a, b in zip(iu, ju, strict=True):
             i, j = int(sel[a]), int(sel[b])
+            if i not in tied:
+                tied[i] = _closure(rows, {i})
+            if j in tied[i]:
+                continue  # one group (a factor's dummies): they enter together by construction
             conflict_pairs.append((i, j, float(R[a, b])))
             out.conflicts.append((cols[i], cols[j], float(R[a, b])))
             rows.append(LinearConstraint(np.array([i, j]), np.ones(2), "<=", 1.0, repr(climit)))

@@ -12,6 +12,7 @@ treatment dummies uses three units of ``k`` when selected, and forced columns co
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,6 +20,11 @@ import numpy as np
 
 __all__ = ["Constraint", "GroupSparsity", "CorrelationLimit", "ForceInclude", "Exclude",
            "Transforms", "Robust", "Significance", "JointClusterSelection", "robust_grid"]
+
+
+def _is_real(x) -> bool:
+    """A real number (numpy scalars included), not a bool."""
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
 def _names(columns) -> tuple[str, ...]:
@@ -73,6 +79,9 @@ class GroupSparsity(Constraint):
 class CorrelationLimit(Constraint):
     """At most one column of every pair with ``|corr| > rho`` (training data).
 
+    Pairs inside one group (a factor's dummies, a ``GroupSparsity``) are exempt: the group
+    enters as a whole, and a rare baseline level makes its dummies strongly correlated.
+
     The largest feasible support ``k_max`` (a maximum independent set of the conflict graph,
     with the other constraints) is computed exactly with HiGHS; a cap above it is refused.
     """
@@ -80,7 +89,7 @@ class CorrelationLimit(Constraint):
     rho: float = 0.8
 
     def __post_init__(self):
-        if not (isinstance(self.rho, (int, float)) and 0 <= self.rho < 1):
+        if not (_is_real(self.rho) and 0 <= self.rho < 1):
             raise ValueError(f"CorrelationLimit rho must be in [0, 1), got {self.rho!r}")
 
     def __repr__(self):
@@ -162,7 +171,8 @@ class Robust(Constraint):
 
     def __post_init__(self):
         g = self.gamma
-        if not (g == "grid" or (isinstance(g, (int, float)) and np.isfinite(g) and g >= 0)):
+        if not (isinstance(g, str) and g == "grid" or (_is_real(g) and np.isfinite(g)
+                                                         and g >= 0)):
             raise ValueError(f"Robust gamma must be a non-negative number or 'grid', got {g!r}")
         if int(self.n_grid) < 1:
             raise ValueError("Robust n_grid must be at least 1")
@@ -193,6 +203,10 @@ class Significance(Constraint):
     ``alpha`` (its percentile interval covers 0) or the condition number of the selected
     columns' correlation matrix exceeds ``max_condition``, add the cut
     ``sum_{i in S} z_i <= |S| - 1`` and solve again, at most ``max_rounds`` solves in all.
+
+    The pairs bootstrap draws the estimator the fit reports (least squares on the support
+    after a refit, else the penalised one).  Forced-in columns are reported when
+    insignificant but are never cut.  ``random_state=None`` uses the fit's ``random_state``.
     The fit records every round and cut (``fit.rounds``)."""
 
     alpha: float = 0.05
@@ -202,8 +216,12 @@ class Significance(Constraint):
     random_state: int | None = None
 
     def __post_init__(self):
-        if not 0 < self.alpha < 1:
+        if not (_is_real(self.alpha) and 0 < self.alpha < 1):
             raise ValueError(f"Significance alpha must be in (0, 1), got {self.alpha!r}")
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                   for v in (self.B, self.max_rounds)) or not _is_real(self.max_condition):
+            raise TypeError("Significance B and max_rounds must be integers and "
+                            f"max_condition a number, got {self!r}")
         if int(self.B) < 10 or int(self.max_rounds) < 1 or not self.max_condition > 1:
             raise ValueError("Significance needs B >= 10, max_rounds >= 1, max_condition > 1")
 

@@ -126,10 +126,11 @@ def test_k_max_is_maximum_independent_set(small_df):
     best = 0
     for r in range(len(groups) + 1):
         for combo in itertools.combinations(groups, r):
-            idx = [cols.index(c) for g in combo for c in g]
-            sub = np.abs(R[np.ix_(idx, idx)])
-            if np.all(sub[np.triu_indices(len(idx), 1)] <= 0.5):
-                best = max(best, len(idx))
+            # pairs inside one group (the factor's dummies) are exempt
+            ok = all(abs(R[cols.index(a), cols.index(b)]) <= 0.5
+                     for g1, g2 in itertools.combinations(combo, 2) for a in g1 for b in g2)
+            if ok:
+                best = max(best, sum(len(g) for g in combo))
     assert fit.k_max == best
     assert "k_max" in fit.summary()
 
@@ -199,3 +200,33 @@ def test_unproven_feasibility_check_warns_and_claims_nothing(small_df, monkeypat
         fit = mixmio.mio_lm("y ~ a + b + b2", small_df, k=2,
                             constraints=[mixmio.CorrelationLimit(0.8)])
     assert fit.k_max == 3  # all selectable columns: nothing inferred from an unproven MILP
+
+
+def test_correlation_limit_exempts_pairs_inside_a_factor():
+    """A rare baseline makes a factor's dummies strongly (negatively) correlated; the limit
+    used to forbid the auto-grouped factor outright (and only for one choice of baseline)."""
+    rng = np.random.default_rng(3)
+    n = 300
+    df = pd.DataFrame({"b": rng.normal(size=n), "c": rng.normal(size=n),
+                       "g": rng.choice(list("pqr"), n, p=[0.04, 0.48, 0.48])})
+    df["y"] = df.b + 2 * (df.g == "q") + 0.5 * rng.normal(size=n)
+    fit = mixmio.mio_lm("y ~ b + c + g", df, k=3, constraints=[CorrelationLimit(0.8)])
+    assert set(fit.selected) == {"b", "g[T.q]", "g[T.r]"}
+    assert fit.k_max == 4 and fit.compiled.conflicts == []
+
+
+def test_constraint_arguments_accept_numpy_numbers_and_single_objects():
+    import mixmio as m
+
+    assert m.CorrelationLimit(np.float32(0.5)).rho == pytest.approx(0.5)
+    assert m.Robust(gamma=np.float64(1.0)).gamma == 1.0
+    for bad in (lambda: m.Robust(gamma=True), lambda: m.CorrelationLimit(True)):
+        with pytest.raises(ValueError):
+            bad()
+    with pytest.raises(TypeError, match="integers"):
+        m.Significance(B=20.5)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(100, 3)), columns=list("xzw"))
+    df["y"] = df.x * df.z + rng.normal(size=100)
+    fit = m.mio_lm("y ~ x*z + w", df, k=1, constraints=ForceInclude(["z:x"]))  # no list
+    assert fit.selected == ["x:z"]
