@@ -101,7 +101,8 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
     Parameters
     ----------
     formula : a formula without random terms (``"y ~ x1 + x2 + f"``).
-    k : the cap (``None``: every selectable column).
+    k : the cap (``None``: no cap, i.e. every selectable column, or ``k_max`` when the
+        constraints allow fewer).
     constraints : holistic constraints (``GroupSparsity``, ``CorrelationLimit``,
         ``ForceInclude``, ``Exclude``, ``Transforms``, ``Robust``, ``Significance``).
     ridge : ``"auto"`` (1e-4 x median column sum of squares) or a number >= 0.
@@ -132,8 +133,12 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
     design = build_design(formula2, data, na_action=na_action)
     problem = build_lm_problem(design, k, ridge=ridge)
     compiled = compile_constraints(cons, design, fixed_selectable=problem.caps[0].index,
-                                   k_fixed=problem.caps[0].k, caps=problem.caps,
-                                   auto_groups=True, transforms=tmap, context="mio_lm")
+                                   k_fixed=None if k is None else problem.caps[0].k,
+                                   caps=problem.caps, auto_groups=True, transforms=tmap,
+                                   context="mio_lm")
+    if k is None and compiled.k_max is not None and compiled.k_max < problem.caps[0].k:
+        # no cap asked: the largest support the constraints allow
+        problem = replace(problem, caps=(replace(problem.caps[0], k=int(compiled.k_max)),))
     if compiled.rows or compiled.l1 is not None:
         problem = replace(problem, constraints=compiled.rows, l1=compiled.l1)
     if refit == "auto":

@@ -230,3 +230,13 @@ def test_constraint_arguments_accept_numpy_numbers_and_single_objects():
     df["y"] = df.x * df.z + rng.normal(size=100)
     fit = m.mio_lm("y ~ x*z + w", df, k=1, constraints=ForceInclude(["z:x"]))  # no list
     assert fit.selected == ["x:z"]
+
+
+def test_k_none_means_the_largest_support_the_constraints_allow():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(100, 4)), columns=list("abcd"))
+    df["y"] = df.a + rng.normal(size=100)
+    fit = mixmio.mio_lm("y ~ a + b + c + d", df, k=None, constraints=[Exclude(["d"])])
+    assert fit.k == fit.k_max == 3 and fit.selected == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="exceeds k_max"):
+        mixmio.mio_lm("y ~ a + b + c + d", df, k=4, constraints=[Exclude(["d"])])
