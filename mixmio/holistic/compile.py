@@ -20,6 +20,7 @@ whenever selectable fixed effects carry rows, and a cap above it is refused.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,20 +97,52 @@ def apply_transforms(formula: str, data: pd.DataFrame, constraints
                                  "sqrt and log need x >= 0. Shift the variable first "
                                  "(e.g. x - min(x)) or leave it out of Transforms.")
             forms = [v]
+            values = [xv]
             for f in c.forms:
                 if f == "square":
                     forms.append(f"I({v} ** 2)")
+                    values.append(xv**2)
                 elif f == "sqrt":
                     forms.append(f"np.sqrt({v})")
+                    values.append(np.sqrt(xv))
                 else:
-                    forms.append(f"np.log({v})" if np.all(xv > 0) else f"np.log({v} + 1e-05)")
+                    pos = bool(np.all(xv > 0))
+                    forms.append(f"np.log({v})" if pos else f"np.log({v} + 1e-05)")
+                    values.append(np.log(xv if pos else xv + 1e-5))
             if v in exprs:
                 raise ValueError(f"'{v}' appears in Transforms twice")
-            exprs[v] = forms
+            keep = _independent_forms(values)
+            dropped = [forms[j] for j in range(len(forms)) if j not in keep]
+            if dropped:
+                warnings.warn(
+                    f"{c!r}: on this data {', '.join(dropped)} "
+                    f"{'is' if len(dropped) == 1 else 'are'} an affine function of the other "
+                    f"forms of '{v}' ({np.unique(xv).size} distinct values), so "
+                    f"{'it is' if len(dropped) == 1 else 'they are'} left out", stacklevel=3)
+            exprs[v] = [forms[j] for j in keep]
     if not exprs:
         return formula, {}
     extra = " + ".join(e for forms in exprs.values() for e in forms)
     return f"{formula} + {extra}", exprs
+
+
+def _independent_forms(values: list[np.ndarray]) -> list[int]:
+    """Indices of the forms (``values[0]`` is the variable itself, always kept) that add rank
+    to [1, earlier kept forms]; a variable with m distinct values has at most m - 1."""
+    if not values or values[0].size == 0:
+        return list(range(len(values)))
+    u, first = np.unique(values[0], return_index=True)
+    cols = [np.ones(u.size)]
+    keep = []
+    for j, val in enumerate(values):
+        col = val[first]
+        col = (col - col.mean()) / (np.linalg.norm(col - col.mean()) or 1.0)
+        trial = np.column_stack([*cols, col])
+        sv = np.linalg.svd(trial, compute_uv=False)
+        if j == 0 or int(np.sum(sv > 1e-8 * sv[0])) == trial.shape[1]:
+            cols.append(col)
+            keep.append(j)
+    return keep
 
 
 # ---------------------------------------------------------------------------------------------

@@ -240,3 +240,19 @@ def test_k_none_means_the_largest_support_the_constraints_allow():
     assert fit.k == fit.k_max == 3 and fit.selected == ["a", "b", "c"]
     with pytest.raises(ValueError, match="exceeds k_max"):
         mixmio.mio_lm("y ~ a + b + c + d", df, k=4, constraints=[Exclude(["d"])])
+
+
+def test_transforms_leave_out_forms_that_duplicate_others_on_the_data():
+    """For a 0/1 variable every form is affine in it: the forms made X rank deficient and the
+    error named columns the user never wrote. Now they are left out with a warning."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"b": rng.integers(0, 2, 100).astype(float), "x": rng.normal(size=100),
+                       "t": rng.integers(0, 3, 100).astype(float)})
+    df["y"] = df.b + df.x + rng.normal(size=100)
+    with pytest.warns(UserWarning, match=r"I\(b \*\* 2\), np.sqrt\(b\), np.log\(b \+ 1e-05\) "
+                      r"are an affine function .* \(2 distinct values\)"):
+        fit = mixmio.mio_lm("y ~ b + x", df, k=2, constraints=[Transforms(["b"])])
+    assert sorted(fit.selected) == ["b", "x"]
+    with pytest.warns(UserWarning, match=r"3 distinct values"):
+        fit = mixmio.mio_lm("y ~ t + x", df, k=2, constraints=[Transforms(["t"])])
+    assert list(fit.coef.index) == ["Intercept", "t", "x", "I(t ** 2)"]
