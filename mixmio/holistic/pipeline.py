@@ -23,6 +23,7 @@ bootstrap intervals.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -232,7 +233,17 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
         pr.__dict__["gram"] = gram  # same data: share the cached Gram blocks
         return pr
 
-    k_list = list(range(1, k_max + 1)) if ks is None else [int(k) for k in ks if k <= k_max]
+    if ks is None:
+        k_list = list(range(1, k_max + 1))
+    else:
+        k_list = sorted({int(k) for k in ks if 1 <= k <= k_max})
+        out_of_range = sorted({int(k) for k in ks} - set(k_list))
+        if not k_list:
+            raise ValueError(f"every k in ks={list(ks)} is outside 1..k_max={k_max} (k_max is "
+                             "the largest support the constraints allow on the training half)")
+        if out_of_range:
+            warnings.warn(f"ks {out_of_range} are outside 1..k_max={k_max} and are skipped",
+                          stacklevel=3)
     grid_rows = []
     for gamma in gammas:
         prev_z = None

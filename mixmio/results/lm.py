@@ -96,9 +96,12 @@ class MioLmResult(CertificateMixin):
 
     @property
     def r_squared(self) -> float:
+        """1 - RSS/TSS; TSS about the mean with an intercept, about 0 without one (the
+        uncentred R^2 of statsmodels and R's summary.lm for no-intercept models)."""
         y = self.design.y
         r = self.residuals
-        tss = float(np.sum((y - y.mean()) ** 2))
+        centre = y.mean() if "Intercept" in self.design.X.columns else 0.0
+        tss = float(np.sum((y - centre) ** 2))
         return 1.0 - float(r @ r) / tss if tss > 0 else float("nan")
 
     @cached_property
@@ -184,9 +187,10 @@ class MioLmResult(CertificateMixin):
             rows.append([name, f"{r.estimate:.4f}",
                          "" if np.isnan(r.std_err) else f"{r.std_err:.4f}",
                          "" if np.isnan(r.t) else f"{r.t:.3f}",
-                         "" if np.isnan(r.p_value) else f"{r.p_value:.4f}"])
+                         _format_p(r.p_value)])
         lines.append(tabulate(rows, headers=["", "coef", "std err", "t", "P>|t|"],
-                              tablefmt="simple"))
+                              tablefmt="simple", disable_numparse=True,
+                              colalign=("left", "right", "right", "right", "right")))
         n_zero = int((~tab["selected"] & (tab.index != "Intercept")).sum())
         lines.append(f"{n_zero} candidate column(s) not selected (coefficient 0).")
         if self.refit:
@@ -205,6 +209,15 @@ class MioLmResult(CertificateMixin):
     def __repr__(self) -> str:
         return (f"MioLmResult(formula={self.formula!r}, k={self.k}, selected={self.selected}, "
                 f"status={self.status!r}, gap={self.gap:.3g})")
+
+
+def _format_p(p: float) -> str:
+    """p-values as R prints them: 4 significant digits, ``<2e-16`` below machine precision."""
+    if np.isnan(p):
+        return ""
+    if p < 2.2e-16:
+        return "<2e-16"
+    return f"{p:.4f}" if p >= 1e-4 else f"{p:.2e}"
 
 
 def condition_number(X: np.ndarray, cols) -> float:

@@ -256,3 +256,15 @@ def test_transforms_leave_out_forms_that_duplicate_others_on_the_data():
     with pytest.warns(UserWarning, match=r"3 distinct values"):
         fit = mixmio.mio_lm("y ~ t + x", df, k=2, constraints=[Transforms(["t"])])
     assert list(fit.coef.index) == ["Intercept", "t", "x", "I(t ** 2)"]
+
+
+def test_no_intercept_r_squared_is_uncentred_like_statsmodels():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"a": rng.normal(5, 1, 80), "b": rng.normal(-3, 1, 80)})
+    df["y"] = 2 * df.a + 1 + rng.normal(size=80)
+    fit = mixmio.mio_lm("y ~ 0 + a + b", df, k=2)
+    ref = smf.ols("y ~ 0 + a + b", df).fit()
+    assert fit.r_squared == pytest.approx(ref.rsquared, rel=1e-6)
+    fit1 = mixmio.mio_lm("y ~ a + b", df, k=2)
+    assert fit1.r_squared == pytest.approx(smf.ols("y ~ a + b", df).fit().rsquared, rel=1e-6)
+    assert "<2e-16" in fit.summary()  # tiny p-values print as R does, not as 0
