@@ -138,3 +138,28 @@ def test_bad_input_raises_before_solving(sleep, monkeypatch, kwargs, error, matc
 def test_non_numeric_response(sleep):
     with pytest.raises(TypeError, match="must be numeric"):
         mixmio.mio_lmer("s ~ Days + (1 | Subject)", sleep.assign(s="a"), k=2)
+
+
+def test_uncapped_fit_is_the_minimum_norm_refit_with_rank_degrees_of_freedom():
+    """Every cluster selected: the intercept and the dummies are aliased. The refit is the
+    ridge limit (effects sum to 0, intercept = mean of the cluster intercepts), and df_resid
+    counts rank, as statsmodels' dummy regression does."""
+    import statsmodels.formula.api as smf
+
+    d = mixmio.datasets.load("sleepstudy")
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", d, k=18)
+    assert abs(fit.ranef["estimate"].sum()) < 1e-8
+    ref = smf.ols("Reaction ~ Days + C(Subject)", d).fit()
+    np.testing.assert_allclose(fit.fitted, ref.fittedvalues, rtol=1e-9)
+    assert fit.df_resid == int(ref.df_resid)
+    assert fit.sigma == pytest.approx(np.sqrt(ref.scale), rel=1e-9)
+    slopes = mixmio.mio_lmer("Reaction ~ Days + (Days | Subject)", d,
+                             k={"1|Subject": 3, "Days|Subject": 18})
+    dev = slopes.ranef.query("term == 'Days'")["estimate"]
+    assert abs(dev.sum()) < 1e-8
+    pen = mixmio.datasets.load("Penicillin")
+    crossed = mixmio.mio_lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", pen,
+                              k={"1|plate": 24, "1|sample": 6})
+    ref2 = smf.ols("diameter ~ C(plate) + C(sample)", pen).fit()
+    assert crossed.df_resid == int(ref2.df_resid)
+    np.testing.assert_allclose(crossed.fitted, ref2.fittedvalues, rtol=1e-9)

@@ -87,10 +87,13 @@ class MioLmerResult(CertificateMixin):
     def residuals(self) -> np.ndarray:
         return self.design.y - self.fitted
 
-    @property
+    @cached_property
     def df_resid(self) -> int:
-        nz = int(np.count_nonzero(self.w[self.problem.p:]))
-        return max(1, self.n_obs - int(np.count_nonzero(self.w[: self.problem.p]) or 0) - nz)
+        """n minus the rank of the columns in the fit (aliased columns, e.g. an intercept
+        and every cluster's dummy, count once, as in lme4 and statsmodels)."""
+        from ..solvers.refit import support_rank
+
+        return max(1, self.n_obs - support_rank(self.problem, self.w))
 
     @property
     def sigma(self) -> float:
