@@ -37,7 +37,9 @@ Statistics per coefficient, over the ``n_ok`` successful replicates where the co
   (``2 est - q_hi``, ``2 est - q_lo``) or ``bca`` (bias-corrected and accelerated; the bias
   correction uses mid-ranks, ``z0 = Phi^-1((#{b < est} + #{b = est}/2) / n)``, clipped to
   ``[1/(2n), 1 - 1/(2n)]``; the acceleration comes from a delete-one-cluster jackknife over the
-  clusters of the resampling factor, each jackknife fit re-running the selection);
+  clusters of the resampling factor, each jackknife fit re-running the selection; a
+  coefficient that is exactly 0 in some replicate has a point mass at 0, where BCa is not
+  defined, and gets the percentile interval instead);
 - ``selection_frequency``: share of replicates in which the coefficient is non-zero;
 - ``sign_stability``: among replicates where it is selected, the share with the sign of the
   full-data estimate (NaN when the full-data estimate is zero);
@@ -212,7 +214,21 @@ def interval_bounds(draws: np.ndarray, estimate: np.ndarray, ci: str, level: flo
         levels.append(norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
     levels = np.where(np.isfinite(levels), levels, 0.5)
     lo, hi = _nanquantile(draws, np.vstack(levels))
+    # A coefficient that is exactly 0 in some replicates (not selected there) has a point mass
+    # at 0: BCa's normalising transformation does not exist, and its bias correction moved
+    # whole intervals off 0 for clusters unselected in 43% of replicates.  Those columns get
+    # the percentile interval (see ``BootstrapResult.describe``).
+    mass0 = point_mass_at_zero(draws)
+    if mass0.any():
+        plo, phi = _nanquantile(draws[:, mass0], [alpha / 2, 1 - alpha / 2])
+        lo, hi = lo.copy(), hi.copy()
+        lo[mass0], hi[mass0] = plo, phi
     return lo, hi
+
+
+def point_mass_at_zero(draws: np.ndarray) -> np.ndarray:
+    """Columns with at least one valid draw exactly 0 (unselected in that replicate)."""
+    return np.any(_valid(draws) & (draws == 0), axis=0)
 
 
 def coefficient_stats(draws: np.ndarray, estimate: np.ndarray) -> pd.DataFrame:
@@ -369,6 +385,12 @@ class BootstrapResult(ReplicateAccounting):
                     + (f", {self.jackknife_failures} jackknife fits failed (see "
                        ".jackknife_failed)" if self.jackknife_failures else "") + ")")]
         lines += [f"NOTE: {n}" for n in self.notes]
+        if self.ci == "bca":
+            m0 = int(point_mass_at_zero(self.draws[self.ok]).sum())
+            if m0:
+                lines.append(f"NOTE: {m0} coefficient(s) are exactly 0 in some replicates (a "
+                             "point mass at 0, where BCa is not defined); their intervals are "
+                             "percentile intervals")
         unproven = self.unproven_note()
         if unproven:
             lines.append(f"NOTE: {unproven}")

@@ -228,3 +228,24 @@ def test_bca_keeps_the_reasons_of_failed_jackknife_fits(monkeypatch):
     assert np.isnan(boot.jackknife[4]).all() and np.isfinite(boot.jackknife[3]).any()
     assert "1 jackknife fits failed (see .jackknife_failed)" in boot.describe()
     assert np.isfinite(boot.table["lower"]).all()
+
+
+def test_bca_uses_percentile_for_coefficients_with_a_point_mass_at_zero():
+    """A cluster unselected in many replicates got a BCa interval far from 0 (its bias
+    correction is driven by the zeros) while its p-value said 0.93."""
+    est = np.array([78.0, 10.0])
+    draws = np.column_stack([np.r_[np.zeros(6), np.linspace(65, 92, 8)],
+                             np.linspace(8.0, 12.0, 14)])
+    jack = np.column_stack([np.linspace(70, 85, 18), np.linspace(9, 11, 18) ** 1.5])
+    lo, hi = interval_bounds(draws, est, "bca", 0.9, jackknife=jack)
+    plo, phi = interval_bounds(draws, est, "percentile", 0.9)
+    assert lo[0] == plo[0] == 0.0 and hi[0] == phi[0]
+    assert lo[1] != plo[1]  # a column without zeros keeps its BCa interval
+    data = mixmio.datasets.load("sleepstudy")
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, k=3)
+    boot = fit.bootstrap(B=30, scheme="cluster", ci="bca", random_state=1)
+    tab = boot.table
+    freq_lt1 = tab["selection_frequency"] <= 0.9  # >= 10% zeros: below the 2.5% quantile
+    assert freq_lt1.any()
+    assert ((tab["lower"] <= 0) & (tab["upper"] >= 0))[freq_lt1].all()
+    assert "point mass at 0" in boot.describe()
