@@ -146,7 +146,7 @@ class Design:
         that factor; they are reported in ``unseen`` / ``unseen_rows`` and with a warning.
         """
         newdata = _as_frame(newdata)
-        cols = [c for c in required_columns(self.spec) if c != self.spec.response.strip()]
+        cols = required_columns(self.spec, response=False)
         missing = [c for c in cols if c not in newdata.columns]
         if missing:
             raise KeyError(f"newdata lacks the column(s) {missing} used by the formula")

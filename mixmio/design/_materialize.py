@@ -53,10 +53,11 @@ def _spec_variables(expr: str, spec: FormulaSpec) -> set[str]:
                            max(where, 0)) from None
 
 
-def required_columns(spec: FormulaSpec) -> list[str]:
-    """Every variable the formula reads, response first, in a stable order."""
+def required_columns(spec: FormulaSpec, response: bool = True) -> list[str]:
+    """Every variable the formula reads, response first, in a stable order
+    (``response=False``: only those the right-hand side reads, for prediction)."""
     names: set[str] = set()
-    names |= _spec_variables(spec.fixed_formula, spec)
+    names |= _spec_variables(spec.fixed_formula if response else spec.fixed, spec)
     for t in spec.random:
         if t.expr.strip() != "1":
             names |= _spec_variables(t.expr, spec)

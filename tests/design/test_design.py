@@ -153,3 +153,15 @@ def test_transform_refuses_non_finite_newdata():
     nd.loc[nd.index[0], "Days"] = np.inf
     with pytest.raises(ValueError, match=r"non-finite values .* newdata \{'Days': 1\}"):
         design.transform(nd)
+
+
+@pytest.mark.parametrize("formula", ["np.log(y + 10) ~ x + (1 | g)", "`my y` ~ x + (1 | g)",
+                                     "y ~ 1 + (1 | g)", "y ~ 0 + x + (1 | g)"])
+def test_transform_needs_only_the_right_hand_side(formula):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": rng.normal(size=40) + 5, "x": rng.normal(size=40),
+                       "g": np.repeat(np.arange(8), 5)})
+    df["my y"] = df.y
+    design = build_design(formula, df)
+    new = design.transform(df.drop(columns=["y", "my y"]))
+    np.testing.assert_allclose(new.X.to_numpy(dtype=float), design.X.to_numpy(dtype=float))
