@@ -14,6 +14,19 @@ import pandas as pd
 from mixmio.formula import group_columns
 
 
+def level_label(v) -> str:
+    """A level's label: integral numbers print without a decimal part, so an id column read
+    as float (309.0, e.g. after a NaN) matches its integer form (309), as R's factor labels do.
+    """
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def _factor(series: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     if isinstance(series.dtype, pd.CategoricalDtype):
         cat = series.cat
@@ -36,13 +49,14 @@ def grouping_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index
     parts = [_factor(data[v], v) for v in names]
     if len(parts) == 1:
         codes, levels = parts[0]
-        labels = pd.Index([str(v) for v in levels], dtype=object)
+        labels = pd.Index([level_label(v) for v in levels], dtype=object)
     else:
         stacked = np.column_stack([c for c, _ in parts])
         combos, codes = np.unique(stacked, axis=0, return_inverse=True)
         codes = codes.ravel().astype(np.int64)
         labels = pd.Index(
-            [":".join(str(parts[j][1][combo[j]]) for j in range(len(parts))) for combo in combos],
+            [":".join(level_label(parts[j][1][combo[j]]) for j in range(len(parts)))
+             for combo in combos],
             dtype=object,
         )
     if labels.has_duplicates:
@@ -64,8 +78,8 @@ def grouping_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index
 def map_codes(data: pd.DataFrame, group: str, levels: pd.Index) -> tuple[np.ndarray, list[str]]:
     """Codes of new rows against training ``levels``; -1 and a list for unseen levels."""
     names = list(group_columns(group))
-    keys = data[names[0]].astype(str) if len(names) == 1 else (
-        data[names].astype(str).agg(":".join, axis=1))
+    labelled = [data[v].map(level_label) for v in names]
+    keys = labelled[0] if len(names) == 1 else pd.concat(labelled, axis=1).agg(":".join, axis=1)
     codes = levels.get_indexer(pd.Index(keys.to_numpy(dtype=object)))
     unseen = sorted(set(keys.to_numpy()[codes < 0]))
     return codes.astype(np.int64), unseen

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -165,3 +167,14 @@ def test_transform_needs_only_the_right_hand_side(formula):
     design = build_design(formula, df)
     new = design.transform(df.drop(columns=["y", "my y"]))
     np.testing.assert_allclose(new.X.to_numpy(dtype=float), design.X.to_numpy(dtype=float))
+
+
+def test_integer_ids_read_as_float_are_the_same_levels():
+    d = load("sleepstudy")
+    design = build_design("Reaction ~ Days + (1 | Subject)", d.assign(Subject=d.Subject * 1.0))
+    assert "309" in list(design.blocks[0].levels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "levels not seen in training" warning
+        new = design.transform(d.head(12))
+    ref = build_design("Reaction ~ Days + (1 | Subject)", d).transform(d.head(12))
+    assert (new.Z != ref.Z).nnz == 0
