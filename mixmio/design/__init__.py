@@ -164,7 +164,7 @@ class Design:
             values = _term_values(b.term, newdata, b.model_spec)[0]
             check_finite(f"the columns of random term ({b.term}) in newdata", list(b.columns),
                          values)
-            codes, new_levels = map_codes(newdata, b.group, b.levels)
+            codes, new_levels = map_codes(newdata, b.term.group, b.levels)
             if new_levels:
                 unseen[b.group] = new_levels
                 unseen_rows[b.group] = codes < 0
@@ -233,14 +233,15 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
         values, columns, term_spec = _term_values(term, data, None)
         check_finite(f"the columns of random term ({term})", list(columns), values)
         codes, levels = grouping_codes(data, term.group)
-        labels = [f"{'1' if c == 'Intercept' else c}|{term.group}" for c in columns]
+        group = ":".join(term.group_vars)  # backticks removed: `my group` -> my group
+        labels = [f"{'1' if c == 'Intercept' else c}|{group}" for c in columns]
         for lab in labels:
             if lab in seen:
                 raise ValueError(f"random-effect column '{lab}' appears in two terms "
                                  f"('{seen[lab]}' and '{term}'); keep it in one")
             seen[lab] = str(term)
         width = len(columns) * len(levels)
-        blocks.append(RandomBlock(term, term.group, levels, codes, columns, labels, values,
+        blocks.append(RandomBlock(term, group, levels, codes, columns, labels, values,
                                   slice(start, start + width), term_spec))
         z_parts.append(_term_z(values, codes, len(levels)))
         start += width

@@ -49,3 +49,18 @@ def test_fit_with_quoted_columns():
     fit2 = mixmio.mio_lmer("`my y` ~ `x-1` + (1 | `school-id`:`c:d`)", df, k=3)
     assert fit2.status == "optimal"
     assert {lv.split(":")[0] for lv in fit2.selected["level"]} == {"s0", "s1", "s2"}
+
+
+def test_quoted_group_names_are_unquoted_in_labels_caps_and_resampling():
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(12), 8)
+    df = pd.DataFrame({"y": rng.normal(size=96) + np.where(g < 2, 3.0, 0.0),
+                       "my x": rng.normal(size=96), "my group": [f"g{i}" for i in g]})
+    fit = mixmio.mio_lmer("y ~ `my x` + (1 + `my x` | `my group`)", df,
+                          k={"1|my group": 2, "my x|my group": 1})
+    assert fit.design.column_labels == ["1|my group", "my x|my group"]
+    assert set(fit.selected["group"]) == {"my group"}
+    assert "`" not in str(fit.summary())
+    boot = fit.bootstrap(B=5, scheme="cluster", cluster_by="my group", random_state=0)
+    assert boot.n_ok == 5
+    np.testing.assert_allclose(fit.predict(df), fit.fitted)
