@@ -9,7 +9,12 @@ import warnings
 import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
-from formulaic.errors import DataMismatchWarning, FactorEvaluationError, FormulaSyntaxError
+from formulaic.errors import (
+    DataMismatchWarning,
+    FactorEvaluationError,
+    FormulaParsingError,
+    FormulaSyntaxError,
+)
 
 from ..formula import FormulaError, FormulaSpec
 
@@ -46,7 +51,7 @@ def _spec_variables(expr: str, spec: FormulaSpec) -> set[str]:
     :class:`FormulaError` with a caret at that part of the user's formula."""
     try:
         return _factor_variables(expr)
-    except FormulaSyntaxError as exc:
+    except (FormulaSyntaxError, FormulaParsingError) as exc:
         reason = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines()[0]
         where = spec.formula.find(expr.split("~")[-1].strip())
         raise FormulaError(f"cannot read '{expr}': {reason}", spec.formula,
@@ -80,7 +85,7 @@ def materialize(formula_or_spec, data: pd.DataFrame, what: str):
     except DataMismatchWarning as exc:
         raise ValueError(f"{what}: new data has factor levels not seen in training. "
                          f"{exc}") from None
-    except FormulaSyntaxError as exc:
+    except (FormulaSyntaxError, FormulaParsingError) as exc:
         raise ValueError(f"{what}: formula syntax error: {exc}") from None
     except FactorEvaluationError as exc:
         raise ValueError(f"{what}: could not evaluate a term: {exc}") from None

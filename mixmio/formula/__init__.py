@@ -87,11 +87,21 @@ def parse_formula(formula: str) -> FormulaSpec:
     random: list[RandomTerm] = []
     offsets: list[str] = []
     for sign, text, pos in split_top_level(rhs, formula, rhs_start):
+        if text == ".":
+            raise FormulaError("'.' (every other column) is not supported; list the fixed "
+                               "effects by name", formula, pos)
         body = strip_outer_parens(text)
+        body_off = pos + 1  # position of body[0] in the formula
+        while body is not None and not _has_bar(body):  # ((1 | g)) is (1 | g), as in lme4
+            lead = len(body) - len(body.lstrip())
+            inner = strip_outer_parens(body.strip())
+            if inner is None:
+                break
+            body, body_off = inner, body_off + lead + 1
         if body is not None and _has_bar(body):
             if sign == "-":
                 raise FormulaError("a random term cannot be subtracted", formula, pos)
-            random.extend(_parse_random(body, formula, pos + text.index("(") + 1))
+            random.extend(_parse_random(body, formula, body_off))
         elif _OFFSET.match(text) and text.endswith(")"):
             if sign == "-":
                 raise FormulaError("an offset cannot be subtracted", formula, pos)

@@ -65,3 +65,12 @@ def test_quoted_group_names_are_unquoted_in_labels_caps_and_resampling():
     boot = fit.bootstrap(B=5, scheme="cluster", cluster_by="my group", random_state=0)
     assert boot.n_ok == 5
     np.testing.assert_allclose(fit.predict(df), fit.fitted)
+
+
+def test_dot_and_doubled_parentheses():
+    with pytest.raises(FormulaError, match=r"'\.' \(every other column\) is not supported"):
+        parse_formula("Reaction ~ . + (1 | Subject)")
+    spec = parse_formula("y ~ x + ((1 | g)) + ( ((0 + x | h)))")
+    assert [str(t) for t in spec.random] == ["1 | g", "0 + x | h"]
+    with pytest.raises(FormulaError, match="nothing before"):
+        parse_formula("y ~ x + (( | g))")
