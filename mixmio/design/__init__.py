@@ -223,6 +223,7 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     y = np.asarray(lhs.iloc[:, 0], dtype=float)
     check_finite("the response", [spec.response], y)
     check_finite("the fixed-effects columns", list(X.columns), X.to_numpy(dtype=float))
+    _check_empty_terms(X, data)
     check_rank(X)
 
     blocks = []
@@ -249,6 +250,25 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     offset = _offset(spec, data, "data")
     return Design(spec, y, X, Z, tuple(blocks), offset,
                   int(mask.sum()), dropped, data.index, counts, X.model_spec)
+
+
+def _check_empty_terms(X: pd.DataFrame, data: pd.DataFrame) -> None:
+    """A fixed-effect term that encodes to no column (a factor with one level) is refused,
+    as lme4 does, instead of vanishing from the model."""
+    ms = getattr(X, "model_spec", None)
+    empty = [str(t) for t, idx in getattr(ms, "term_indices", {}).items()
+             if len(idx) == 0 and str(t) not in ("1", "0")]
+    if empty:
+        detail = []
+        for t in empty:
+            col = t.strip("`")
+            if col in data.columns:
+                detail.append(f"'{t}' (its only level is {data[col].iloc[0]!r})")
+            else:
+                detail.append(f"'{t}'")
+        raise ValueError(f"fixed-effect term(s) {', '.join(detail)} give no column: a factor "
+                         "needs at least 2 levels (lme4: 'contrasts can be applied only to "
+                         "factors with 2 or more levels'). Remove the term from the formula.")
 
 
 def _as_frame(data) -> pd.DataFrame:

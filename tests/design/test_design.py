@@ -178,3 +178,10 @@ def test_integer_ids_read_as_float_are_the_same_levels():
         new = design.transform(d.head(12))
     ref = build_design("Reaction ~ Days + (1 | Subject)", d).transform(d.head(12))
     assert (new.Z != ref.Z).nnz == 0
+
+
+def test_one_level_factor_in_the_fixed_part_is_refused():
+    df = pd.DataFrame({"y": np.arange(10.0), "x": np.arange(10.0) ** 2, "one": "A",
+                       "g": np.repeat([0, 1], 5)})
+    with pytest.raises(ValueError, match=r"'one' \(its only level is 'A'\) give no column"):
+        build_design("y ~ x + one + (1 | g)", df)
