@@ -213,7 +213,8 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
                 "drop those rows, or impute them first.")
         data = data.loc[~mask]
     if len(data) == 0:
-        raise ValueError("no rows left to fit after dropping rows with missing values")
+        raise ValueError("no rows left to fit after dropping rows with missing values"
+                         if mask.any() else "the data has no rows")
 
     mm = materialize(spec.fixed_formula, data, "formula")
     lhs, X = mm.lhs, mm.rhs
@@ -272,8 +273,13 @@ def _check_empty_terms(X: pd.DataFrame, data: pd.DataFrame) -> None:
 
 
 def _as_frame(data) -> pd.DataFrame:
+    """A DataFrame, or a mapping of named columns (dict of arrays); a bare array has no
+    column names for the formula to refer to and is refused."""
     if isinstance(data, pd.DataFrame):
         return data
+    if isinstance(data, (np.ndarray, list, tuple)) or not hasattr(data, "keys"):
+        raise TypeError(f"data must be a pandas DataFrame (or a dict of named columns), got "
+                        f"{type(data).__name__}: the formula refers to columns by name")
     try:
         return pd.DataFrame(data)
     except Exception as exc:  # pragma: no cover - pandas' own message is shown

@@ -17,6 +17,8 @@ import warnings
 
 import numpy as np
 
+from mixmio._warnings import user_stacklevel
+
 
 class Node:
     """A search node: the engine's discrete ``state`` (per-cluster decisions), the box
@@ -118,12 +120,12 @@ def finish(problem, w, bound, mip_gap: float, timed_out: bool, t0: float, nodes:
         status, msg = "optimal", f"proven relative gap {gap:.2e} <= {mip_gap:.0e}"
     elif timed_out:
         status, msg = "time_limit", f"time limit reached with relative gap {gap:.3e}"
-        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
     else:
         status = "gap_limit"
         msg = (f"search complete; proven relative gap {gap:.3e} exceeds mip_gap {mip_gap:.0e} "
                "only by the floating-point safety margins")
-        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
     info = dict(info, timed_out=timed_out, mip_gap=mip_gap)
     return Solution(w=w, objective=obj, best_bound=float(bound), status=status, solver=solver,
                     solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)

@@ -55,6 +55,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
+from mixmio._warnings import user_stacklevel
 from mixmio.problem import Problem
 from mixmio.solvers.heuristics import _quad, polish, warm_start
 from mixmio.solvers.solution import Solution, relative_gap
@@ -511,7 +512,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
             status = "time_limit" if timed_out else "error"
             if timed_out:
                 warnings.warn(f"{name} hit the time limit before finding a solution; "
-                              "returning the warm start", stacklevel=2)
+                              "returning the warm start", stacklevel=user_stacklevel())
             return Solution(w=warm.w, objective=warm.objective, best_bound=warm.best_bound,
                             status=status, solver=f"cvxpy-{name}",
                             solve_time=time.perf_counter() - t0, nodes=nodes,
@@ -586,7 +587,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
         status = "error"
     if status == "time_limit":
         warnings.warn(f"{name} hit the time limit: returning the incumbent, relative gap "
-                      f"{gap:.3g}", stacklevel=2)
+                      f"{gap:.3g}", stacklevel=user_stacklevel())
     info.update({"attempts": attempts, "raw_status": str(raw), "solver_objective":
                  None if prob.value is None else float(prob.value)})
     return Solution(w=w_pol, objective=obj_pol, best_bound=float(bound), status=status,
