@@ -172,3 +172,10 @@ def test_time_limit_warning_points_at_the_callers_line():
                               time_limit=0.3)
     assert fit.status == "time_limit" and fit.gap > 0
     assert {r.filename for r in rec if "time" in str(r.message)} == {__file__}
+
+
+def test_asymmetric_caps_are_shown():
+    d = mixmio.datasets.load("sleepstudy")
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", d, k={"1|Subject": (1, 2)})
+    assert fit.k == {"1|Subject": 3} and fit.sign_caps == {"1|Subject": (1, 2)}
+    assert "3 (+1/-2)" in str(fit.summary())

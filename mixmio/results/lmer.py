@@ -42,8 +42,14 @@ class MioLmerResult(CertificateMixin):
 
     @property
     def k(self) -> dict[str, int]:
-        """Cap per random-effect column label."""
+        """Cap per random-effect column label (the total; see ``sign_caps`` for asymmetric
+        ones)."""
         return {c.label: c.k for c in self.problem.caps if c.label != "fixed effects"}
+
+    @property
+    def sign_caps(self) -> dict[str, tuple[int, int]]:
+        """Asymmetric caps as given, ``{label: (at most above, at most below)}``."""
+        return {c.label: (c.k_pos, c.k_neg) for c in self.problem.sign_caps}
 
     @property
     def k_fixed(self) -> int | None:

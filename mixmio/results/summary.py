@@ -59,7 +59,10 @@ class LmerSummary:
                 order = nz[np.argsort(-np.abs(g[nz]))][: self.n_largest]
                 largest = ", ".join(f"{b.levels[i]} ({_num(g[i])})" for i in order)
                 sd = _num(float(np.std(g[nz], ddof=1))) if len(nz) > 1 else ""
-                rows.append([b.group, b.columns[j], b.n_levels, len(nz), f.k[lab], sd,
+                sign = next((c for c in f.problem.sign_caps if c.label == lab), None)
+                cap = (f"{f.k[lab]} (+{sign.k_pos}/-{sign.k_neg})" if sign is not None
+                       else f.k[lab])
+                rows.append([b.group, b.columns[j], b.n_levels, len(nz), cap, sd,
                              largest + (" ..." if len(nz) > self.n_largest else "")])
         rows.append(["Residual", "", "", "", "", _num(f.sigma), ""])
         return ["Groups", "Term", "Levels", "Selected", "Cap", "Std.Dev.(selected)",
