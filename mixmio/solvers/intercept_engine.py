@@ -39,12 +39,14 @@ import scipy.sparse as sp
 from mixmio.problem import Problem
 from mixmio.solvers._bestfirst import finish
 from mixmio.solvers._engine_bnb import BnB, hard_directions
+from mixmio.solvers._engine_enum import ENUM_MAX, enumerate_best, n_supports
 from mixmio.solvers._engine_stats import build_stats, heuristic_support
 from mixmio.solvers.solution import Solution
 
 __all__ = ["applies", "solve_engine", "structure"]
 
 SOLVER_NAME = "mixmio-bnb"
+ENUM_AFTER = 1.0  # seconds of branch and bound before enumerating when C(K, k) <= ENUM_MAX
 
 
 def _intercept_term(problem: Problem):
@@ -217,9 +219,28 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
         log.append(("incumbent", time.perf_counter() - t0, f0))
     V = hard_directions(st)
     bnb = BnB(st, k, V)
-    sel, U, bound, nodes, timed_out = bnb.run(sel, f0, mip_gap, time_limit, t0, log=log)
+    # small C(K, k): give the branch and bound a short budget, then enumerate every support
+    enumerable = n_supports(K, k) <= ENUM_MAX
+    bnb_limit = time_limit
+    if enumerable:
+        bnb_limit = min(time_limit if time_limit is not None else np.inf,
+                        time.perf_counter() - t0 + ENUM_AFTER)
+    sel, U, bound, nodes, timed_out = bnb.run(sel, f0, mip_gap, bnb_limit, t0, log=log)
+    solver = SOLVER_NAME
+    info = {"heuristic_objective": f0, "hard_directions": V.shape[1]}
+    if timed_out and enumerable:
+        found = enumerate_best(st, k, deadline)
+        if found is not None:
+            sel_e, f_e, count = found
+            if f_e < U:
+                sel, U = sel_e, f_e
+            # every support evaluated: the bound is the minimum, less a rounding margin
+            bound = min(U, f_e) - 1e-10 * max(1.0, abs(f_e))
+            timed_out, solver = False, SOLVER_NAME + "+enum"
+            info["enumerated_supports"] = count
+            if log is not None:
+                log.append(("bound", time.perf_counter() - t0, bound))
     beta, gamma = st.coefficients(sel, problem.y, problem.X, codes)
     w = np.concatenate([beta, gamma])
-    return finish(problem, w, bound, mip_gap, timed_out, t0, nodes, SOLVER_NAME,
-                  {"support": np.flatnonzero(sel), "heuristic_objective": f0,
-                   "reduced_objective": U, "hard_directions": V.shape[1]}, log=log)
+    info.update(support=np.flatnonzero(sel), reduced_objective=U)
+    return finish(problem, w, bound, mip_gap, timed_out, t0, nodes, solver, info, log=log)

@@ -8,6 +8,8 @@ CVXPY + SCIP big-M MIQP built from the Gram matrix.
 from __future__ import annotations
 
 import itertools
+import math
+import time
 import warnings
 
 import numpy as np
@@ -74,7 +76,7 @@ def brute_force(problem: Problem):
 def check_against_oracle(problem, sol, same_support=True):
     fb, comb = brute_force(problem)
     assert sol.status == "optimal"
-    assert sol.solver == "mixmio-bnb"
+    assert sol.solver in ("mixmio-bnb", "mixmio-bnb+enum")
     assert abs(sol.objective - fb) <= 1e-6 * max(abs(fb), 1e-12)
     assert sol.best_bound <= fb * (1 + 1e-9) + 1e-12
     assert sol.best_bound <= sol.objective
@@ -249,3 +251,49 @@ def test_matches_cvxpy_scip(K, seed):
     if prob.status != "optimal":
         pytest.skip(f"SCIP did not finish in 60 s ({prob.status})")
     assert abs(prob.value - sol.objective) <= 1e-6 * abs(sol.objective)
+
+
+# ----------------------------------------------------------------------------- enumeration
+@pytest.mark.parametrize("seed", range(6))
+def test_enumeration_fallback_matches_brute_force(seed, monkeypatch):
+    """With no branch-and-bound budget the engine enumerates C(K, k) supports; the result is
+    checked against the independent oracle, including cluster-level covariates and empty
+    clusters."""
+    import mixmio.solvers.intercept_engine as ie
+
+    monkeypatch.setattr(ie, "ENUM_AFTER", 0.0)
+    rng = np.random.default_rng(300 + seed)
+    K = int(rng.integers(4, 10))
+    k = int(rng.integers(1, K))
+    sizes = rng.integers(0 if seed % 3 == 0 else 1, 6, size=K)
+    sizes[0] = max(sizes[0], 1)
+    pr = random_problem(seed, K=K, sizes=sizes, p=int(rng.integers(1, 4)), k=k,
+                        effect=float(rng.uniform(0.3, 2.0)), cluster_cov=bool(seed % 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = solve_engine(pr, mip_gap=1e-9)
+    check_against_oracle(pr, sol, same_support=False)
+    if sol.solver.endswith("+enum"):
+        assert sol.info["enumerated_supports"] == math.comb(K, k)
+
+
+def test_enumeration_path_is_taken_without_a_budget(monkeypatch):
+    import mixmio.solvers.intercept_engine as ie
+
+    monkeypatch.setattr(ie, "ENUM_AFTER", 0.0)
+    pr = random_problem(7, K=12, per=4, p=3, k=4, effect=0.4, cluster_cov=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = solve_engine(pr, mip_gap=1e-9)
+    assert sol.solver == "mixmio-bnb+enum" and sol.status == "optimal"
+    assert sol.info["enumerated_supports"] == math.comb(12, 4)
+    check_against_oracle(pr, sol, same_support=False)
+
+
+def test_enumeration_respects_the_deadline():
+    from mixmio.solvers._engine_enum import enumerate_best
+    from mixmio.solvers._engine_stats import build_stats
+
+    pr = random_problem(1, K=30, per=3, p=2, k=8, effect=1.0)
+    st_ = build_stats(pr.X, pr.y, pr.terms[0].codes, 30, float(pr.ridge), 8)
+    assert enumerate_best(st_, 8, deadline=time.perf_counter() - 1.0) is None
