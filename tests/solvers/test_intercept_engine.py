@@ -297,3 +297,14 @@ def test_enumeration_respects_the_deadline():
     pr = random_problem(1, K=30, per=3, p=2, k=8, effect=1.0)
     st_ = build_stats(pr.X, pr.y, pr.terms[0].codes, 30, float(pr.ridge), 8)
     assert enumerate_best(st_, 8, deadline=time.perf_counter() - 1.0) is None
+
+
+def test_no_time_left_for_enumeration_keeps_the_honest_time_limit(monkeypatch):
+    import mixmio.solvers.intercept_engine as ie
+
+    monkeypatch.setattr(ie, "ENUM_AFTER", 0.0)
+    monkeypatch.setattr(ie, "enumerate_best", lambda st, k, deadline: None)  # deadline passed
+    pr = random_problem(7, K=12, per=4, p=3, k=4, effect=0.4, cluster_cov=True)
+    with pytest.warns(RuntimeWarning, match="time limit"):
+        sol = solve_engine(pr, mip_gap=1e-9, time_limit=1e-4)
+    assert sol.status == "time_limit" and sol.solver == "mixmio-bnb" and sol.gap > 0
