@@ -19,39 +19,13 @@ class FormulaError(ValueError):
 _QUOTES = "'\"`"
 
 
-def walk(text: str):
-    """Yield ``(i, ch, depth)`` for every character of ``text`` outside quotes.
+def _unquoted(text: str) -> tuple[list[bool], int]:
+    """Which characters are outside quotes (quote characters themselves are not), and the
+    position of a quote that is never closed (-1 if none).
 
     Quotes are ``'``, ``"`` (Python strings, with backslash escapes) and backticks (formulaic
-    and lme4 quoted names); the quote characters themselves are not yielded.  ``depth`` is
-    the bracket depth before ``ch`` (an opening bracket is yielded at the outer depth, a
-    closing one at the inner depth).  Every scanner of formula text goes through here, so
-    ``|``, ``~``, ``+``, ``/`` and ``:`` inside a quoted name never act as operators.
-    """
-    depth = 0
-    quote = ""
-    escaped = False
-    for i, ch in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\" and quote != "`":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-            continue
-        if ch in _QUOTES:
-            quote = ch
-            continue
-        if ch in _CLOSE:
-            depth -= 1
-        yield i, ch, depth
-        if ch in _OPEN:
-            depth += 1
-
-
-def open_quote(text: str) -> int:
-    """Position of a quote that is never closed, or -1."""
+    and lme4 quoted names)."""
+    outside = [False] * len(text)
     quote, qpos, escaped = "", -1, False
     for i, ch in enumerate(text):
         if quote:
@@ -63,7 +37,33 @@ def open_quote(text: str) -> int:
                 quote = ""
         elif ch in _QUOTES:
             quote, qpos = ch, i
-    return qpos if quote else -1
+        else:
+            outside[i] = True
+    return outside, (qpos if quote else -1)
+
+
+def walk(text: str):
+    """Yield ``(i, ch, depth)`` for every character of ``text`` outside quotes.
+
+    ``depth`` is the bracket depth before ``ch`` (an opening bracket is yielded at the outer
+    depth, a closing one at the inner depth).  Every scanner of formula text goes through
+    here, so ``|``, ``~``, ``+``, ``/`` and ``:`` inside a quoted name never act as operators.
+    """
+    depth = 0
+    outside, _ = _unquoted(text)
+    for i, ch in enumerate(text):
+        if not outside[i]:
+            continue
+        if ch in _CLOSE:
+            depth -= 1
+        yield i, ch, depth
+        if ch in _OPEN:
+            depth += 1
+
+
+def open_quote(text: str) -> int:
+    """Position of a quote that is never closed, or -1."""
+    return _unquoted(text)[1]
 
 
 def check_brackets(text: str, formula: str, offset: int) -> None:
