@@ -36,8 +36,11 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
     ridge : ``"auto"`` (1e-4 x median column sum of squares of [X | Z]) or a positive number.
     solver : ``"auto"`` (open source, exact), ``"SCIP"``, ``"GUROBI"``, or any CVXPY
         mixed-integer solver.
-    time_limit : seconds; when reached, the incumbent is returned with status ``time_limit``.
+    time_limit : seconds; when reached, the incumbent is returned with status ``time_limit``
+        and its proven gap (``None``: no limit).
     mip_gap : relative gap under which a fit is called ``optimal``.
+    verbose : print the search's progress (time, nodes, incumbent, gap every 2 s for the
+        branch and bound; the solver's log for CVXPY backends) to stderr.
     refit : report the unpenalised least-squares refit on the selected support (kept
         penalised when the refit would break an asymmetric cap's signs).
     constraints : holistic constraints (:mod:`mixmio.holistic`): ``ForceInclude`` /

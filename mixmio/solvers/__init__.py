@@ -133,7 +133,13 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
                              f"{sub.why_not(problem)}")
         sub = None
     if eng is not None:  # the engines only need the support; they fit it themselves
-        return eng.solve_engine(problem, time_limit=time_limit, mip_gap=mip_gap, warm=mask)
+        from mixmio.solvers._bestfirst import VERBOSE
+
+        token = VERBOSE.set(bool(verbose))  # progress lines from the branch and bound
+        try:
+            return eng.solve_engine(problem, time_limit=time_limit, mip_gap=mip_gap, warm=mask)
+        finally:
+            VERBOSE.reset(token)
     warm = _polished(problem, mask)
     if sub is not None:
         return sub.solve_subset(problem, time_limit=time_limit, mip_gap=mip_gap,

@@ -10,14 +10,21 @@ nodes still open, and the incumbent.  :func:`finish` turns an engine's result in
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import itertools
+import sys
 import time
 import warnings
 
 import numpy as np
 
 from mixmio._warnings import user_stacklevel
+
+# set by ``solvers.solve(verbose=True)``: print the search's progress to stderr
+VERBOSE: contextvars.ContextVar[bool] = contextvars.ContextVar("mixmio_bnb_verbose",
+                                                              default=False)
+PROGRESS_EVERY = 2.0  # seconds between progress lines
 
 
 class Node:
@@ -61,6 +68,8 @@ class BestFirst:
         self._closed_min = np.inf
         self.nodes = 0
         self.timed_out = False
+        self._verbose = VERBOSE.get()
+        self._last_print = time.perf_counter()
 
     @property
     def target(self) -> float:
@@ -76,12 +85,22 @@ class BestFirst:
             if self.log is not None and self.nodes:
                 self.log.append(("bound", time.perf_counter() - self.t0,
                                  min(self._closed_min, self._heap[0][0], self.U)))
+            if self._verbose and time.perf_counter() - self._last_print >= PROGRESS_EVERY:
+                self._progress()
             lb_parent, _, _, node = heapq.heappop(self._heap)
             if lb_parent >= self.target:
                 self.close(lb_parent)
                 continue
             self.nodes += 1
             yield node
+
+    def _progress(self) -> None:
+        self._last_print = now = time.perf_counter()
+        lb = min(self._closed_min, self._heap[0][0], self.U)
+        gap = (self.U - lb) / max(abs(self.U), 1e-10)
+        print(f"branch and bound: {now - self.t0:7.1f} s  {self.nodes:9,d} nodes  "
+              f"{len(self._heap):7,d} open  incumbent {self.U:.8g}  gap {100 * gap:.3g}%",
+              file=sys.stderr, flush=True)
 
     def push(self, lb: float, depth: int, node) -> None:
         heapq.heappush(self._heap, (lb, -depth, next(self._counter), node))

@@ -1,9 +1,9 @@
 """The shared best-first driver on a toy problem with a known answer."""
-
 import itertools
 import time
 
 import numpy as np
+import pytest
 
 from mixmio.solvers._bestfirst import BestFirst
 
@@ -55,3 +55,18 @@ def test_bestfirst_time_limit_reports_the_open_bound():
     assert bf.timed_out and bf.nodes == 1
     assert bf.bound() <= brute + 1e-12  # still a valid lower bound
     assert bf.U == np.inf  # nothing found, nothing claimed
+
+
+def test_verbose_prints_progress_lines(monkeypatch, capsys):
+    import mixmio
+    from mixmio.solvers import _bestfirst
+
+    monkeypatch.setattr(_bestfirst, "PROGRESS_EVERY", 0.0)
+    ex = mixmio.datasets.load("exam")
+    with pytest.warns(RuntimeWarning):
+        mixmio.mio_lmer("normexam ~ standLRT + schgend + (1 | school)", ex, k=6,
+                        time_limit=0.5, verbose=True)
+    err = capsys.readouterr().err
+    assert "branch and bound:" in err and "nodes" in err and "gap" in err
+    mixmio.mio_lmer("normexam ~ standLRT + (1 | school)", ex, k=3)  # quiet by default
+    assert "branch and bound:" not in capsys.readouterr().err
