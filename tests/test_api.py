@@ -179,3 +179,22 @@ def test_asymmetric_caps_are_shown():
     fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", d, k={"1|Subject": (1, 2)})
     assert fit.k == {"1|Subject": 3} and fit.sign_caps == {"1|Subject": (1, 2)}
     assert "3 (+1/-2)" in str(fit.summary())
+
+
+def test_rank_and_refit_do_not_depend_on_column_units():
+    """A covariate in dollars (~5e4) made the rank tolerance, relative to X'X's largest
+    eigenvalue, treat cluster dummies as aliased: df_resid 998 instead of 899, and a
+    k_fixed refit far from least squares."""
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(2)
+    G, m = 100, 10
+    df = pd.DataFrame({"g": np.repeat([f"s{i}" for i in range(G)], m)})
+    df["income"] = rng.normal(50_000, 15_000, size=G * m)
+    df["y"] = (1e-4 * df.income + df.g.map(dict(zip(df.g.unique(), rng.normal(size=G),
+                                                    strict=True))) + rng.normal(size=G * m))
+    ols = smf.ols("y ~ income + C(g)", df).fit()
+    fit = mixmio.mio_lmer("y ~ income + (1 | g)", df, k=G)
+    assert fit.df_resid == int(ols.df_resid)
+    assert fit.sigma == pytest.approx(np.sqrt(ols.scale), rel=1e-8)
+    assert fit.fixef["income"] == pytest.approx(ols.params["income"], rel=1e-6)

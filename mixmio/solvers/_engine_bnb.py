@@ -58,6 +58,8 @@ def _box_qp(Ginv: np.ndarray, tc: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     for _ in range(200):
         t_old = t.copy()
         for i in range(h):
+            if Ginv[i, i] <= 0.0:  # a direction the pseudo-inverse leaves flat
+                continue
             # minimise over t_i with the others fixed
             r = Ginv[i] @ (t - tc) - Ginv[i, i] * (t[i] - tc[i])
             ti = tc[i] - r / Ginv[i, i]
@@ -100,7 +102,10 @@ class _Ell:
         if self.h:
             self.A = self.Linv @ V
             self.G = self.A.T @ self.A  # V'H^{-1}V
-            self.Ginv = np.linalg.inv(self.G)
+            # pinv, not inv: with nearly collinear X (a covariate ~1e6 + small variation) G can
+            # be numerically singular; the pseudo-inverse's quadratic is <= the true one
+            # (which is infinite off range(G)), so the box bound stays valid
+            self.Ginv = np.linalg.pinv(self.G, hermitian=True)
             self.tc = V.T @ self.c
 
     def shadow(self, rho, lo, hi):

@@ -25,8 +25,18 @@ def _support_gram(problem: Problem, w: np.ndarray):
     return cols, G, c
 
 
-def _rank_tol(eig: np.ndarray, G: np.ndarray) -> float:
-    return max(G.shape) * np.finfo(float).eps * max(float(np.max(np.abs(eig))), 1e-300) * 1e3
+def _scaled_eigh(G: np.ndarray):
+    """Eigen-decomposition of G scaled to unit diagonal, with the scale and a keep-mask of the
+    eigenvalues above the rank tolerance.  Scaling first makes the rank decision independent
+    of the columns' units: on X'X itself a column in dollars (~1e9 on the diagonal) pushed
+    small clusters' dummies below a tolerance relative to the largest eigenvalue."""
+    d = np.sqrt(np.clip(np.diag(G), 0.0, None))
+    nz = d > 0
+    dinv = np.where(nz, 1.0 / np.where(nz, d, 1.0), 0.0)
+    Gs = G * np.outer(dinv, dinv)
+    eig, V = np.linalg.eigh(0.5 * (Gs + Gs.T))
+    tol = 1e-10 * max(1.0, float(np.max(np.abs(eig)))) if eig.size else 0.0
+    return eig, V, dinv, eig > tol
 
 
 def support_rank(problem: Problem, w: np.ndarray) -> int:
@@ -34,8 +44,7 @@ def support_rank(problem: Problem, w: np.ndarray) -> int:
     cols, G, _ = _support_gram(problem, w)
     if len(cols) == 0:
         return 0
-    eig = np.linalg.eigvalsh(G)
-    return int(np.sum(eig > _rank_tol(eig, G)))
+    return int(np.sum(_scaled_eigh(G)[3]))
 
 
 def refit_support(problem: Problem, w: np.ndarray) -> np.ndarray:
@@ -69,9 +78,14 @@ def refit_support(problem: Problem, w: np.ndarray) -> np.ndarray:
         cP = c[P] - GUP.T @ A[:, -1]
     else:
         S, cP = GPP, c[P]
-    eig, V = np.linalg.eigh(0.5 * (S + S.T))
-    keep = eig > _rank_tol(eig, S)
-    wP = V[:, keep] @ ((V[:, keep].T @ cP) / eig[keep])
+    # S = D^-1 S_s D^-1 with S_s unit-diagonal: solve in the scaled coordinates, then take
+    # the solution of least Euclidean norm of w_P (the ridge limit) by removing its component
+    # in the null space N = D^-1 V_null (the rank decided on S_s, independent of units)
+    eig, V, dinv, keep = _scaled_eigh(S)
+    wP = dinv * (V[:, keep] @ ((V[:, keep].T @ (dinv * cP)) / eig[keep]))
+    N = dinv[:, None] * V[:, ~keep]
+    if N.shape[1]:
+        wP = wP - N @ np.linalg.lstsq(N, wP, rcond=None)[0]
     wU = np.linalg.lstsq(GUU, c[U] - GUP @ wP, rcond=None)[0] if U.size else np.zeros(0)
     out[cols[U]] = wU
     out[cols[P]] = wP

@@ -308,3 +308,25 @@ def test_no_time_left_for_enumeration_keeps_the_honest_time_limit(monkeypatch):
     with pytest.warns(RuntimeWarning, match="time limit"):
         sol = solve_engine(pr, mip_gap=1e-9, time_limit=1e-4)
     assert sol.status == "time_limit" and sol.solver == "mixmio-bnb" and sol.gap > 0
+
+
+def test_nearly_collinear_cluster_level_covariates_do_not_crash():
+    """A cluster-level covariate ~1e6 plus small variation made V'H^-1V numerically singular
+    and np.linalg.inv raised LinAlgError out of mio_lmer."""
+    import pandas as pd
+
+    import mixmio
+    from mixmio.problem.build import build_problem
+
+    rng = np.random.default_rng(5)
+    K, per = 10, 5
+    idx = np.repeat(np.arange(K), per)
+    zc = rng.normal(size=K)
+    df = pd.DataFrame({"g": [f"s{i}" for i in idx], "x": rng.normal(size=K * per),
+                       "z1": 1e3 * (1000 + zc[idx]), "z2": 1e3 * (zc**2)[idx]})
+    df["y"] = df.x + zc[idx] + rng.normal(size=K * per)
+    pr = build_problem(mixmio.build_design("y ~ x + z1 + z2 + (1 | g)", df), {"1|g": 3})
+    sol = solve_engine(pr, mip_gap=1e-9)
+    fb, _ = brute_force(pr)
+    assert sol.status == "optimal"
+    assert abs(sol.objective - fb) <= 1e-6 * abs(fb)
