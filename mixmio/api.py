@@ -7,6 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from mixmio._warnings import user_stacklevel
+
 from .design import build_design
 from .problem import LinearConstraint
 from .problem.build import build_lm_problem, build_problem
@@ -245,7 +247,8 @@ def significance_loop(problem, sig, solve_kw: dict, refit: bool = True,
                 warnings.warn(f"Significance: after the cut of round {r - 1} no model is "
                               f"feasible ({solution.status}); the model of round {r - 1} is "
                               f"returned although it fails (condition {prev['condition']:.3g}, "
-                              f"insignificant columns {prev['insignificant']})", stacklevel=3)
+                              f"insignificant columns {prev['insignificant']})",
+                              stacklevel=user_stacklevel())
                 return (*kept[:2], rounds, kept[2])
             return problem, solution, rounds, None
         idx = problem.caps[0].index
@@ -271,12 +274,13 @@ def significance_loop(problem, sig, solve_kw: dict, refit: bool = True,
                 warnings.warn(f"Significance: the model of round {r} fails (condition "
                               f"{cond:.3g}, insignificant columns {rec['insignificant']}) but "
                               "every selected column is forced in, so there is nothing to cut; "
-                              "it is returned as is", stacklevel=3)
+                              "it is returned as is", stacklevel=user_stacklevel())
             break
         if r == int(sig.max_rounds):
             warnings.warn(f"Significance: the model of round {r} still fails (condition "
                           f"{cond:.3g}, insignificant columns {rec['insignificant']}) after "
-                          f"max_rounds={sig.max_rounds}; it is returned as is", stacklevel=3)
+                          f"max_rounds={sig.max_rounds}; it is returned as is",
+                          stacklevel=user_stacklevel())
             break
         rec["cut"] = True
         cut = LinearConstraint(free, np.ones(free.size), "<=", float(free.size - 1),

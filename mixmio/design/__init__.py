@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from mixmio._warnings import user_stacklevel
+
 from ..formula import FormulaSpec, RandomTerm, parse_formula
 from ._checks import (
     RankDeficientError,
@@ -172,7 +174,7 @@ class Design:
         if unseen:
             desc = "; ".join(f"{g}: {len(v)} level(s) e.g. {v[:3]}" for g, v in unseen.items())
             warnings.warn(f"levels not seen in training ({desc}); their random effects are "
-                          "taken as zero (population level)", stacklevel=2)
+                          "taken as zero (population level)", stacklevel=user_stacklevel())
         return NewDesign(X, _stack_z(blocks_Z, len(newdata)),
                          _offset(self.spec, newdata, "newdata"), unseen, unseen_rows)
 

@@ -61,11 +61,13 @@ def grouping_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index
         )
     if labels.has_duplicates:
         dup = sorted(set(labels[labels.duplicated()]))
-        raise ValueError(
-            f"grouping factor '{group}': different level combinations get the same label "
-            f"{dup[:5]} because a level contains ':'. Rename those levels (for example "
-            f"replace ':' with '_') so every cluster has its own label."
-        )
+        colon = any(":" in level_label(v) for _, lv in parts for v in lv)
+        why = ("because a level contains ':'. Rename those levels (for example replace ':' "
+               "with '_')" if colon else
+               "because values of different types print alike (e.g. 1, 1.0 and '1'). Convert "
+               "the column to one type (e.g. .astype(str))")
+        raise ValueError(f"grouping factor '{group}': different levels get the same label "
+                         f"{dup[:5]} {why} so every cluster has its own label.")
     if len(labels) < 2:
         raise ValueError(
             f"grouping factor '{group}' has {len(labels)} level"

@@ -83,13 +83,11 @@ def parse_formula(formula: str) -> FormulaSpec:
     if not rhs.strip():
         raise FormulaError("the formula has nothing on the right of '~'", formula, len(formula))
 
+    _refuse_dot(formula)
     fixed_parts: list[str] = []
     random: list[RandomTerm] = []
     offsets: list[str] = []
     for sign, text, pos in split_top_level(rhs, formula, rhs_start):
-        if text == ".":
-            raise FormulaError("'.' (every other column) is not supported; list the fixed "
-                               "effects by name", formula, pos)
         body = strip_outer_parens(text)
         body_off = pos + 1  # position of body[0] in the formula
         while body is not None and not _has_bar(body):  # ((1 | g)) is (1 | g), as in lme4
@@ -117,6 +115,22 @@ def parse_formula(formula: str) -> FormulaSpec:
             fixed_parts.append(f"{sign} {text}" if fixed_parts or sign == "-" else text)
     fixed = " ".join(fixed_parts).strip() or "1"
     return FormulaSpec(formula, response, fixed, tuple(random), tuple(offsets))
+
+
+_OPERATORS = "~+-*/:|^()[],"
+
+
+def _refuse_dot(formula: str) -> None:
+    """R's ``.`` (every other column) as a term anywhere: refused with a caret (formulaic's
+    own error about it is internal)."""
+    for i, ch, _ in walk(formula):
+        if ch != ".":
+            continue
+        before = formula[:i].rstrip()
+        after = formula[i + 1 :].lstrip()
+        if (not before or before[-1] in _OPERATORS) and (not after or after[0] in _OPERATORS):
+            raise FormulaError("'.' (every other column) is not supported; list the variables "
+                               "by name", formula, i)
 
 
 def group_columns(group: str) -> tuple[str, ...]:

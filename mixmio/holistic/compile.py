@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from mixmio._warnings import user_stacklevel
 from mixmio.problem import LinearConstraint
 
 from .constraints import (
@@ -82,6 +83,7 @@ def apply_transforms(formula: str, data: pd.DataFrame, constraints
     """The formula with the transformed forms appended, and ``{variable: [expressions]}``
     (the variable itself first)."""
     exprs: dict[str, list[str]] = {}
+    kept = _complete_rows(formula, data, constraints)
     for c in constraints:
         if not isinstance(c, Transforms):
             continue
@@ -111,19 +113,37 @@ def apply_transforms(formula: str, data: pd.DataFrame, constraints
                     values.append(np.log(xv if pos else xv + 1e-5))
             if v in exprs:
                 raise ValueError(f"'{v}' appears in Transforms twice")
-            keep = _independent_forms(values)
+            on_kept = kept[x.notna().to_numpy()]  # the rows of xv the design will keep
+            keep = _independent_forms([val[on_kept] for val in values])
             dropped = [forms[j] for j in range(len(forms)) if j not in keep]
             if dropped:
                 warnings.warn(
                     f"{c!r}: on this data {', '.join(dropped)} "
                     f"{'is' if len(dropped) == 1 else 'are'} an affine function of the other "
-                    f"forms of '{v}' ({np.unique(xv).size} distinct values), so "
-                    f"{'it is' if len(dropped) == 1 else 'they are'} left out", stacklevel=3)
+                    f"forms of '{v}' ({np.unique(xv[on_kept]).size} distinct values), so "
+                    f"{'it is' if len(dropped) == 1 else 'they are'} left out",
+                    stacklevel=user_stacklevel())
             exprs[v] = [forms[j] for j in keep]
     if not exprs:
         return formula, {}
     extra = " + ".join(e for forms in exprs.values() for e in forms)
     return f"{formula} + {extra}", exprs
+
+
+def _complete_rows(formula: str, data: pd.DataFrame, constraints) -> np.ndarray:
+    """Rows the design will keep under na_action='drop' (complete in every variable the
+    formula and the Transforms read); all rows when the formula cannot be read yet (the
+    design stage then raises its own error)."""
+    from mixmio.design._materialize import required_columns
+    from mixmio.formula import parse_formula
+
+    names = {v for c in constraints if isinstance(c, Transforms) for v in c.variables}
+    try:
+        names |= set(required_columns(parse_formula(formula)))
+    except Exception:  # noqa: BLE001 - reported by the design stage with a proper message
+        return np.ones(len(data), dtype=bool)
+    names = [n for n in names if n in data.columns]
+    return data[names].notna().all(axis=1).to_numpy() if names else np.ones(len(data), bool)
 
 
 def _independent_forms(values: list[np.ndarray]) -> list[int]:
@@ -250,7 +270,7 @@ def _warn_unproven(names) -> None:
 
     warnings.warn(f"the exact feasibility check of the constraints {names} stopped at its 60 s "
                   "limit without a proof; a contradiction, if any, will only show at the solve",
-                  RuntimeWarning, stacklevel=4)
+                  RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def max_support(index: np.ndarray, rows, extra=()) -> tuple[int | None, bool]:

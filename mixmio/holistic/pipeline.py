@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from mixmio._warnings import user_stacklevel
 from mixmio.problem import CapSet, Problem
 
 from .constraints import CorrelationLimit, Robust, Significance, robust_grid
@@ -243,7 +244,7 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
                              "the largest support the constraints allow on the training half)")
         if out_of_range:
             warnings.warn(f"ks {out_of_range} are outside 1..k_max={k_max} and are skipped",
-                          stacklevel=3)
+                          stacklevel=user_stacklevel())
     grid_rows = []
     for gamma in gammas:
         prev_z = None

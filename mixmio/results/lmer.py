@@ -8,6 +8,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from mixmio._warnings import user_stacklevel
+
 from ..problem import Problem
 from ..solvers.solution import Solution
 from ._certificate import CertificateMixin
@@ -142,7 +144,7 @@ class MioLmerResult(CertificateMixin):
             raise ValueError(f"newdata has levels not seen in training: {nd.unseen}; pass "
                              "new_levels='population' to predict them at the population level")
         for w in caught:
-            warnings.warn(w.message, w.category, stacklevel=2)
+            warnings.warn(w.message, w.category, stacklevel=user_stacklevel())
         p = self.problem.p
         return nd.X.to_numpy(dtype=float) @ self.w[:p] + nd.Z @ self.w[p:] + nd.offset
 

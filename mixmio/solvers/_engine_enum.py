@@ -4,8 +4,9 @@ When the branch and bound's bound is weak (several cluster-level covariates make
 directions, e.g. a school-level factor), C(K, k) can still be small enough to evaluate every
 support.  With ``Q_S(b) = 1/2 b'H_S b - g_S'b + kappa_S`` the objective with the clusters of S
 selected, ``H_S = H_all - sum_{j in S} w_j d_j d_j'`` (and likewise g, kappa), so each support
-costs one p x p solve; supports are evaluated in vectorised batches.  Evaluating every support
-is itself the proof of optimality (up to floating-point rounding of each evaluation).
+costs one p x p solve; supports are evaluated in vectorised batches (at most 20,000 supports
+and ~16 MB per array).  Evaluating every support is itself the proof of optimality (up to
+floating-point rounding of each evaluation).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from mixmio.solvers._engine_stats import InterceptStats
 
 ENUM_MAX = 250_000  # largest C(K, k) enumerated
-_BATCH = 20_000
+_BATCH_FLOATS = 2_000_000  # floats per batch array (N * max(p*p, k*p)): ~16 MB each
 
 
 def n_supports(K: int, k: int) -> int:
@@ -37,10 +38,11 @@ def enumerate_best(st: InterceptStats, k: int, deadline: float | None = None
     best_f, best = np.inf, None
     count = 0
     combos = itertools.combinations(range(K), kk)
+    batch = max(1, min(20_000, _BATCH_FLOATS // max(1, st.p * st.p, kk * st.p)))
     while True:
         if deadline is not None and time.perf_counter() > deadline:
             return None
-        chunk = list(itertools.islice(combos, _BATCH))
+        chunk = list(itertools.islice(combos, batch))
         if not chunk:
             break
         C = np.asarray(chunk, dtype=np.int64).reshape(len(chunk), kk)

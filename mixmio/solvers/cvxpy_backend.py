@@ -485,7 +485,8 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
                 # CVXPY hides GurobiError 10010 behind a generic SolverError: a failure with a
                 # size-limited licence is treated as the licence refusing the model
                 warnings.warn("Gurobi failed (size-limited licence: quadratic models are limited "
-                              "to 200 variables); falling back to SCIP", stacklevel=2)
+                              "to 200 variables); falling back to SCIP",
+                              stacklevel=user_stacklevel())
                 rest = None if time_limit is None else max(
                     0.01, float(time_limit) - (time.perf_counter() - t0))
                 sol = solve_cvxpy(problem, "SCIP", rest, mip_gap, warm, formulation, verbose)

@@ -353,8 +353,10 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
     if status == "time_limit":
         import warnings
 
+        from mixmio._warnings import user_stacklevel
+
         warnings.warn(f"subset engine stopped ({stopped}) with relative gap {gap:.3g}",
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
     return Solution(w=w_out, objective=obj, best_bound=float(bound), status=status,
                     solver="subset-bnb", solve_time=elapsed, nodes=nodes,
                     message="" if stopped is None else f"stopped: {stopped}",

@@ -74,3 +74,14 @@ def test_dot_and_doubled_parentheses():
     assert [str(t) for t in spec.random] == ["1 | g", "0 + x | h"]
     with pytest.raises(FormulaError, match="nothing before"):
         parse_formula("y ~ x + (( | g))")
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (. | g)", "y ~ x + .:x + (1 | g)",
+                                     "y ~ x * . + (1 | g)"])
+def test_dot_is_refused_anywhere(formula):
+    with pytest.raises(FormulaError, match="every other column"):
+        parse_formula(formula)
+
+
+def test_a_decimal_point_is_not_a_dot_term():
+    assert parse_formula("y ~ I(x * .5) + (1 | g)").fixed == "I(x * .5)"

@@ -268,3 +268,18 @@ def test_no_intercept_r_squared_is_uncentred_like_statsmodels():
     fit1 = mixmio.mio_lm("y ~ a + b", df, k=2)
     assert fit1.r_squared == pytest.approx(smf.ols("y ~ a + b", df).fit().rsquared, rel=1e-6)
     assert "<2e-16" in fit.summary()  # tiny p-values print as R does, not as 0
+
+
+def test_transforms_pruning_uses_the_rows_the_design_keeps():
+    """Rows dropped for a missing response must not count: they added a 4th value of x, no
+    form was pruned, and X was rank deficient on the kept rows."""
+    rng = np.random.default_rng(0)
+    n = 120
+    df = pd.DataFrame({"x": rng.choice([1.0, 2.0, 3.0], size=n), "b": rng.normal(size=n)})
+    df["y"] = df.x + df.b + rng.normal(size=n)
+    df = pd.concat([df, pd.DataFrame({"x": [4.0, 4.0], "b": [0.0, 0.1], "y": [np.nan] * 2})],
+                   ignore_index=True)
+    with pytest.warns(UserWarning, match=r"3 distinct values") as rec:
+        fit = mixmio.mio_lm("y ~ x + b", df, k=2, constraints=[Transforms(["x"])])
+    assert {r.filename for r in rec if "distinct" in str(r.message)} == {__file__}
+    assert fit.design.n_dropped == 2 and fit.status == "optimal"
