@@ -166,6 +166,13 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
         from .solvers.refit import refit_if_feasible
 
         w = refit_if_feasible(problem, w, z=solution.info.get("z"))
+    shrunk = [names[j] for j in sorted(_forced_columns(problem)) if j < len(names) and w[j] == 0]
+    if shrunk:
+        import warnings
+
+        warnings.warn(f"forced-in column(s) {shrunk} have estimate exactly 0"
+                      + (f" (the l1 penalty of Robust(gamma={compiled.gamma:g}) shrinks them "
+                         "to 0)" if compiled.gamma > 0 else ""), stacklevel=user_stacklevel())
     return MioLmResult(design, problem, solution, w, mip_gap, bool(refit), compiled.k_max,
                        cons, tuple(rounds), compiled)
 

@@ -55,9 +55,23 @@ class HolisticModel:
     solver: str
     rounds: tuple = ()
     significant: bool = True
+    design: object = field(default=None, repr=False)
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(X, dtype=float) @ self.coef.to_numpy()
+    def predict(self, newdata: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Predictions for a DataFrame (its columns are matched by name through the formula,
+        offset included) or for a design-matrix array whose columns are ``coef.index``."""
+        if isinstance(newdata, pd.DataFrame):
+            if self.design is None:
+                raise TypeError("this model has no design to read a DataFrame with; pass the "
+                                f"design matrix with columns {list(self.coef.index)}")
+            nd = self.design.transform(newdata)
+            return nd.X.to_numpy(dtype=float) @ self.coef.to_numpy() + nd.offset
+        X = np.asarray(newdata, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.coef.size:
+            raise ValueError(f"a design-matrix array needs {self.coef.size} columns "
+                             f"({list(self.coef.index)}), got shape {X.shape}; or pass a "
+                             "DataFrame")
+        return X @ self.coef.to_numpy()
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +103,8 @@ class HolisticResult:
             for i, m in enumerate(self.models)])
 
     def predict(self, newdata: pd.DataFrame) -> np.ndarray:
-        nd = self.design.transform(newdata)
-        return nd.X.to_numpy(dtype=float) @ self.best.coef.to_numpy() + nd.offset
+        """Predictions of the best model (see :meth:`HolisticModel.predict`)."""
+        return self.best.predict(newdata)
 
     def summary(self) -> str:
         from tabulate import tabulate
@@ -332,7 +346,7 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
             k=k, gamma=gamma, coef=coef, selected=[cols[j] for j in S],
             val_r2=_r2(yva, Xva @ beta), test_r2=_r2(yte, Xte @ beta), condition=cond,
             max_corr=mc, intervals=iv, status=sol.status, gap=sol.gap, solver=sol.solver,
-            rounds=tuple(rounds), significant=significant))
+            rounds=tuple(rounds), significant=significant, design=design))
     models.sort(key=lambda m: (not m.significant, -m.val_r2))
     return HolisticResult(models, grid, k_max, gammas, design, (tr.size, va.size, te.size),
                           tuple(cons), time.perf_counter() - t0)

@@ -21,7 +21,7 @@ Schemes (METHODS 7):
     every report.
 
 Residuals used by ``residual`` and ``wild`` are inflated by ``sqrt(n / (n - df))`` (``df`` the
-number of non-zero coefficients of the fit, i.e. ``fit.df_resid = n - df``) so that their mean
+rank of the fit's selected columns, i.e. ``fit.df_resid = n - df``) so that their mean
 square is ``fit.sigma^2`` (Davison & Hinkley 1997, Sec. 6.2.3); without it percentile intervals
 are too short by that factor.
 
@@ -79,6 +79,7 @@ from ._tasks import (
 
 SCHEMES = ("residual", "cluster", "wild", "parametric")
 INTERVALS = ("percentile", "basic", "bca")
+BCA_MIN_B = 1000  # Efron & Tibshirani (1993): interval endpoints want B of about 1,000+
 WEIGHTS = ("rademacher", "mammen")
 
 _SQ5 = np.sqrt(5.0)
@@ -385,6 +386,10 @@ class BootstrapResult(ReplicateAccounting):
                     + (f", {self.jackknife_failures} jackknife fits failed (see "
                        ".jackknife_failed)" if self.jackknife_failures else "") + ")")]
         lines += [f"NOTE: {n}" for n in self.notes]
+        if self.ci == "bca" and self.n_ok < BCA_MIN_B:
+            lines.append(f"NOTE: BCa endpoints are unstable with {self.n_ok} replicates (its "
+                         f"bias correction and extreme quantiles need about {BCA_MIN_B} or "
+                         "more); raise B")
         if self.ci == "bca":
             m0 = int(point_mass_at_zero(self.draws[self.ok]).sum())
             if m0:
@@ -456,6 +461,10 @@ def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile
     if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 2:
         raise ValueError(f"B must be an integer >= 2, got {B!r}")
     level = _check_level(level)
+    if fit.df_resid == 0 and scheme in ("residual", "wild", "parametric"):
+        raise ValueError(f"the fit leaves no residual degrees of freedom (rank = n = "
+                         f"{fit.n_obs}): its residuals are 0, so scheme={scheme!r} has nothing "
+                         "to resample; lower k or use scheme='cluster'")
     if within_cluster and scheme != "residual":
         raise ValueError(f"within_cluster=True applies to scheme='residual' only, not "
                          f"{scheme!r}")

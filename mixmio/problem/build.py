@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -51,12 +52,21 @@ def resolve_caps(design, k) -> dict[str, int]:
     return {lab: int(v) for lab, v in caps.items()}
 
 
+def cap_key(key) -> str:
+    """A cap key as the design labels it: backticks dropped and no spaces around ``|``
+    (``"1 | `my group`"`` -> ``"1|my group"``), so keys written as in the formula work."""
+    if not isinstance(key, str):
+        return key
+    return re.sub(r"\s*\|\s*", "|", key.replace("`", "")).strip()
+
+
 def split_sign_caps(k):
     """``k`` with asymmetric ``(worst, best)`` tuples replaced by their totals, and the dict of
     those tuples (``{label: (k_pos, k_neg)}``): at most ``worst`` positive and ``best`` negative
     deviations."""
     if not isinstance(k, Mapping):
         return k, {}
+    k = {cap_key(key): v for key, v in k.items()}
     totals, signs = {}, {}
     for lab, v in k.items():
         if isinstance(v, tuple):

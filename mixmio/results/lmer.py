@@ -101,11 +101,14 @@ class MioLmerResult(CertificateMixin):
         and every cluster's dummy, count once, as in lme4 and statsmodels)."""
         from ..solvers.refit import support_rank
 
-        return max(1, self.n_obs - support_rank(self.problem, self.w))
+        return max(0, self.n_obs - support_rank(self.problem, self.w))
 
     @property
     def sigma(self) -> float:
-        """Residual standard deviation, sqrt(RSS / (n - non-zero coefficients))."""
+        """Residual standard deviation, sqrt(RSS / df_resid); NaN when the fit leaves no
+        residual degrees of freedom (e.g. one cluster per row, every cluster selected)."""
+        if self.df_resid == 0:
+            return float("nan")
         r = self.residuals
         return float(np.sqrt(r @ r / self.df_resid))
 

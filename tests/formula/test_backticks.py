@@ -85,3 +85,10 @@ def test_dot_is_refused_anywhere(formula):
 
 def test_a_decimal_point_is_not_a_dot_term():
     assert parse_formula("y ~ I(x * .5) + (1 | g)").fixed == "I(x * .5)"
+
+
+@pytest.mark.parametrize("key", ["1|`my subj`", "1 | my subj", "1|my subj", "1 | `my subj`"])
+def test_cap_keys_may_be_written_as_in_the_formula(key):
+    d = mixmio.datasets.load("sleepstudy").rename(columns={"Subject": "my subj"})
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | `my subj`)", d, k={key: 2})
+    assert fit.k == {"1|my subj": 2}

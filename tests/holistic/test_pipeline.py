@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import mixmio
 
@@ -58,3 +59,19 @@ def test_no_intercept_model_is_not_centred():
     # equal up to the pipeline's small ridge on the (collinear, uncentred) columns
     np.testing.assert_allclose(m.coef[["a", "b"]], ref.coef[["a", "b"]], rtol=1e-2)
     assert m.val_r2 > 0
+
+
+def test_model_predict_matches_columns_by_name():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(160, 3))
+    df = pd.DataFrame(X, columns=["x", "z", "w"]).assign(y=2 * X[:, 0] - X[:, 1]
+                                                           + 0.3 * rng.normal(size=160))
+    res = mixmio.holistic_regression("y ~ x + z + w", df, n_gamma=1, B=20, random_state=0,
+                                     significance=False, time_limit=5)
+    m = res.best
+    shuffled = df[["w", "z", "x"]].assign(c="p")  # other order, an unused string column
+    np.testing.assert_allclose(m.predict(shuffled), res.predict(df))
+    Xd = res.design.transform(df).X.to_numpy(dtype=float)
+    np.testing.assert_allclose(m.predict(Xd), res.predict(df))
+    with pytest.raises(ValueError, match="needs 4 columns"):
+        m.predict(df[["x", "z"]].to_numpy())

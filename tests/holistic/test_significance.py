@@ -85,3 +85,12 @@ def test_seeded_by_the_fits_random_state():
     runs = [mixmio.mio_lm(F, df, k=3, constraints=[Significance(B=20)], random_state=0)
             for _ in range(3)]
     assert all(r.rounds == runs[0].rounds for r in runs[1:])
+
+
+def test_a_forced_column_shrunk_to_zero_is_reported():
+    df = _data()
+    with pytest.warns(UserWarning, match=r"forced-in column\(s\) \['x5'\] have estimate "
+                      r"exactly 0 \(the l1 penalty of Robust\(gamma=50\)"):
+        fit = mixmio.mio_lm(F, df, k=2, constraints=[ForceInclude(["x5"]),
+                                                     Robust(gamma=50.0)])
+    assert fit.coef["x5"] == 0

@@ -249,3 +249,4 @@ def test_bca_uses_percentile_for_coefficients_with_a_point_mass_at_zero():
     assert freq_lt1.any()
     assert ((tab["lower"] <= 0) & (tab["upper"] >= 0))[freq_lt1].all()
     assert "point mass at 0" in boot.describe()
+    assert "BCa endpoints are unstable with 30 replicates" in boot.describe()
