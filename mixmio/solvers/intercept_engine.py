@@ -39,14 +39,14 @@ import scipy.sparse as sp
 from mixmio.problem import Problem
 from mixmio.solvers._bestfirst import finish
 from mixmio.solvers._engine_bnb import BnB, hard_directions
-from mixmio.solvers._engine_enum import ENUM_MAX, enumerate_best, n_supports
+from mixmio.solvers._engine_enum import ENUM_SECONDS, enumerate_best, estimated_seconds
 from mixmio.solvers._engine_stats import build_stats, heuristic_support
 from mixmio.solvers.solution import Solution
 
 __all__ = ["applies", "solve_engine", "structure"]
 
 SOLVER_NAME = "mixmio-bnb"
-ENUM_AFTER = 1.0  # seconds of branch and bound before enumerating when C(K, k) <= ENUM_MAX
+ENUM_AFTER = 1.0  # seconds of branch and bound before enumerating (when that is affordable)
 
 
 def _intercept_term(problem: Problem):
@@ -219,8 +219,10 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
         log.append(("incumbent", time.perf_counter() - t0, f0))
     V = hard_directions(st)
     bnb = BnB(st, k, V)
-    # small C(K, k): give the branch and bound a short budget, then enumerate every support
-    enumerable = n_supports(K, k) <= ENUM_MAX
+    # affordable C(K, k): give the branch and bound a short budget, then enumerate every support
+    est = estimated_seconds(K, k, st.p)
+    left = np.inf if time_limit is None else time_limit - (time.perf_counter() - t0)
+    enumerable = est <= min(ENUM_SECONDS, 0.5 * (left - ENUM_AFTER))
     bnb_limit = time_limit
     if enumerable:
         bnb_limit = min(time_limit if time_limit is not None else np.inf,

@@ -330,3 +330,18 @@ def test_nearly_collinear_cluster_level_covariates_do_not_crash():
     fb, _ = brute_force(pr)
     assert sol.status == "optimal"
     assert abs(sol.objective - fb) <= 1e-6 * abs(fb)
+
+
+@pytest.mark.parametrize("cluster_cov", [False, True])
+def test_enumerate_best_against_brute_force_for_every_k(cluster_cov):
+    from mixmio.solvers._engine_enum import enumerate_best
+    from mixmio.solvers._engine_stats import build_stats
+
+    for k in range(0, 8):
+        pr = random_problem(11, K=7, per=3, p=2, k=k, effect=0.8, cluster_cov=cluster_cov)
+        st_ = build_stats(pr.X, pr.y, pr.terms[0].codes, 7, float(pr.ridge), k)
+        sel, f, count = enumerate_best(st_, k)
+        fb, comb = brute_force(pr)
+        assert count == math.comb(7, min(k, 7))
+        assert f == pytest.approx(fb, rel=1e-9, abs=1e-12)
+        assert sel.sum() == min(k, 7)
