@@ -222,11 +222,15 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
     # affordable C(K, k): give the branch and bound a short budget, then enumerate every support
     est = estimated_seconds(K, k, st.p)
     left = np.inf if time_limit is None else time_limit - (time.perf_counter() - t0)
-    enumerable = est <= min(ENUM_SECONDS, 0.5 * (left - ENUM_AFTER))
+    # race: the branch and bound gets as long as the enumeration is expected to take (at
+    # least ENUM_AFTER), so a search that would have finished soon is not replaced by a
+    # slower enumeration; the total is at most about twice the better of the two
+    head = max(ENUM_AFTER, est)
+    enumerable = est <= ENUM_SECONDS and head + est <= left
     bnb_limit = time_limit
     if enumerable:
         bnb_limit = min(time_limit if time_limit is not None else np.inf,
-                        time.perf_counter() - t0 + ENUM_AFTER)
+                        time.perf_counter() - t0 + head)
     sel, U, bound, nodes, timed_out = bnb.run(sel, f0, mip_gap, bnb_limit, t0, log=log)
     solver = SOLVER_NAME
     info = {"heuristic_objective": f0, "hard_directions": V.shape[1]}
