@@ -36,8 +36,10 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
         (``{"1|hospital": (3, 0)}`` flags only clusters above the population).
     k_fixed : optional cap on the selectable fixed effects (the intercept is always in).
     ridge : ``"auto"`` (1e-4 x median column sum of squares of [X | Z]) or a positive number.
-    solver : ``"auto"`` (open source, exact), ``"SCIP"``, ``"GUROBI"``, or any CVXPY
-        mixed-integer solver.
+    solver : ``"auto"`` (exact: mixmio's own engines where they apply, else a CVXPY model
+        solved by Gurobi when its licence allows the model's size and by SCIP otherwise; no
+        commercial licence is needed), ``"SCIP"``, ``"GUROBI"``, or another installed CVXPY
+        solver that handles mixed-integer quadratic programs.
     time_limit : seconds; when reached, the incumbent is returned with status ``time_limit``
         and its proven gap (``None``: no limit).
     mip_gap : relative gap under which a fit is called ``optimal``.
@@ -65,6 +67,7 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
     from .solvers import solve
 
     _check_solve_args(mip_gap, time_limit)
+    _check_refit_and_seed(refit, random_state)
     from .holistic.compile import apply_transforms, check_constraints, compile_constraints
 
     cons = check_constraints(constraints)
@@ -133,6 +136,7 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
     from .solvers import solve
 
     _check_solve_args(mip_gap, time_limit)
+    _check_refit_and_seed(refit, random_state, allowed=("auto", True, False))
     cons = check_constraints(constraints)
     formula2, tmap = apply_transforms(formula, data, cons)
     design = build_design(formula2, data, na_action=na_action)
@@ -313,6 +317,18 @@ def _raise_if_no_solution(solution) -> None:
     if not np.isfinite(solution.objective):
         raise RuntimeError(f"the solver found no feasible solution ({solution.message}); "
                            "try solver='auto' or an exact MIQP solver")
+
+
+def _check_refit_and_seed(refit, random_state, allowed=(True, False)) -> None:
+    ok = isinstance(refit, (bool, np.bool_)) or (isinstance(refit, str) and refit in allowed)
+    if not ok:
+        raise ValueError(f"refit must be one of {list(allowed)}, got {refit!r}")
+    if random_state is not None:
+        try:
+            np.random.SeedSequence(random_state)
+        except (TypeError, ValueError):
+            raise TypeError("random_state must be None, an int or a sequence of ints, got "
+                            f"{random_state!r}") from None
 
 
 def _check_solve_args(mip_gap, time_limit) -> None:

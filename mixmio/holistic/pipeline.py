@@ -161,8 +161,23 @@ def holistic_regression(formula: str, data: pd.DataFrame, constraints=(), *,
     them, at its ``alpha``), so a model reported significant never has an interval covering 0.
     The bootstrapped estimator is the reported one (penalised by the ridge and by Gamma).
     """
+    from mixmio.api import _check_solve_args
+    from mixmio.solvers import check_solver
     from mixmio.solvers._cd import single_thread
 
+    # every argument checked before any solve (a bad solver was found after the whole grid)
+    _check_solve_args(1e-4, time_limit)
+    check_solver(solver)
+    check_solver(grid_solver)
+    for name, v, lo in (("n_gamma", n_gamma, 1), ("top", top, 1), ("B", B, 10)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(
+            patience, (int, np.integer)) or patience < 1):
+        raise ValueError(f"patience must be None or an integer >= 1, got {patience!r}")
+    if (len(split) != 3 or any(not 0 < float(f) < 1 for f in split)
+            or abs(sum(float(f) for f in split) - 1) > 1e-9):
+        raise ValueError(f"split must be three fractions in (0, 1) summing to 1, got {split!r}")
     with single_thread():
         return _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B,
                          grid_solver, solver, time_limit, patience, split, random_state,
