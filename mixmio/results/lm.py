@@ -155,8 +155,17 @@ class MioLmResult(CertificateMixin):
                     np.abs(t), self.df_resid)
             except np.linalg.LinAlgError:
                 pass
+        q = stats.t.ppf(0.975, max(self.df_resid, 1))
+        out["ci_lower"] = out["estimate"] - q * out["std_err"]
+        out["ci_upper"] = out["estimate"] + q * out["std_err"]
         out["selected"] = est != 0
         return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table (every candidate column): estimate, standard error, t,
+        p-value, 95% interval (conditional on the selected support; refit estimates only)
+        and whether the column is selected."""
+        return self.coef_table()
 
     def summary(self) -> str:
         """statsmodels-like text summary with the certificate (status, gap) line."""
@@ -187,10 +196,13 @@ class MioLmResult(CertificateMixin):
             rows.append([name, f"{r.estimate:.4f}",
                          "" if np.isnan(r.std_err) else f"{r.std_err:.4f}",
                          "" if np.isnan(r.t) else f"{r.t:.3f}",
-                         _format_p(r.p_value)])
-        lines.append(tabulate(rows, headers=["", "coef", "std err", "t", "P>|t|"],
+                         _format_p(r.p_value),
+                         "" if np.isnan(r.ci_lower) else f"{r.ci_lower:.4f}",
+                         "" if np.isnan(r.ci_upper) else f"{r.ci_upper:.4f}"])
+        lines.append(tabulate(rows, headers=["", "coef", "std err", "t", "P>|t|", "[0.025",
+                                             "0.975]"],
                               tablefmt="simple", disable_numparse=True,
-                              colalign=("left", "right", "right", "right", "right")))
+                              colalign=("left",) + ("right",) * 6))
         n_zero = int((~tab["selected"] & (tab.index != "Intercept")).sum())
         lines.append(f"{n_zero} candidate column(s) not selected (coefficient 0).")
         if self.refit:
@@ -212,7 +224,8 @@ class MioLmResult(CertificateMixin):
 
 
 def _format_p(p: float) -> str:
-    """p-values as R prints them: 4 significant digits, ``<2e-16`` below machine precision."""
+    """p-values: 4 decimals, e-notation below 1e-4, and ``<2e-16`` (as R prints it) below
+    machine precision, instead of a misleading 0."""
     if np.isnan(p):
         return ""
     if p < 2.2e-16:

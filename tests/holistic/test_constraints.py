@@ -283,3 +283,15 @@ def test_transforms_pruning_uses_the_rows_the_design_keeps():
         fit = mixmio.mio_lm("y ~ x + b", df, k=2, constraints=[Transforms(["x"])])
     assert {r.filename for r in rec if "distinct" in str(r.message)} == {__file__}
     assert fit.design.n_dropped == 2 and fit.status == "optimal"
+
+
+def test_lm_intervals_match_statsmodels():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"a": rng.normal(5, 1, 80), "b": rng.normal(-3, 1, 80)})
+    df["y"] = 2 * df.a + 1 + rng.normal(size=80)
+    fit = mixmio.mio_lm("y ~ a + b", df, k=2)
+    ref = smf.ols("y ~ a + b", df).fit().conf_int()
+    tab = fit.to_frame()
+    np.testing.assert_allclose(tab[["ci_lower", "ci_upper"]].to_numpy(), ref.to_numpy(),
+                               rtol=1e-8)
+    assert "[0.025" in fit.summary()
