@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,14 +15,18 @@ from .design import build_design
 from .problem import LinearConstraint
 from .problem.build import build_lm_problem, build_problem
 from .results.lm import MioLmResult, condition_number
+
+if TYPE_CHECKING:
+    from .holistic.constraints import Constraint
 from .results.lmer import MioLmerResult
 
 
-def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
-             ridge="auto", solver: str = "auto", time_limit: float | None = None,
-             mip_gap: float = 1e-4, refit: bool = True, warm_start: bool = True,
-             random_state=None, na_action: str = "drop", verbose: bool = False,
-             constraints=()) -> MioLmerResult:
+def mio_lmer(formula: str, data: pd.DataFrame, k: int | Mapping[str, int | tuple[int, int]],
+             *, k_fixed: int | None = None, ridge: float | str = "auto", solver: str = "auto",
+             time_limit: float | None = None, mip_gap: float = 1e-4, refit: bool = True,
+             warm_start: bool = True, random_state: int | None = None,
+             na_action: str = "drop", verbose: bool = False,
+             constraints: Sequence[Constraint] | Constraint = ()) -> MioLmerResult:
     """Fit a sparse mixed model: at most ``k`` non-zero cluster deviations per column.
 
     Minimises 1/2 ||y - X beta - Z gamma||^2 + ridge/2 ||gamma||^2 (plus ridge/2
@@ -47,6 +53,12 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
         branch and bound; the solver's log for CVXPY backends) to stderr.
     refit : report the unpenalised least-squares refit on the selected support (kept
         penalised when the refit would break an asymmetric cap's signs).
+    warm_start : also run the discrete first-order heuristic for a first incumbent (the
+        engines run their own structure-aware heuristics in any case).
+    random_state : seed of the heuristics' random restarts (the exact result does not
+        depend on it; a heuristic or time-limited one may).
+    na_action : ``"drop"`` (drop rows with a missing value in a variable the formula uses,
+        counted in ``fit.design.n_dropped``) or ``"raise"``.
     constraints : holistic constraints (:mod:`mixmio.holistic`): ``ForceInclude`` /
         ``Exclude`` (columns with ``k_fixed``, or ``clusters={"school": ["S12"]}``),
         ``JointClusterSelection(term)``, and with ``k_fixed`` ``GroupSparsity``,
@@ -95,10 +107,12 @@ def mio_lmer(formula: str, data: pd.DataFrame, k, *, k_fixed: int | None = None,
     return MioLmerResult(design, problem, solution, w, mip_gap, refit)
 
 
-def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
-           ridge="auto", solver: str = "auto", time_limit: float | None = None,
-           mip_gap: float = 1e-4, random_state=None, na_action: str = "drop",
-           refit="auto", warm_start: bool = True, verbose: bool = False) -> MioLmResult:
+def mio_lm(formula: str, data: pd.DataFrame, k: int | None,
+           constraints: Sequence[Constraint] | Constraint = (), ridge: float | str = "auto",
+           solver: str = "auto", time_limit: float | None = None, mip_gap: float = 1e-4,
+           random_state: int | None = None, na_action: str = "drop",
+           refit: bool | str = "auto", warm_start: bool = True,
+           verbose: bool = False) -> MioLmResult:
     """Best-subset (holistic) linear regression: at most ``k`` selected columns.
 
     Minimises 1/2 RSS + ridge/2 ||beta_selectable||^2 (+ Gamma ||beta||_1 under ``Robust``)
@@ -118,6 +132,8 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None, constraints=(),
         ``"subset"``, ``"heuristic"``, ``"SCIP"``, ``"GUROBI"``, ...
     refit : ``"auto"`` (least squares on the support unless ``Robust`` with gamma > 0),
         True or False.
+    data, time_limit, mip_gap, random_state, na_action, warm_start, verbose : as in
+        :func:`mio_lmer`.
 
     Returns a :class:`mixmio.results.lm.MioLmResult`.
 
