@@ -68,6 +68,11 @@ def run(argv: list[str] | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         print(run(argv))
+    except BrokenPipeError:  # output piped into head and the like: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        return 0
     except (ValueError, KeyError, TypeError, RuntimeError, OSError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {msg}", file=sys.stderr)

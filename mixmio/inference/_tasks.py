@@ -115,10 +115,13 @@ class _Out:
     reason: str = ""
 
 
-RESAMPLE_UNSUPPORTED = ("resampling clusters or observations of a fit with holistic constraints, "
-                        "sign caps or an l1 term is not supported (their indicators refer to "
-                        "the full data's clusters); use scheme='residual', 'wild' or "
-                        "'parametric'")
+RESAMPLE_UNSUPPORTED = ("resampling clusters or observations of a fit with linear constraints "
+                        "on its indicators (holistic constraints, including the automatic "
+                        "grouping of a factor's dummies under k_fixed), sign caps or an l1 "
+                        "term is not supported (their indicators refer to the full data's "
+                        "clusters and columns). For fit.bootstrap use scheme='residual', "
+                        "'wild' or 'parametric'; for fit.stability, fit without those "
+                        "constraints (e.g. without k_fixed or sign caps)")
 
 
 def check_replicate_args(fit, solver: str, time_limit) -> None:
@@ -407,9 +410,13 @@ def run_tasks(fn, ctx: _Context, tasks: list, n_jobs, progress: bool, desc: str)
         chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     par = Parallel(n_jobs=n_jobs, return_as="generator")
     gen = par(delayed(_chunk)(fn, ctx, c) for c in chunks)
-    if show_progress(progress):
-        from tqdm.auto import tqdm
+    if not show_progress(progress):
+        return [out for chunk in gen for out in chunk]
+    from tqdm.auto import tqdm
 
-        gen = tqdm(gen, total=len(chunks), desc=f"{desc} ({len(tasks)} in chunks)",
-                   file=sys.stderr)
-    return [out for chunk in gen for out in chunk]
+    outs: list[_Out] = []
+    with tqdm(total=len(tasks), desc=desc, unit="replicate", file=sys.stderr) as bar:
+        for chunk in gen:  # the bar counts replicates, advanced a chunk at a time
+            outs.extend(chunk)
+            bar.update(len(chunk))
+    return outs
