@@ -22,12 +22,36 @@ _FILES = {
 
 
 def available() -> list[str]:
-    """Names accepted by :func:`load`."""
+    """Names accepted by :func:`load`.
+
+    Examples
+    --------
+    >>> available()
+    ['cake', 'dyestuff', 'exam', 'pastes', 'penicillin', 'sleepstudy']
+    """
     return sorted(_FILES)
 
 
 def load(name: str) -> pd.DataFrame:
-    """Load a shipped data set by name (case-insensitive)."""
+    """Load a shipped data set by name (case-insensitive).
+
+    Parameters
+    ----------
+    name : one of :func:`available` (``"sleepstudy"``, ``"dyestuff"``, ``"penicillin"``,
+        ``"cake"``, ``"pastes"``, ``"exam"``); provenance in ``SOURCES.md``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A fresh copy, read from the shipped CSV file.
+
+    Examples
+    --------
+    >>> from mixmio.datasets import load
+    >>> data = load("SleepStudy")
+    >>> data.shape, list(data.columns)
+    ((180, 3), ['Reaction', 'Days', 'Subject'])
+    """
     key = name.lower()
     if key not in _FILES:
         raise ValueError(f"unknown data set {name!r}; available: {available()}")

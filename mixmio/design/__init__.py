@@ -43,6 +43,15 @@ class RandomBlock:
     ``codes`` holds every row's level (integer, so the incidence A is implicit); ``values``
     the term's own columns (n x q); ``labels`` the cap keys of its columns (``1|school``,
     ``x1|school``); ``z_slice`` its columns of Z.
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+    ...                         mixmio.datasets.load("sleepstudy"))
+    >>> b = d.blocks[0]
+    >>> b.group, b.columns, b.labels, b.z_slice
+    ('Subject', ['Intercept', 'Days'], ['1|Subject', 'Days|Subject'], slice(0, 36, None))
     """
 
     term: RandomTerm
@@ -57,28 +66,98 @@ class RandomBlock:
 
     @property
     def label(self) -> str:
+        """The term's label, ``expr|group``.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> b = d.blocks[0]
+        >>> b.label
+        'Days|Subject'
+        """
         return f"{self.term.expr}|{self.group}"
 
     @property
     def n_levels(self) -> int:
+        """Number of levels (clusters) of the grouping factor.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> b = d.blocks[0]
+        >>> b.n_levels
+        18
+        """
         return len(self.levels)
 
     @property
     def q(self) -> int:
+        """Number of the term's own columns (intercept and slopes).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> b = d.blocks[0]
+        >>> b.q
+        2
+        """
         return len(self.columns)
 
     def column_slice(self, j: int) -> slice:
-        """Z columns of term column ``j`` (all levels)."""
+        """Z columns of term column ``j`` (all levels).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> b = d.blocks[0]
+        >>> b.column_slice(1)
+        slice(18, 36, None)
+        """
         start = self.z_slice.start + j * self.n_levels
         return slice(start, start + self.n_levels)
 
     def cluster_sizes(self) -> np.ndarray:
+        """Number of rows of every level, in level order.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> b = d.blocks[0]
+        >>> b.cluster_sizes()[:3].tolist()
+        [10, 10, 10]
+        """
         return np.bincount(self.codes, minlength=self.n_levels)
 
 
 @dataclass(frozen=True, eq=False)
 class NewDesign:
-    """X and Z for new rows, with the levels that training never saw."""
+    """X and Z for new rows, with the levels that training never saw.
+
+    ``unseen`` maps a grouping factor to its new levels, ``unseen_rows`` to a boolean mask of
+    the rows holding them.  Made by :meth:`Design.transform`.
+
+    Examples
+    --------
+    >>> import warnings, mixmio
+    >>> data = mixmio.datasets.load("sleepstudy")
+    >>> d = mixmio.build_design("Reaction ~ Days + (1 | Subject)", data)
+    >>> new = data.head(2).assign(Subject=[308, 999])
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     nd = d.transform(new)
+    >>> nd.unseen, nd.unseen_rows["Subject"].tolist()
+    ({'Subject': ['999']}, [False, True])
+    """
 
     X: pd.DataFrame
     Z: sp.csc_matrix
@@ -94,7 +173,17 @@ class Design:
     Attributes: ``y`` (float array), ``X`` (DataFrame, formulaic column names), ``Z``
     (sparse CSC), ``z_columns`` (group, level, term of every Z column), ``blocks`` (one
     :class:`RandomBlock` per random term), ``offset``, ``n_dropped`` and ``dropped_rows``
-    (index labels of rows removed for missing values).
+    (index labels of rows removed for missing values).  Built by :func:`build_design`.
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+    ...                         mixmio.datasets.load("sleepstudy"))
+    >>> d
+    Design(n=180, p=2, random_columns=36, terms=['Days|Subject'])
+    >>> list(d.X.columns), d.Z.shape, d.column_labels
+    (['Intercept', 'Days'], (180, 36), ['1|Subject', 'Days|Subject'])
     """
 
     spec: FormulaSpec
@@ -111,14 +200,47 @@ class Design:
 
     @property
     def formula(self) -> str:
+        """The formula text the design was built from.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (1 | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> d.formula
+        'Reaction ~ Days + (1 | Subject)'
+        """
         return self.spec.formula
 
     @property
     def n_obs(self) -> int:
+        """Number of rows used (after dropping rows with missing values).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (1 | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> d.n_obs
+        180
+        """
         return len(self.y)
 
     @property
     def z_columns(self) -> pd.DataFrame:
+        """One row per Z column: ``group``, ``level``, ``term`` (the term column) and
+        ``label`` (its cap key).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> d.z_columns.shape
+        (36, 4)
+        >>> d.z_columns.iloc[0].tolist()
+        ['Subject', '308', 'Intercept', '1|Subject']
+        """
         parts = []
         for b in self.blocks:
             for j, col in enumerate(b.columns):
@@ -131,10 +253,33 @@ class Design:
 
     @property
     def column_labels(self) -> list[str]:
-        """Cap keys of every random-effect column, in order (``1|school``, ...)."""
+        """Cap keys of every random-effect column, in order (``1|school``, ...).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> d.column_labels
+        ['1|Subject', 'Days|Subject']
+        """
         return [lab for b in self.blocks for lab in b.labels]
 
     def block_of(self, label: str) -> tuple[RandomBlock, int]:
+        """The random block holding the random-effect column ``label`` (a cap key such as
+        ``"x|school"``) and the column's position within the block.
+
+        Raises ``KeyError`` (listing the column labels) when no column has that label.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (Days | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> block, j = d.block_of("Days|Subject")
+        >>> block.group, j, block.column_slice(j)
+        ('Subject', 1, slice(18, 36, None))
+        """
         for b in self.blocks:
             if label in b.labels:
                 return b, b.labels.index(label)
@@ -146,6 +291,15 @@ class Design:
 
         Rows whose level of a grouping factor was not seen in training get no Z entries for
         that factor; they are reported in ``unseen`` / ``unseen_rows`` and with a warning.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> data = mixmio.datasets.load("sleepstudy")
+        >>> d = mixmio.build_design("Reaction ~ Days + (1 | Subject)", data)
+        >>> nd = d.transform(data.head(3))
+        >>> nd.X.shape, nd.Z.shape, nd.unseen
+        ((3, 2), (3, 18), {})
         """
         newdata = _as_frame(newdata)
         cols = required_columns(self.spec, response=False)
@@ -179,7 +333,16 @@ class Design:
                          _offset(self.spec, newdata, "newdata"), unseen, unseen_rows)
 
     def describe(self) -> str:
-        """A plain-text description of the design (sizes, terms, clusters)."""
+        """A plain-text description of the design (sizes, terms, clusters).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> d = mixmio.build_design("Reaction ~ Days + (1 | Subject)",
+        ...                         mixmio.datasets.load("sleepstudy"))
+        >>> print(d.describe().splitlines()[1])
+        Observations: 180
+        """
         from ._describe import describe
 
         return describe(self)
@@ -196,6 +359,28 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     ``na_action="drop"`` removes rows with a missing value in any variable the formula uses
     and records them (``n_dropped``, ``dropped_rows``); ``"raise"`` refuses such data and
     names the columns.
+
+    Parameters
+    ----------
+    formula : lme4 formula text (``"y ~ x + (1 + x | school)"``) or a parsed
+        :class:`~mixmio.formula.FormulaSpec`.
+    data : DataFrame (or dict of named columns) with the variables.
+    na_action : ``"drop"`` or ``"raise"``.
+
+    Returns
+    -------
+    Design
+
+    Examples
+    --------
+    >>> import numpy as np, mixmio
+    >>> data = mixmio.datasets.load("sleepstudy")
+    >>> data.loc[[0, 5], "Days"] = np.nan
+    >>> d = mixmio.build_design("Reaction ~ Days + (1 | Subject)", data)
+    >>> d.n_obs, d.n_dropped, list(d.dropped_rows)
+    (178, 2, [0, 5])
+    >>> d.Z.shape
+    (178, 18)
     """
     spec = formula if isinstance(formula, FormulaSpec) else parse_formula(formula)
     data = _as_frame(data)

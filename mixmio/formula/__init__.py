@@ -35,6 +35,15 @@ class RandomTerm:
     ``expr`` is a formulaic right-hand side for the term's own columns (``"1 + x"``,
     ``"0 + f"``); ``group`` names the grouping factor, ``a:b`` for an interaction of factors.
     ``correlated`` is False for the pieces of a ``||`` term.
+
+    Examples
+    --------
+    >>> from mixmio.formula import parse_formula
+    >>> parse_formula("y ~ x + (1 + x | school)").random
+    (RandomTerm(expr='1 + x', group='school', correlated=True),)
+    >>> term = RandomTerm("1", "school:class")
+    >>> str(term), term.group_vars
+    ('1 | school:class', ('school', 'class'))
     """
 
     expr: str
@@ -43,7 +52,13 @@ class RandomTerm:
 
     @property
     def group_vars(self) -> tuple[str, ...]:
-        """Column names of the grouping factor, backticks removed (``a:b`` -> ``("a", "b")``)."""
+        """Column names of the grouping factor, backticks removed (``a:b`` -> ``("a", "b")``).
+
+        Examples
+        --------
+        >>> RandomTerm("1", "`my school`:class").group_vars
+        ('my school', 'class')
+        """
         return group_columns(self.group)
 
     def __str__(self) -> str:
@@ -52,7 +67,20 @@ class RandomTerm:
 
 @dataclass(frozen=True)
 class FormulaSpec:
-    """A parsed mixed-model formula."""
+    """A parsed mixed-model formula.
+
+    ``formula`` is the text as given, ``response`` the left-hand side, ``fixed`` the fixed
+    part's right-hand side (formulaic syntax), ``random`` the :class:`RandomTerm` pieces and
+    ``offsets`` the expressions inside ``offset(...)``.  Made by :func:`parse_formula`.
+
+    Examples
+    --------
+    >>> spec = parse_formula("y ~ x + offset(log(t)) + (1 + x | school)")
+    >>> spec.response, spec.fixed, spec.offsets
+    ('y', 'x', ('log(t)',))
+    >>> [str(t) for t in spec.random]
+    ['1 + x | school']
+    """
 
     formula: str
     response: str
@@ -62,7 +90,13 @@ class FormulaSpec:
 
     @property
     def fixed_formula(self) -> str:
-        """The two-sided formulaic formula of the fixed part."""
+        """The two-sided formulaic formula of the fixed part.
+
+        Examples
+        --------
+        >>> parse_formula("y ~ x + (1 | g)").fixed_formula
+        'y ~ x'
+        """
         return f"{self.response} ~ {self.fixed}"
 
 
@@ -71,6 +105,29 @@ def parse_formula(formula: str) -> FormulaSpec:
 
     Raises :class:`FormulaError` (a ``ValueError``) showing the formula with a caret under
     the offending position.
+
+    Parameters
+    ----------
+    formula : lme4 formula text: fixed terms in formulaic syntax, random terms
+        ``(expr | g)`` / ``(expr || g)`` with nesting ``a/b`` and interactions ``a:b``, and
+        ``offset(...)``.
+
+    Returns
+    -------
+    FormulaSpec
+
+    Examples
+    --------
+    >>> spec = parse_formula("Reaction ~ Days + (Days | Subject)")
+    >>> spec.response, spec.fixed, [str(t) for t in spec.random]
+    ('Reaction', 'Days', ['Days | Subject'])
+    >>> try:
+    ...     parse_formula("y ~ x + (1 | )")
+    ... except FormulaError as err:
+    ...     print(err)
+    random term has no grouping factor after '|'
+        y ~ x + (1 | )
+                     ^
     """
     if not isinstance(formula, str):
         raise TypeError(f"formula must be a string, got {type(formula).__name__}")
@@ -135,7 +192,13 @@ def _refuse_dot(formula: str) -> None:
 
 def group_columns(group: str) -> tuple[str, ...]:
     """Column names of a grouping factor ``a:b`` (backticks removed; a ``:`` inside
-    backticks is part of a name)."""
+    backticks is part of a name).
+
+    Examples
+    --------
+    >>> group_columns("school:`class:id`")
+    ('school', 'class:id')
+    """
     return tuple(unquote(v) for v in split_names(group, ":"))
 
 

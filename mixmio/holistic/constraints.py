@@ -48,9 +48,24 @@ def _clusters(clusters) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 class Constraint:
-    """Base class of the holistic constraints."""
+    """Base class of the holistic constraints.
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> isinstance(mixmio.CorrelationLimit(0.7), mixmio.holistic.Constraint)
+    True
+    """
 
     def describe(self) -> str:
+        """A one-line description of the constraint (its ``repr``).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> mixmio.CorrelationLimit(0.7).describe()
+        'CorrelationLimit(rho=0.7)'
+        """
         return repr(self)
 
 
@@ -62,6 +77,21 @@ class GroupSparsity(Constraint):
     The dummies of a factor are grouped automatically in :func:`mixmio.mio_lm` (and in
     :func:`mixmio.mio_lmer` when ``k_fixed`` is set).  A group counts as its number of columns
     toward ``k``.
+
+    Parameters
+    ----------
+    columns : a name or a list of names (design columns or terms) that enter together.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(100, 4)), columns=list("abcd"))
+    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=100)
+    >>> cons = [mixmio.GroupSparsity(["c", "d"]), mixmio.ForceInclude("c")]
+    >>> fit = mixmio.mio_lm("y ~ a + b + c + d", df, k=3, constraints=cons)
+    >>> sorted(fit.selected)  # forcing c in brings d with it
+    ['a', 'c', 'd']
     """
 
     columns: tuple[str, ...]
@@ -84,6 +114,22 @@ class CorrelationLimit(Constraint):
 
     The largest feasible support ``k_max`` (a maximum independent set of the conflict graph,
     with the other constraints) is computed exactly with HiGHS; a cap above it is refused.
+
+    Parameters
+    ----------
+    rho : correlation threshold in [0, 1) (default 0.8).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(100, 2)), columns=["a", "b"])
+    >>> df["e"] = df.a + 0.01 * rng.normal(size=100)  # a near copy of a
+    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=100)
+    >>> fit = mixmio.mio_lm("y ~ a + b + e", df, k=None,
+    ...                     constraints=[mixmio.CorrelationLimit(0.9)])
+    >>> fit.k_max, len(fit.selected)  # a and e never enter together
+    (2, 2)
     """
 
     rho: float = 0.8
@@ -123,13 +169,49 @@ class ForceInclude(_Selection):
     ``clusters`` maps a grouping factor (every capped column of its terms) or a random-effect
     column label (``"1|school"``) to level names: ``ForceInclude(clusters={"school": ["S12"]})``.
     Forced columns count toward ``k``.
+
+    Parameters
+    ----------
+    columns : a fixed-effect column or term name, or a list of them.
+    clusters : ``{grouping factor or column label: level or list of levels}``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(100, 4)), columns=list("abcd"))
+    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=100)
+    >>> fit = mixmio.mio_lm("y ~ a + b + c + d", df, k=2,
+    ...                     constraints=[mixmio.ForceInclude(["d"])])
+    >>> sorted(fit.selected)
+    ['a', 'd']
+    >>> mixmio.ForceInclude(clusters={"Subject": ["308"]})  # for mio_lmer
+    ForceInclude(clusters={'Subject': ['308']})
     """
 
 
 @dataclass(frozen=True, repr=False)
 class Exclude(_Selection):
     """Columns and/or clusters that must stay out (``z = 0``); same arguments as
-    :class:`ForceInclude`."""
+    :class:`ForceInclude`.
+
+    Parameters
+    ----------
+    columns : a fixed-effect column or term name, or a list of them.
+    clusters : ``{grouping factor or column label: level or list of levels}``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(100, 4)), columns=list("abcd"))
+    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=100)
+    >>> fit = mixmio.mio_lm("y ~ a + b + c + d", df, k=2, constraints=[mixmio.Exclude("b")])
+    >>> "b" in fit.selected
+    False
+    >>> mixmio.Exclude(clusters={"Subject": "309"})  # for mio_lmer
+    Exclude(clusters={'Subject': ['309']})
+    """
 
 
 @dataclass(frozen=True, repr=False)
@@ -140,6 +222,21 @@ class Transforms(Constraint):
     At most one form of each variable (the original included) is selected.  The forms are added
     to the formula (``I(x ** 2)``, ``np.sqrt(x)``, ``np.log(x)``), so ``predict`` recomputes
     them on new data.
+
+    Parameters
+    ----------
+    variables : a numeric variable name or a list of them.
+    forms : among ``"square"``, ``"sqrt"`` and ``"log"`` (default all three).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"x": rng.uniform(1, 5, size=100)})
+    >>> df["y"] = 3 * np.log(df.x) + 0.1 * rng.normal(size=100)
+    >>> fit = mixmio.mio_lm("y ~ x", df, k=1, constraints=[mixmio.Transforms(["x"])])
+    >>> fit.selected
+    ['np.log(x)']
     """
 
     variables: tuple[str, ...]
@@ -164,6 +261,24 @@ class Robust(Constraint):
     By King's Theorem 3 this is the worst case over column-wise perturbations of X bounded by
     gamma.  ``gamma="grid"`` asks :func:`mixmio.holistic_regression` to tune it over
     :func:`robust_grid` (``{0}`` plus ``n_grid - 1`` geometric values up to ``||X'y||_inf``).
+
+    Parameters
+    ----------
+    gamma : a number >= 0, or ``"grid"`` (tuned by :func:`mixmio.holistic_regression`; a fit
+        by :func:`mixmio.mio_lm` needs a number).
+    n_grid : number of grid values with ``gamma="grid"`` (0 included).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(100, 4)), columns=list("abcd"))
+    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=100)
+    >>> plain = mixmio.mio_lm("y ~ a + b + c + d", df, k=2)
+    >>> robust = mixmio.mio_lm("y ~ a + b + c + d", df, k=2,
+    ...                        constraints=[mixmio.Robust(gamma=20.0)])
+    >>> sorted(robust.selected), bool(abs(robust.coef["a"]) < abs(plain.coef["a"]))
+    (['a', 'b'], True)
     """
 
     gamma: float | str = "grid"
@@ -182,6 +297,14 @@ class Robust(Constraint):
 
     @staticmethod
     def grid(X: np.ndarray, y: np.ndarray, n: int = 10, ratio: float = 1e-3) -> np.ndarray:
+        """The Gamma grid for ``X`` and ``y``; the same as :func:`robust_grid`.
+
+        Examples
+        --------
+        >>> import numpy as np, mixmio
+        >>> mixmio.Robust.grid(np.eye(3), np.array([1.0, 2.0, 4.0]), n=3).round(3).tolist()
+        [0.0, 0.004, 4.0]
+        """
         return robust_grid(X, y, n, ratio)
 
 
@@ -190,6 +313,12 @@ def robust_grid(X: np.ndarray, y: np.ndarray, n: int = 10, ratio: float = 1e-3) 
 
     ``X`` and ``y`` are the (centred) selectable columns and response; at ``G`` the l1 term alone
     forces ``beta = 0`` in the unconstrained problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> robust_grid(np.eye(3), np.array([1.0, 2.0, 4.0]), n=3).round(3).tolist()
+    [0.0, 0.004, 4.0]
     """
     G = float(np.max(np.abs(np.asarray(X).T @ np.asarray(y)))) if np.size(X) else 0.0
     if n <= 1 or G == 0:
@@ -207,7 +336,27 @@ class Significance(Constraint):
     The pairs bootstrap draws the estimator the fit reports (least squares on the support
     after a refit, else the penalised one).  Forced-in columns are reported when
     insignificant but are never cut.  ``random_state=None`` uses the fit's ``random_state``.
-    The fit records every round and cut (``fit.rounds``)."""
+    The fit records every round and cut (``fit.rounds``).
+
+    Parameters
+    ----------
+    alpha : level of the two-sided percentile intervals (``1 - alpha`` coverage).
+    B : bootstrap replicates per round (at least 10).
+    max_condition : largest condition number allowed for the selected columns.
+    max_rounds : most solves in all.
+    random_state : seed of the bootstrap (``None``: the fit's).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(100, 4)), columns=list("abcd"))
+    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=100)
+    >>> sig = mixmio.Significance(B=20, random_state=0)
+    >>> fit = mixmio.mio_lm("y ~ a + b + c + d", df, k=3, constraints=[sig])
+    >>> sorted(fit.selected), len(fit.rounds) >= 1
+    (['a', 'b'], True)
+    """
 
     alpha: float = 0.05
     B: int = 200
@@ -234,7 +383,23 @@ class Significance(Constraint):
 class JointClusterSelection(Constraint):
     """One indicator per cluster across a random term's columns: a cluster deviates in every
     column of ``term`` (intercept and slopes) or in none.  ``term`` is the term's label
-    (``"1 + x|school"``) or its grouping factor when that has one term (``"school"``)."""
+    (``"1 + x|school"``) or its grouping factor when that has one term (``"school"``).
+
+    Used with :func:`mixmio.mio_lmer`, e.g. ``mixmio.mio_lmer("Reaction ~ Days + (Days |
+    Subject)", data, k=3, constraints=[mixmio.JointClusterSelection("Subject")])`` selects
+    at most 3 subjects, each deviating in intercept and slope together.
+
+    Parameters
+    ----------
+    term : the random term's label or its grouping factor.
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> js = mixmio.JointClusterSelection("Subject")
+    >>> js, js.term
+    (JointClusterSelection('Subject'), 'Subject')
+    """
 
     term: str
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,12 +35,41 @@ from mixmio.problem import CapSet, Problem
 
 from .constraints import CorrelationLimit, Robust, Significance, robust_grid
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from .constraints import Constraint
+
 __all__ = ["holistic_regression", "HolisticResult", "HolisticModel"]
 
 
 @dataclass(frozen=True, eq=False)
 class HolisticModel:
-    """One finalist of :func:`holistic_regression` (coefficients on the original scale)."""
+    """One finalist of :func:`holistic_regression` (coefficients on the original scale).
+
+    Attributes: ``k`` and ``gamma`` (the grid point it came from), ``coef`` (every design
+    column, zeros for the unselected ones), ``selected`` (column names), ``val_r2`` and
+    ``test_r2`` (R^2 on the validation and test rows), ``condition`` and ``max_corr`` (of the
+    selected training columns), ``intervals`` (bootstrap ``lower`` / ``upper`` per column in
+    the model), ``status``, ``gap`` and ``solver`` of the final solve, ``rounds`` (the
+    significance loop's rounds) and ``significant``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
+    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
+    >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
+    ...                                  top=2, B=20, random_state=0)
+    >>> m = res.best
+    >>> m.selected, m.status, m.significant
+    (['a', 'b'], 'optimal', True)
+    >>> m.coef.round(1).tolist()
+    [-0.0, 1.9, -1.0, 0.0, 0.0]
+    >>> list(m.intervals.columns)
+    ['lower', 'upper']
+    """
 
     k: int
     gamma: float
@@ -59,7 +89,19 @@ class HolisticModel:
 
     def predict(self, newdata: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Predictions for a DataFrame (its columns are matched by name through the formula,
-        offset included) or for a design-matrix array whose columns are ``coef.index``."""
+        offset included) or for a design-matrix array whose columns are ``coef.index``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
+        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
+        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
+        ...                                  top=2, B=20, random_state=0)
+        >>> res.best.predict(df.head(3)).round(1)
+        array([ 0.3, -1.4, -0.1])
+        """
         if isinstance(newdata, pd.DataFrame):
             if self.design is None:
                 raise TypeError("this model has no design to read a DataFrame with; pass the "
@@ -78,7 +120,27 @@ class HolisticModel:
 class HolisticResult:
     """Top models of the holistic pipeline: ``models`` (best first), ``table`` (one row per
     model), ``grid`` (every grid point's validation R^2), ``k_max``, ``gammas``, ``summary()``,
-    ``predict(newdata)`` (best model)."""
+    ``predict(newdata)`` (best model).
+
+    Also: ``design`` (the training design), ``split_sizes`` (training, validation and test
+    rows), ``constraints`` (all that applied, the default ``CorrelationLimit`` included) and
+    ``time`` (seconds).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
+    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
+    >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
+    ...                                  top=2, B=20, random_state=0)
+    >>> len(res.models), res.k_max, res.split_sizes
+    (2, 4, (60, 30, 30))
+    >>> res.best.selected
+    ['a', 'b']
+    >>> res.grid.shape[0], len(res.gammas)
+    (6, 2)
+    """
 
     models: list
     grid: pd.DataFrame = field(repr=False)
@@ -91,10 +153,40 @@ class HolisticResult:
 
     @property
     def best(self) -> HolisticModel:
+        """The first model: significant models first, then by validation R^2.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
+        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
+        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
+        ...                                  top=2, B=20, random_state=0)
+        >>> res.best is res.models[0], res.best.selected
+        (True, ['a', 'b'])
+        """
         return self.models[0]
 
     @property
     def table(self) -> pd.DataFrame:
+        """One row per model, best first: rank, k, gamma, number selected, validation and
+        test R^2, condition number, maximum |correlation|, significant, status, gap, solver and
+        the selected columns.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
+        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
+        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
+        ...                                  top=2, B=20, random_state=0)
+        >>> res.table[["rank", "k", "selected", "significant", "status"]]
+           rank  k  selected  significant   status
+        0     1  3         2         True  optimal
+        1     2  2         2         True  optimal
+        """
         return pd.DataFrame([{
             "rank": i + 1, "k": m.k, "gamma": m.gamma, "selected": len(m.selected),
             "val_r2": m.val_r2, "test_r2": m.test_r2, "condition": m.condition,
@@ -103,10 +195,40 @@ class HolisticResult:
             for i, m in enumerate(self.models)])
 
     def predict(self, newdata: pd.DataFrame) -> np.ndarray:
-        """Predictions of the best model (see :meth:`HolisticModel.predict`)."""
+        """Predictions of the best model (see :meth:`HolisticModel.predict`).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
+        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
+        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
+        ...                                  top=2, B=20, random_state=0)
+        >>> res.predict(df.head(3)).round(1)
+        array([ 0.3, -1.4, -0.1])
+        """
         return self.best.predict(newdata)
 
     def summary(self) -> str:
+        """A plain-text report (also ``str(result)``): the split, ``k_max``, the grid, the
+        constraints, the :attr:`table`, and each model's coefficients with their bootstrap
+        intervals.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
+        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
+        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
+        ...                                  top=2, B=20, random_state=0)
+        >>> text = res.summary()
+        >>> print(text.splitlines()[0])
+        Holistic regression: y ~ a + b + c + d
+        >>> "Model 2: k=2" in text
+        True
+        """
         from tabulate import tabulate
 
         lines = [f"Holistic regression: {self.design.formula}",
@@ -143,23 +265,77 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
     return 1.0 - float(np.sum((y - pred) ** 2)) / sst if sst > 0 else float("nan")
 
 
-def holistic_regression(formula: str, data: pd.DataFrame, constraints=(), *,
-                        rho: float | None = 0.8, n_gamma: int = 10, ks=None, top: int = 3,
+def holistic_regression(formula: str, data: pd.DataFrame,
+                        constraints: Sequence[Constraint] = (), *,
+                        rho: float | None = 0.8, n_gamma: int = 10,
+                        ks: Iterable[int] | None = None, top: int = 3,
                         significance: bool | Significance = True, B: int = 200,
                         grid_solver: str = "heuristic", solver: str = "auto",
                         time_limit: float | None = 10.0, patience: int | None = None,
-                        split=(0.5, 0.25, 0.25), random_state=None,
+                        split: Sequence[float] = (0.5, 0.25, 0.25),
+                        random_state: int | None = None,
                         na_action: str = "drop") -> HolisticResult:
     """King's holistic regression pipeline (see module docstring).
 
-    ``constraints`` are added to ``CorrelationLimit(rho)`` (``rho=None``: no correlation
-    limit) and ``Robust`` (``Robust(gamma=x)`` fixes Gamma; default: the grid of ``n_gamma``
-    values).  ``ks``: the caps to try (default ``1..k_max``).  ``significance``: True (the
-    defaults of :class:`mixmio.Significance`), a ``Significance`` object, or False.
-    ``B``: pairs-bootstrap replicates for each model's intervals when ``significance`` is off;
-    with it on, the intervals are the significance test's own draws (``Significance.B`` of
-    them, at its ``alpha``), so a model reported significant never has an interval covering 0.
-    The bootstrapped estimator is the reported one (penalised by the ridge and by Gamma).
+    Splits the rows into training, validation and test sets, solves the best-subset problem
+    on the training rows for every cap ``k`` and every robustness Gamma, ranks the models by
+    validation R^2, and re-solves and bootstrap-tests the best ``top`` of them.
+
+    Parameters
+    ----------
+    formula : a formula without random terms (``"y ~ x1 + x2 + f"``).
+    data : DataFrame with the variables.
+    constraints : holistic constraints, added to ``CorrelationLimit(rho)`` (``rho=None``: no
+        correlation limit) and ``Robust`` (``Robust(gamma=x)`` fixes Gamma; default: the grid
+        of ``n_gamma`` values).  A ``Significance`` here replaces ``significance``.
+    rho : threshold of the default :class:`mixmio.CorrelationLimit` (ignored when
+        ``constraints`` has one; ``None``: none).
+    n_gamma : number of Gamma values in the robustness grid, 0 included (without a
+        ``Robust`` constraint; ``Robust(n_grid=...)`` sets it otherwise).  ``n_gamma=1`` is
+        Gamma = 0 only.
+    ks : the caps to try (default ``1..k_max``); values outside ``1..k_max`` are skipped with
+        a warning.
+    top : number of distinct supports (by validation R^2) re-solved exactly, tested and
+        reported.
+    significance : True (the defaults of :class:`mixmio.Significance`, with ``B`` and
+        ``random_state`` from here), a ``Significance`` object, or False.
+    B : pairs-bootstrap replicates for each model's intervals when ``significance`` is off;
+        with it on, the intervals are the significance test's own draws (``Significance.B`` of
+        them, at its ``alpha``), so a model reported significant never has an interval
+        covering 0.  The bootstrapped estimator is the reported one (penalised by the ridge
+        and by Gamma).
+    grid_solver : how the grid is solved: ``"heuristic"`` (default; greedy + swaps, warm
+        started along the path over ``k``) or an exact solver name as for ``solver`` (e.g.
+        ``"auto"``), each grid point then getting ``time_limit``.
+    solver : solver of the ``top`` finalists' exact re-solves: ``"auto"`` (the exact subset
+        engine when it applies, else CVXPY/SCIP), ``"subset"``, ``"SCIP"``, ``"GUROBI"``, ...
+    time_limit : seconds per exact solve (default 10 s; ``None``: no limit).  A solve that
+        reaches it returns its incumbent with status ``time_limit``.
+    patience : stop the path over ``k`` for a Gamma after this many values of ``k`` without a
+        better validation R^2 (default ``None``: try every ``k``).
+    split : training, validation and test fractions, each in (0, 1), summing to 1.
+    random_state : seed of the split, the heuristics and the bootstraps (``None``: not
+        reproducible).
+    na_action : ``"drop"`` rows with a missing value in a variable the formula uses, or
+        ``"raise"``.
+
+    Returns
+    -------
+    HolisticResult
+        The finalists, best first (significant ones before the others), with the grid.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
+    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
+    >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
+    ...                                  top=2, B=20, random_state=0)
+    >>> res.best.selected, res.best.significant
+    (['a', 'b'], True)
+    >>> res.split_sizes
+    (60, 30, 30)
     """
     from mixmio.api import _check_solve_args
     from mixmio.solvers import check_solver

@@ -124,6 +124,19 @@ RESAMPLE_UNSUPPORTED = ("resampling clusters or observations of a fit with linea
                         "constraints (e.g. without k_fixed or sign caps)")
 
 
+def check_seed(random_state) -> None:
+    """``random_state`` must seed a ``numpy.random.SeedSequence`` (None, an int or ints):
+    each replicate gets its own child sequence, so a Generator cannot stand in."""
+    if random_state is None:
+        return
+    try:
+        np.random.SeedSequence(random_state)
+    except (TypeError, ValueError):
+        raise TypeError("random_state must be None, an int or a sequence of ints (replicate "
+                        f"b uses SeedSequence(random_state).spawn(B)[b]), got "
+                        f"{type(random_state).__name__}") from None
+
+
 def check_replicate_args(fit, solver: str, time_limit) -> None:
     """The per-replicate solver settings, checked before any replicate runs."""
     from ..api import _check_solve_args

@@ -45,8 +45,10 @@ Statistics per coefficient, over the ``n_ok`` successful replicates where the co
   full-data estimate (NaN when the full-data estimate is zero);
 - ``p_value``: two-sided bootstrap p-value for "the coefficient is 0",
   ``min(1, 2 * min((1 + #{b <= 0}) / (1 + n), (1 + #{b >= 0}) / (1 + n)))`` (the ``+1`` keeps
-  it away from 0 with finitely many replicates).  It inverts the percentile interval: for a
-  cluster that is unselected (0) in many replicates it is large by construction.
+  it away from 0 with finitely many replicates, so p >= 2 / (n + 1): with fewer than 39
+  valid replicates no p-value is below 0.05, and near the boundary it can disagree with the
+  interval by that +1).  For a cluster that is unselected (0) in many replicates it is large
+  by construction.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ import numbers
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -67,6 +70,7 @@ from ._tasks import (
     _Context,
     _Out,
     check_replicate_args,
+    check_seed,
     compact,
     make_context,
     run_tasks,
@@ -76,6 +80,16 @@ from ._tasks import (
     sub_problem,
     unit_block_index,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ..results.lmer import MioLmerResult
+    from ..results.summary import LmerSummary
+    from .report import BootstrapReport
 
 SCHEMES = ("residual", "cluster", "wild", "parametric")
 INTERVALS = ("percentile", "basic", "bca")
@@ -122,14 +136,27 @@ def _cluster_problem(ctx: _Context, rng: np.random.Generator):
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     draws = rng.integers(0, K, K)
     rows = np.concatenate([order[bounds[d]:bounds[d + 1]] for d in draws])
+    copy = np.repeat(np.arange(K), sizes[draws]).astype(np.int64)  # new unit of every row
     block_codes = []
     for i, b in enumerate(ctx.blocks):
         if i == ctx.unit_block:
-            block_codes.append((np.repeat(np.arange(K), sizes[draws]).astype(np.int64),
-                                draws.astype(np.int64)))
+            block_codes.append((copy, draws.astype(np.int64)))
+        elif _nested_in(b.codes, codes):
+            # same factor as the unit (e.g. the other half of (x || g)) or nested in it: a
+            # cluster drawn twice is two clusters here too
+            key = copy * (int(b.codes.max()) + 1) + b.codes[rows]
+            _, first, new = np.unique(key, return_index=True, return_inverse=True)
+            block_codes.append((new.ravel().astype(np.int64),
+                                b.codes[rows][first].astype(np.int64)))
         else:
             block_codes.append(compact(b.codes[rows]))
     return sub_problem(ctx, rows, ctx.y[rows], block_codes)
+
+
+def _nested_in(codes: np.ndarray, unit_codes: np.ndarray) -> bool:
+    """True when every level of ``codes`` lies within one level of ``unit_codes``."""
+    pairs = np.unique(np.stack([codes, unit_codes]), axis=1)
+    return pairs.shape[1] == np.unique(codes).size
 
 
 def _boot_replicate(ctx: _Context, seed: np.random.SeedSequence) -> _Out:
@@ -188,14 +215,31 @@ def _acceleration(jack: np.ndarray) -> np.ndarray:
 
 def interval_bounds(draws: np.ndarray, estimate: np.ndarray, ci: str, level: float,
                     jackknife: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(lower, upper) per column of ``draws`` (replicates x coefficients, NaN = missing)."""
+    """(lower, upper) per column of ``draws`` (replicates x coefficients, NaN = missing).
+
+    ``ci`` is ``"percentile"``, ``"basic"`` or ``"bca"`` (which needs ``jackknife``, the
+    delete-one-cluster estimates); ``level`` the coverage.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> draws = np.array([[1.0, 0.0], [2.0, 0.5], [3.0, 1.0], [4.0, 0.0]])
+    >>> lo, hi = interval_bounds(draws, np.array([2.5, 0.5]), "percentile", 0.5)
+    >>> lo.tolist(), hi.tolist()
+    ([1.75, 0.0], [3.25, 0.625])
+    """
     alpha = 1.0 - level
     if ci == "percentile":
         lo, hi = _nanquantile(draws, [alpha / 2, 1 - alpha / 2])
         return lo, hi
     if ci == "basic":
         qlo, qhi = _nanquantile(draws, [alpha / 2, 1 - alpha / 2])
-        return 2 * estimate - qhi, 2 * estimate - qlo
+        lo, hi = 2 * estimate - qhi, 2 * estimate - qlo
+        # a point mass at 0 is mirrored to 2 est (an interval "excluding 0" for a cluster that
+        # is 0 in a quarter of the replicates): those columns get the percentile interval
+        mass0 = point_mass_at_zero(draws)
+        lo, hi = np.where(mass0, qlo, lo), np.where(mass0, qhi, hi)
+        return lo, hi
     if ci != "bca":
         raise ValueError(f"ci must be one of {INTERVALS}, got {ci!r}")
     if jackknife is None:
@@ -227,12 +271,40 @@ def interval_bounds(draws: np.ndarray, estimate: np.ndarray, ci: str, level: flo
     return lo, hi
 
 
+def _pct(x: float) -> str:
+    """A percentage with as many decimals as it needs (0.05, 2.5, 97.5, 99.95), never rounded
+    to a wrong label such as '100'."""
+    for d in range(0, 6):
+        if abs(round(x, d) - x) < 1e-9:
+            return f"{x:.{d}f}"
+    return f"{x:.6g}"
+
+
 def point_mass_at_zero(draws: np.ndarray) -> np.ndarray:
-    """Columns with at least one valid draw exactly 0 (unselected in that replicate)."""
+    """Columns with at least one valid draw exactly 0 (unselected in that replicate).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> point_mass_at_zero(np.array([[1.0, 0.0], [2.0, 0.5]])).tolist()
+    [False, True]
+    """
     return np.any(_valid(draws) & (draws == 0), axis=0)
 
 
 def coefficient_stats(draws: np.ndarray, estimate: np.ndarray) -> pd.DataFrame:
+    """Per-column bootstrap statistics of ``draws`` (replicates x coefficients, NaN =
+    missing) around the full-data ``estimate``: ``boot_mean``, ``se``,
+    ``selection_frequency``, ``sign_stability``, ``p_value`` and ``n_valid``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> draws = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, -1.0], [np.nan, 0.0]])
+    >>> st = coefficient_stats(draws, np.array([2.0, 0.0]))
+    >>> st[["se", "selection_frequency", "n_valid"]].values.tolist()
+    [[1.0, 1.0, 3.0], [0.5, 0.25, 4.0]]
+    """
     valid = _valid(draws)
     n = valid.sum(axis=0)
     nz = valid & (draws != 0)
@@ -267,6 +339,23 @@ class BootstrapResult(ReplicateAccounting):
     ``report()`` is the significance
     report; ``fit`` is the original fit with this bootstrap attached (its ``summary()`` shows the
     bootstrap columns; the original fit is unchanged).
+
+    Made by :func:`bootstrap` or :meth:`MioLmerResult.bootstrap
+    <mixmio.results.lmer.MioLmerResult.bootstrap>`.
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+    ...                       mixmio.datasets.load("sleepstudy"), k=3)
+    >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+    >>> boot
+    <BootstrapResult scheme=residual B=20 n_ok=20 ci=percentile level=0.95>
+    >>> boot.draws.shape, boot.n_ok, len(boot.failures)
+    ((20, 20), 20, 0)
+    >>> t = boot.table
+    >>> t.loc[t["selection_frequency"] >= 0.5, "level"].tolist()
+    ['', '', '309', '310', '337']
     """
 
     coefficients: pd.DataFrame = field(repr=False)  # kind, group, level, term, label
@@ -293,6 +382,25 @@ class BootstrapResult(ReplicateAccounting):
     # tables --------------------------------------------------------------------------------
     @cached_property
     def table(self) -> pd.DataFrame:
+        """One row per coefficient (fixed effects, then every cluster effect): ``kind``,
+        ``group``, ``level``, ``term``, ``estimate`` (full data), ``se``, ``lower`` /
+        ``upper`` (the ``ci`` interval at ``level``), ``selection_frequency``,
+        ``sign_stability``, ``p_value`` and ``n_valid`` (replicates where it exists).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> t = boot.table
+        >>> t.shape
+        (20, 12)
+        >>> t.loc[t["kind"] == "fixed", ["term", "estimate", "lower", "upper"]].round(1)
+                term  estimate  lower  upper
+        0  Intercept     256.3  244.3  267.3
+        1       Days      10.5    8.6   12.9
+        """
         good = self.draws[self.ok]
         lo, hi = interval_bounds(good, self.estimate, self.ci, self.level, self.jackknife)
         st = coefficient_stats(good, self.estimate)
@@ -306,12 +414,37 @@ class BootstrapResult(ReplicateAccounting):
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        """All coefficients with bootstrap SE, interval, selection frequency, p-value."""
+        """All coefficients with bootstrap SE, interval, selection frequency, p-value (a copy
+        of :attr:`table`).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> df = boot.to_frame()
+        >>> df.shape, df.equals(boot.table), df is boot.table
+        ((20, 12), True, False)
+        """
         return self.table.copy()
 
     def intervals(self, ci: str | None = None, level: float | None = None) -> pd.DataFrame:
         """Intervals of another kind or level from the same replicates (``bca`` needs the
-        jackknife, i.e. a bootstrap run with ``ci='bca'``)."""
+        jackknife, i.e. a bootstrap run with ``ci='bca'``).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> iv = boot.intervals("basic", level=0.9)
+        >>> list(iv.columns)
+        ['kind', 'group', 'level', 'term', 'estimate', 'lower', 'upper']
+        >>> iv.loc[iv["term"] == "Days", ["lower", "upper"]].round(1).values.tolist()
+        [[8.1, 12.1]]
+        """
         ci = ci or self.ci
         level = self.level if level is None else _check_level(level)
         lo, hi = interval_bounds(self.draws[self.ok], self.estimate, ci, level, self.jackknife)
@@ -322,12 +455,34 @@ class BootstrapResult(ReplicateAccounting):
 
     @property
     def interval_labels(self) -> tuple[str, str]:
-        """Column names of the interval limits, e.g. ("2.5%", "97.5%")."""
+        """Column names of the interval limits, e.g. ("2.5%", "97.5%").
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> boot.interval_labels
+        ('2.5%', '97.5%')
+        """
         a = 100 * (1 - self.level) / 2
-        return f"{a:.3g}%", f"{100 - a:.3g}%"
+        return f"{_pct(a)}%", f"{_pct(100 - a)}%"
 
     def fixef_table(self) -> pd.DataFrame:
-        """Bootstrap columns for the fixed effects, indexed by name (used by ``summary()``)."""
+        """Bootstrap columns for the fixed effects, indexed by name (used by ``summary()``).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> boot.fixef_table().round(1)
+                   Boot.SE   2.5%  97.5%  Pr(boot)
+        Intercept      6.9  244.3  267.3       0.1
+        Days           1.4    8.6   12.9       0.1
+        """
         t = self.table[self.table["kind"] == "fixed"]
         lo, hi = self.interval_labels
         out = pd.DataFrame({"Boot.SE": t["se"].to_numpy(), lo: t["lower"].to_numpy(),
@@ -338,7 +493,21 @@ class BootstrapResult(ReplicateAccounting):
         return out.astype(float)
 
     def ranef_table(self, selected_only: bool = False) -> pd.DataFrame:
-        """Bootstrap columns for the cluster effects (``selected_only``: full-data selection)."""
+        """Bootstrap columns for the cluster effects (``selected_only``: full-data selection).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> r = boot.ranef_table(selected_only=True)
+        >>> r[["level", "estimate", "selection_frequency"]].round(1)
+          level  estimate  selection_frequency
+        0   309     -88.2                  1.0
+        1   310     -72.4                  1.0
+        2   337      72.3                  1.0
+        """
         t = self.table[self.table["kind"] == "random"]
         if selected_only:
             t = t[t["estimate"] != 0]
@@ -347,36 +516,106 @@ class BootstrapResult(ReplicateAccounting):
     # views ---------------------------------------------------------------------------------
     @cached_property
     def fit(self):
-        """The original fit with this bootstrap attached (``fit.with_bootstrap(self)``)."""
+        """The original fit with this bootstrap attached (``fit.with_bootstrap(self)``).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> boot.fit.bootstrap_result is boot, fit.bootstrap_result is None
+        (True, True)
+        """
         if self.source_fit is None:
             raise ValueError("this BootstrapResult carries no fit")
         return self.source_fit.with_bootstrap(self)
 
-    def summary(self):
-        """The fit's summary with the bootstrap columns."""
+    def summary(self) -> LmerSummary:
+        """The fit's summary with the bootstrap columns (``print`` it, or show it in Jupyter).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> text = str(boot.summary())
+        >>> "Boot.SE" in text, "Selected clusters (bootstrap)" in text
+        (True, True)
+        """
         return self.fit.summary()
 
-    def report(self, min_frequency: float = 0.5):
+    def report(self, min_frequency: float = 0.5) -> BootstrapReport:
         """Bootstrap significance report: clusters with selection frequency >= ``min_frequency``
-        ranked by frequency then |estimate|, and the fixed effects whose interval excludes 0."""
+        ranked by frequency then |estimate|, and the fixed effects whose interval excludes 0.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> rep = boot.report()
+        >>> rep.clusters[["level", "direction"]].values.tolist()
+        [['309', 'below'], ['310', 'below'], ['337', 'above']]
+        >>> rep.fixed["term"].tolist()
+        ['Intercept', 'Days']
+        """
         from .report import BootstrapReport
 
         return BootstrapReport.from_bootstrap(self, min_frequency)
 
-    def plot_selection(self, ax=None):
-        """Selection frequency of every cluster effect (and capped fixed effect); a Figure."""
+    def plot_selection(self, ax: Axes | None = None) -> Figure:
+        """Selection frequency of every cluster effect (and capped fixed effect); a Figure
+        (the figure of ``ax`` when one is given).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> fig = boot.plot_selection()
+        >>> type(fig).__name__, len(fig.axes)
+        ('Figure', 1)
+        """
         from .plots import plot_selection
 
         return plot_selection(self, ax=ax)
 
-    def plot_effects(self, term: str | None = None, ax=None):
-        """Caterpillar plot of the cluster effects with these intervals; a Figure."""
+    def plot_effects(self, term: str | None = None, ax: Axes | None = None) -> Figure:
+        """Caterpillar plot of the cluster effects with these intervals; a Figure.
+
+        ``term`` is a random-effect column label (``"1|Subject"``; default the first).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> fig = boot.plot_effects("1|Subject")
+        >>> type(fig).__name__
+        'Figure'
+        """
         from .plots import plot_effects
 
         return plot_effects(self.source_fit, term=term, boot=self, ax=ax)
 
     def describe(self) -> str:
-        """One line: scheme, replicates, interval kind."""
+        """One line: scheme, replicates, interval kind (plus NOTE lines where they apply).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> print(boot.describe())  # doctest: +NORMALIZE_WHITESPACE
+        Bootstrap: residual scheme (residuals resampled over all rows), B = 20 (20 ok,
+        0 failed), percentile intervals at 95%
+        """
         lines = [f"Bootstrap: {self.scheme} scheme"
                  + (f" ({_scheme_detail(self)})" if _scheme_detail(self) else "")
                  + f", B = {self.B} ({self.n_ok} ok, {self.B - self.n_ok} failed), "
@@ -390,12 +629,12 @@ class BootstrapResult(ReplicateAccounting):
             lines.append(f"NOTE: BCa endpoints are unstable with {self.n_ok} replicates (its "
                          f"bias correction and extreme quantiles need about {BCA_MIN_B} or "
                          "more); raise B")
-        if self.ci == "bca":
+        if self.ci in ("bca", "basic"):
             m0 = int(point_mass_at_zero(self.draws[self.ok]).sum())
             if m0:
                 lines.append(f"NOTE: {m0} coefficient(s) are exactly 0 in some replicates (a "
-                             "point mass at 0, where BCa is not defined); their intervals are "
-                             "percentile intervals")
+                             f"point mass at 0, which {self.ci} intervals cannot handle); their "
+                             "intervals are percentile intervals")
         unproven = self.unproven_note()
         if unproven:
             lines.append(f"NOTE: {unproven}")
@@ -427,7 +666,18 @@ def _check_level(level) -> float:
     return float(level)
 
 
-def coefficient_labels(fit) -> pd.DataFrame:
+def coefficient_labels(fit: MioLmerResult) -> pd.DataFrame:
+    """``kind``, ``group``, ``level``, ``term`` and ``label`` of every coefficient of ``fit``
+    (fixed effects, then the columns of Z), in the order of ``fit.w``.
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+    ...                       mixmio.datasets.load("sleepstudy"), k=3)
+    >>> coefficient_labels(fit).iloc[1:3].values.tolist()
+    [['fixed', '', '', 'Days', ''], ['random', 'Subject', '308', 'Intercept', '1|Subject']]
+    """
     fx = pd.DataFrame({"kind": "fixed", "group": "", "level": "",
                        "term": list(fit.design.X.columns), "label": ""})
     zc = fit.design.z_columns
@@ -437,8 +687,9 @@ def coefficient_labels(fit) -> pd.DataFrame:
     return pd.concat([fx, rx], ignore_index=True)
 
 
-def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile",
-              level: float = 0.95, n_jobs=1, random_state=None, progress: bool = True, *,
+def bootstrap(fit: MioLmerResult, B: int = 500, scheme: str = "residual",
+              ci: str = "percentile", level: float = 0.95, n_jobs: int = 1,
+              random_state: int | Sequence[int] | None = None, progress: bool = True, *,
               within_cluster: bool = False, cluster_by: str | None = None,
               weights: str = "rademacher", solver: str = "auto",
               time_limit: float | None = None) -> BootstrapResult:
@@ -451,6 +702,38 @@ def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile
     ``random_state``: replicate ``b`` uses ``SeedSequence(random_state).spawn(B)[b]``.
     ``solver``/``time_limit``: passed to :func:`mixmio.solvers.solve` for every replicate
     (``mip_gap`` is the fit's).
+
+    Parameters
+    ----------
+    fit : the fit to bootstrap (its caps, ridge and refit rule are reused).
+    B : number of replicates (at least 2).
+    scheme : ``"residual"``, ``"cluster"``, ``"wild"`` or ``"parametric"``.
+    ci : interval kind, ``"percentile"``, ``"basic"`` or ``"bca"`` (``bca`` also runs the
+        delete-one-cluster jackknife, and wants B of about 1,000 or more).
+    level : interval coverage in (0, 1).
+    n_jobs : joblib workers (``-1``: all cores).
+    random_state : None, an int or a sequence of ints seeding ``numpy.random.SeedSequence``.
+    progress : show a progress bar (only when stderr is a terminal).
+    within_cluster : ``scheme="residual"`` only: resample residuals within clusters.
+    cluster_by : the resampling grouping factor (default the first).
+    weights : ``scheme="wild"`` only: ``"rademacher"`` or ``"mammen"``.
+    solver, time_limit : per-replicate solver settings.
+
+    Returns
+    -------
+    BootstrapResult
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> from mixmio.inference import bootstrap
+    >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+    ...                       mixmio.datasets.load("sleepstudy"), k=3)
+    >>> boot = bootstrap(fit, B=20, scheme="wild", random_state=1, progress=False)
+    >>> boot.scheme, boot.n_ok
+    ('wild', 20)
+    >>> boot.table.loc[1, "term"], bool(boot.table.loc[1, "lower"] > 0)
+    ('Days', True)
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
@@ -474,6 +757,7 @@ def bootstrap(fit, B: int = 500, scheme: str = "residual", ci: str = "percentile
     group = fit.design.blocks[unit].group
     K = fit.design.blocks[unit].n_levels
     check_replicate_args(fit, solver, time_limit)
+    check_seed(random_state)
     if scheme == "cluster" and not fit.problem.is_plain:
         raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     if ci == "bca":

@@ -44,6 +44,9 @@ def plot_effects(fit, term: str | None = None, boot=None, ax=None):
                          "label": zc["label"].to_numpy(),
                          "estimate": np.asarray(fit.w)[p:]})
     if boot is not None:
+        from mixmio.results.lmer import check_boot_of
+
+        check_boot_of(fit, boot)
         t = boot.table.iloc[p:].reset_index(drop=True)
         base["lower"] = t["lower"].to_numpy()
         base["upper"] = t["upper"].to_numpy()

@@ -25,6 +25,7 @@ import numbers
 import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from ._tasks import (
     _Context,
     _Out,
     check_replicate_args,
+    check_seed,
     compact,
     make_context,
     run_tasks,
@@ -45,6 +47,14 @@ from ._tasks import (
     unit_block_index,
 )
 from .bootstrap import coefficient_labels
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ..results.lmer import MioLmerResult
 
 PAIRINGS = ("complementary", "none")
 SUB_SCHEMES = ("obs", "cluster_strat")
@@ -91,6 +101,21 @@ class StabilityResult(ReplicateAccounting):
     fit has ``k_fixed``) with the full-data estimate, whether the fit selected it, the selection
     frequency and the flag.  ``flagged``: the rows with frequency >= ``threshold``.
     ``bound``: ``q^2 / ((2 threshold - 1) K)``, the bound on the expected number of false flags.
+    ``failures`` and ``n_ok`` account for half-samples whose solve failed.
+
+    Made by :func:`stability` or :meth:`MioLmerResult.stability
+    <mixmio.results.lmer.MioLmerResult.stability>`.
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+    ...                       mixmio.datasets.load("sleepstudy"), k=3)
+    >>> st = fit.stability(B=20, random_state=1, progress=False)
+    >>> st
+    <StabilityResult B=20 n_ok=20 threshold=0.6 flagged=3 bound=2.5>
+    >>> st.n_candidates, st.q, round(st.bound, 2)
+    (18, 3.0, 2.5)
     """
 
     candidates: pd.DataFrame = field(repr=False)
@@ -110,22 +135,73 @@ class StabilityResult(ReplicateAccounting):
 
     @property
     def n_candidates(self) -> int:
+        """Number of candidates K (cluster effects, and selectable fixed effects).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> st = fit.stability(B=20, random_state=1, progress=False)
+        >>> st.n_candidates
+        18
+        """
         return int(self.selected.shape[1])
 
     @property
     def q(self) -> float:
-        """Mean number of candidates selected per (successful) half-sample."""
+        """Mean number of candidates selected per (successful) half-sample.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> st = fit.stability(B=20, random_state=1, progress=False)
+        >>> st.q
+        3.0
+        """
         if not self.n_ok:
             return float("nan")
         return float(self.selected[self.ok].sum(axis=1).mean())
 
     @property
     def bound(self) -> float:
-        """Expected-false-flag bound q^2 / ((2 threshold - 1) K)."""
+        """Expected-false-flag bound q^2 / ((2 threshold - 1) K).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> st = fit.stability(B=20, random_state=1, progress=False)
+        >>> round(st.bound, 3)  # 3**2 / ((2 * 0.6 - 1) * 18)
+        2.5
+        """
         return self.q**2 / ((2 * self.threshold - 1) * self.n_candidates)
 
     @cached_property
     def frequencies(self) -> pd.DataFrame:
+        """One row per candidate, in coefficient order: ``kind``, ``group``, ``level``,
+        ``term``, ``estimate`` (full data), ``selected_full`` (selected by the fit),
+        ``frequency`` (share of successful half-samples selecting it) and ``flagged``
+        (``frequency >= threshold``).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> st = fit.stability(B=20, random_state=1, progress=False)
+        >>> f = st.frequencies
+        >>> f.shape, int(f["flagged"].sum())
+        ((18, 8), 3)
+        >>> f[["level", "frequency"]].head(3)
+          level  frequency
+        0   308       0.25
+        1   309       1.00
+        2   310       0.65
+        """
         out = self.candidates.copy()
         freq = (self.selected[self.ok].mean(axis=0) if self.n_ok
                 else np.full(self.n_candidates, np.nan))
@@ -135,15 +211,53 @@ class StabilityResult(ReplicateAccounting):
 
     @property
     def flagged(self) -> pd.DataFrame:
+        """The flagged rows of :attr:`frequencies`, ranked by frequency, then |estimate|.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> st = fit.stability(B=20, random_state=1, progress=False)
+        >>> st.flagged[["level", "frequency", "selected_full"]]
+          level  frequency  selected_full
+        0   309       1.00           True
+        1   337       0.70           True
+        2   310       0.65           True
+        """
         f = self.frequencies
         f = f[f["flagged"]]
         order = np.lexsort((-np.abs(f["estimate"].to_numpy()), -f["frequency"].to_numpy()))
         return f.iloc[order].reset_index(drop=True)
 
     def to_frame(self) -> pd.DataFrame:
+        """A copy of :attr:`frequencies` (every candidate).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> st = fit.stability(B=20, random_state=1, progress=False)
+        >>> st.to_frame().shape
+        (18, 8)
+        """
         return self.frequencies.copy()
 
     def describe(self) -> str:
+        """One line: pairing, scheme, half-samples, threshold, q, K and the bound (with a NOTE
+        when some selections are not proven optimal).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> st = fit.stability(B=20, random_state=1, progress=False)
+        >>> print(st.describe())  # doctest: +NORMALIZE_WHITESPACE
+        Stability selection: complementary pairs (obs), B = 20 (20 ok), threshold 0.6;
+        q = 3 selected of K = 18 candidates; E[false flags] <= 2.5
+        """
         return (f"Stability selection: {self.pairing} pairs" if self.pairing == "complementary"
                 else "Stability selection: independent half-samples") + (
             f" ({self.scheme}), B = {self.B} ({self.n_ok} ok), threshold {self.threshold:g}; "
@@ -173,7 +287,20 @@ class StabilityResult(ReplicateAccounting):
         return (f"<StabilityResult B={self.B} n_ok={self.n_ok} threshold={self.threshold} "
                 f"flagged={int(self.frequencies['flagged'].sum())} bound={self.bound:.3g}>")
 
-    def plot_selection(self, ax=None):
+    def plot_selection(self, ax: Axes | None = None) -> Figure:
+        """Bars of every candidate's selection frequency with the threshold line; a Figure
+        (the figure of ``ax`` when one is given).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> st = fit.stability(B=20, random_state=1, progress=False)
+        >>> fig = st.plot_selection()
+        >>> type(fig).__name__, len(fig.axes)
+        ('Figure', 1)
+        """
         from .plots import plot_frequencies
 
         f = self.frequencies
@@ -201,8 +328,9 @@ def _check_stability_args(B, frac, pairing, threshold, scheme) -> None:
                          f"halves), got B={B}")
 
 
-def stability(fit, B: int = 100, frac: float = 0.5, pairing: str = "complementary",
-              threshold: float = 0.6, scheme: str = "obs", n_jobs=1, random_state=None,
+def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
+              pairing: str = "complementary", threshold: float = 0.6, scheme: str = "obs",
+              n_jobs: int = 1, random_state: int | Sequence[int] | None = None,
               progress: bool = True, *, cluster_by: str | None = None, solver: str = "auto",
               time_limit: float | None = None) -> StabilityResult:
     """Stability selection of ``fit``'s capped candidates; see the module docstring.
@@ -210,10 +338,41 @@ def stability(fit, B: int = 100, frac: float = 0.5, pairing: str = "complementar
     Parallel execution and reproducibility as in :func:`mixmio.inference.bootstrap`: half-sample
     ``b`` draws its rows from ``SeedSequence(random_state).spawn(B)`` (the two halves of a
     complementary pair share the split of the pair's first seed).
+
+    Parameters
+    ----------
+    fit : the fit whose capped problem is re-solved (fits with holistic constraints, sign
+        caps or an l1 term are refused).
+    B : number of half-samples (even with ``pairing="complementary"``).
+    frac : subsample fraction; must be 0.5.
+    pairing : ``"complementary"`` (two disjoint halves per split) or ``"none"``.
+    threshold : flagging threshold in (0.5, 1].
+    scheme : ``"obs"`` (half of the rows) or ``"cluster_strat"`` (half of every cluster's
+        rows).
+    n_jobs : joblib workers (``-1``: all cores).
+    random_state : None, an int or a sequence of ints seeding ``numpy.random.SeedSequence``.
+    progress : show a progress bar (only when stderr is a terminal).
+    cluster_by : grouping factor of ``scheme="cluster_strat"`` (default the first).
+    solver, time_limit : per-half-sample solver settings.
+
+    Returns
+    -------
+    StabilityResult
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> from mixmio.inference import stability
+    >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+    ...                       mixmio.datasets.load("sleepstudy"), k=3)
+    >>> st = stability(fit, B=20, scheme="cluster_strat", random_state=1, progress=False)
+    >>> st.n_ok, sorted(st.flagged["level"])
+    (20, ['309', '310', '337'])
     """
     _check_stability_args(B, frac, pairing, threshold, scheme)
     unit = unit_block_index(fit, cluster_by)
     check_replicate_args(fit, solver, time_limit)
+    check_seed(random_state)
     if not fit.problem.is_plain:
         raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     options = {"scheme": scheme, "cluster_by": fit.design.blocks[unit].group,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,16 @@ from mixmio._warnings import user_stacklevel
 from ..problem import Problem
 from ..solvers.solution import Solution
 from ._certificate import CertificateMixin
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ..inference.bootstrap import BootstrapResult
+    from ..inference.stability import StabilityResult
+    from .summary import LmerSummary
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,60 +56,187 @@ class MioLmerResult(CertificateMixin):
     @property
     def k(self) -> dict[str, int]:
         """Cap per random-effect column label (the total; see ``sign_caps`` for asymmetric
-        ones)."""
+        ones).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.k
+        {'1|Subject': 3}
+        """
         return {c.label: c.k for c in self.problem.caps if c.label != "fixed effects"}
 
     @property
     def sign_caps(self) -> dict[str, tuple[int, int]]:
-        """Asymmetric caps as given, ``{label: (at most above, at most below)}``."""
+        """Asymmetric caps as given, ``{label: (at most above, at most below)}``.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.sign_caps  # none: k=3 caps deviations of either sign
+        {}
+        """
         return {c.label: (c.k_pos, c.k_neg) for c in self.problem.sign_caps}
 
     @property
     def k_fixed(self) -> int | None:
+        """The cap on the selectable fixed effects (``None``: every fixed effect is in).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.k_fixed is None
+        True
+        """
         return next((c.k for c in self.problem.caps if c.label == "fixed effects"), None)
 
     @property
     def formula(self) -> str:
+        """The formula text of the fit.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.formula
+        'Reaction ~ Days + (1 | Subject)'
+        """
         return self.design.formula
 
     @property
     def n_obs(self) -> int:
+        """Number of rows used in the fit (after dropping rows with missing values).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.n_obs
+        180
+        """
         return self.design.n_obs
 
     @property
     def n_groups(self) -> dict[str, int]:
+        """Number of levels of every grouping factor.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.n_groups
+        {'Subject': 18}
+        """
         return {b.group: b.n_levels for b in self.design.blocks}
 
     # estimates -----------------------------------------------------------------------------
     @property
     def fixef(self) -> pd.Series:
+        """Fixed-effect estimates, indexed by design column name.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.fixef.round(2)
+        Intercept    256.31
+        Days          10.47
+        Name: estimate, dtype: float64
+        """
         p = self.problem.p
         return pd.Series(self.w[:p], index=list(self.design.X.columns), name="estimate")
 
     @cached_property
     def ranef(self) -> pd.DataFrame:
+        """Every cluster effect, one row per Z column: ``group``, ``level``, ``term``,
+        ``estimate`` (0 for clusters that are not selected).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.ranef.shape
+        (18, 4)
+        >>> fit.ranef.head(2).round(1)
+             group level       term  estimate
+        0  Subject   308  Intercept       0.0
+        1  Subject   309  Intercept     -88.2
+        """
         zc = self.design.z_columns
         return pd.DataFrame({"group": zc["group"], "level": zc["level"], "term": zc["term"],
                              "estimate": self.w[self.problem.p:]})
 
     @property
     def selected(self) -> pd.DataFrame:
+        """The rows of :attr:`ranef` with a non-zero estimate (the clusters that differ).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.selected.round(1)
+             group level       term  estimate
+        1  Subject   309  Intercept     -88.2
+        2  Subject   310  Intercept     -72.4
+        9  Subject   337  Intercept      72.3
+        """
         r = self.ranef
         return r[r["estimate"] != 0]
 
     @cached_property
     def fitted(self) -> np.ndarray:
+        """Fitted values of the training rows, ``X beta + Z gamma + offset``.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.fitted.shape, fit.fitted[:3].round(1).tolist()
+        ((180,), [256.3, 266.8, 277.2])
+        """
         pr = self.problem
         return pr.X @ self.w[: pr.p] + pr.Z @ self.w[pr.p:] + self.design.offset
 
     @property
     def residuals(self) -> np.ndarray:
+        """Response minus :attr:`fitted` on the training rows.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.residuals[:3].round(1).tolist()
+        [-6.7, -8.1, -26.4]
+        """
         return self.design.y - self.fitted
 
     @cached_property
     def df_resid(self) -> int:
         """n minus the rank of the columns in the fit (aliased columns, e.g. an intercept
-        and every cluster's dummy, count once, as in lme4 and statsmodels)."""
+        and every cluster's dummy, count once, as in lme4 and statsmodels).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.df_resid  # 180 rows - (intercept, slope, 3 selected clusters)
+        175
+        """
         from ..solvers.refit import support_rank
 
         return max(0, self.n_obs - support_rank(self.problem, self.w))
@@ -106,7 +244,16 @@ class MioLmerResult(CertificateMixin):
     @property
     def sigma(self) -> float:
         """Residual standard deviation, sqrt(RSS / df_resid); NaN when the fit leaves no
-        residual degrees of freedom (e.g. one cluster per row, every cluster selected)."""
+        residual degrees of freedom (e.g. one cluster per row, every cluster selected).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> round(fit.sigma, 2)
+        36.02
+        """
         if self.df_resid == 0:
             return float("nan")
         r = self.residuals
@@ -114,7 +261,17 @@ class MioLmerResult(CertificateMixin):
 
     @property
     def icc(self) -> pd.Series:
-        """var(gamma) / (var(gamma) + sigma^2) per intercept column (zeros included)."""
+        """var(gamma) / (var(gamma) + sigma^2) per intercept column (zeros included).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fit.icc.round(3)
+        1|Subject    0.433
+        Name: icc, dtype: float64
+        """
         out = {}
         p = self.problem.p
         for b in self.design.blocks:
@@ -132,6 +289,20 @@ class MioLmerResult(CertificateMixin):
 
         ``new_levels="population"`` predicts x'beta (zero cluster effect) for levels not seen
         in training, with a warning; ``"error"`` refuses them.
+
+        Parameters
+        ----------
+        newdata : DataFrame with the formula's variables (the response is not needed).
+        new_levels : ``"population"`` or ``"error"``.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> data = mixmio.datasets.load("sleepstudy")
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, k=3)
+        >>> new = data[data["Subject"].isin([308, 309])].groupby("Subject").head(1)
+        >>> fit.predict(new).round(1)  # 308 is at the population line, 309 below it
+        array([256.3, 168.1])
         """
         if new_levels not in ("population", "error"):
             raise ValueError("new_levels must be 'population' or 'error', "
@@ -152,7 +323,18 @@ class MioLmerResult(CertificateMixin):
         return nd.X.to_numpy(dtype=float) @ self.w[:p] + nd.Z @ self.w[p:] + nd.offset
 
     def to_frame(self) -> pd.DataFrame:
-        """All coefficients in one long table (fixed and random)."""
+        """All coefficients in one long table (fixed and random): ``kind``, ``group``,
+        ``level``, ``term``, ``estimate`` and ``selected``.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> t = fit.to_frame()
+        >>> t.shape, int(t["selected"].sum())
+        ((20, 6), 5)
+        """
         fx = pd.DataFrame({"kind": "fixed", "group": "", "level": "", "term": self.fixef.index,
                            "estimate": self.fixef.to_numpy()})
         rx = self.ranef.assign(kind="random")[["kind", "group", "level", "term", "estimate"]]
@@ -162,15 +344,29 @@ class MioLmerResult(CertificateMixin):
 
     # inference -----------------------------------------------------------------------------
     def bootstrap(self, B: int = 500, scheme: str = "residual", ci: str = "percentile",
-                  level: float = 0.95, n_jobs=1, random_state=None, progress: bool = True,
-                  **kwargs):
+                  level: float = 0.95, n_jobs: int = 1,
+                  random_state: int | Sequence[int] | None = None, progress: bool = True,
+                  **kwargs: Any) -> BootstrapResult:
         """Bootstrap with the selection re-run in every replicate; a ``BootstrapResult``.
 
         ``scheme``: ``"residual"`` (``within_cluster=``), ``"cluster"`` (``cluster_by=``),
         ``"wild"`` (``weights="rademacher" | "mammen"``) or ``"parametric"``; ``ci``:
         ``"percentile"``, ``"basic"`` or ``"bca"``.  See :mod:`mixmio.inference.bootstrap`.
         The fit itself is unchanged: ``fit.with_bootstrap(boot)`` (or ``boot.fit``) is the fit
-        whose ``summary()`` shows the bootstrap columns.
+        whose ``summary()`` shows the bootstrap columns.  Arguments as in
+        :func:`mixmio.inference.bootstrap` (``kwargs``: ``within_cluster``, ``cluster_by``,
+        ``weights``, ``solver``, ``time_limit``).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> boot.n_ok, boot.scheme
+        (20, 'residual')
+        >>> boot.report().clusters["level"].tolist()
+        ['309', '310', '337']
         """
         from ..inference.bootstrap import bootstrap
 
@@ -178,32 +374,84 @@ class MioLmerResult(CertificateMixin):
                          random_state=random_state, progress=progress, **kwargs)
 
     def stability(self, B: int = 100, frac: float = 0.5, pairing: str = "complementary",
-                  threshold: float = 0.6, scheme: str = "obs", n_jobs=1, random_state=None,
-                  progress: bool = True, **kwargs):
+                  threshold: float = 0.6, scheme: str = "obs", n_jobs: int = 1,
+                  random_state: int | Sequence[int] | None = None, progress: bool = True,
+                  **kwargs: Any) -> StabilityResult:
         """Stability selection of the clusters; a ``StabilityResult`` (frequencies, flagged set,
-        expected-false-flag bound).  See :mod:`mixmio.inference.stability`."""
+        expected-false-flag bound).  See :mod:`mixmio.inference.stability`.
+
+        Arguments as in :func:`mixmio.inference.stability` (``kwargs``: ``cluster_by``,
+        ``solver``, ``time_limit``).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> st = fit.stability(B=20, random_state=1, progress=False)
+        >>> st.n_ok, sorted(st.flagged["level"])
+        (20, ['309', '310', '337'])
+        """
         from ..inference.stability import stability
 
         return stability(self, B=B, frac=frac, pairing=pairing, threshold=threshold,
                          scheme=scheme, n_jobs=n_jobs, random_state=random_state,
                          progress=progress, **kwargs)
 
-    def plot_effects(self, term: str | None = None, boot=None, ax=None):
+    def plot_effects(self, term: str | None = None, boot: BootstrapResult | None = None,
+                     ax: Axes | None = None) -> Figure:
         """Caterpillar plot of a random-effect column's cluster effects (bootstrap intervals
-        coloured by selection frequency when ``boot`` or an attached bootstrap is given)."""
+        coloured by selection frequency when ``boot`` or an attached bootstrap is given).
+
+        ``term`` is a random-effect column label (``"1|Subject"``; default the first); returns
+        the Figure (the figure of ``ax`` when one is given).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fig = fit.plot_effects("1|Subject")
+        >>> type(fig).__name__, len(fig.axes)
+        ('Figure', 1)
+        """
         from ..inference.plots import plot_effects
 
         return plot_effects(self, term=term, boot=boot, ax=ax)
 
-    def with_bootstrap(self, boot) -> MioLmerResult:
-        """A copy of this fit with ``boot`` attached (its summary shows bootstrap columns)."""
-        if boot is not None and np.shape(getattr(boot, "estimate", None)) != self.w.shape:
-            raise ValueError("this bootstrap was not computed from this fit (coefficient "
-                             "layouts differ)")
+    def with_bootstrap(self, boot: BootstrapResult | None) -> MioLmerResult:
+        """A copy of this fit with ``boot`` attached (its summary shows bootstrap columns).
+
+        ``boot`` must come from this fit (``None`` gives a copy without a bootstrap).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> boot = fit.bootstrap(B=20, random_state=1, progress=False)
+        >>> fit2 = fit.with_bootstrap(boot)
+        >>> fit2.bootstrap_result is boot, fit.bootstrap_result is None
+        (True, True)
+        """
+        if boot is not None:
+            check_boot_of(self, boot)
         return replace(self, bootstrap_result=boot)
 
-    def summary(self):
-        """lme4-style summary; ``print`` it, or show it in Jupyter."""
+    def summary(self) -> LmerSummary:
+        """lme4-style summary; ``print`` it, or show it in Jupyter.
+
+        With a bootstrap attached (:meth:`with_bootstrap`) it adds the bootstrap columns.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> lines = str(fit.summary()).splitlines()
+        >>> lines[1]
+        'Formula: Reaction ~ Days + (1 | Subject)'
+        """
         from .summary import LmerSummary
 
         return LmerSummary(self)
@@ -214,3 +462,14 @@ class MioLmerResult(CertificateMixin):
     def __repr__(self) -> str:
         return (f"<MioLmerResult {self.formula!r}: status={self.status}, gap={self.gap:.2e}, "
                 f"selected={len(self.selected)}>")
+
+
+def check_boot_of(fit, boot) -> None:
+    """Refuse a bootstrap computed from another fit (its estimates differ from the fit's):
+    a summary or plot would mix two models."""
+    est = np.asarray(getattr(boot, "estimate", None), dtype=float)
+    if est.shape != fit.w.shape or not np.array_equal(est, fit.w) or (
+            getattr(boot, "source_fit", None) is not None
+            and boot.source_fit.n_obs != fit.n_obs):
+        raise ValueError("this bootstrap was not computed from this fit (its estimates differ "
+                         "from the fit's); run fit.bootstrap(...) on this fit")

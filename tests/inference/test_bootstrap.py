@@ -250,3 +250,57 @@ def test_bca_uses_percentile_for_coefficients_with_a_point_mass_at_zero():
     assert ((tab["lower"] <= 0) & (tab["upper"] >= 0))[freq_lt1].all()
     assert "point mass at 0" in boot.describe()
     assert "BCa endpoints are unstable with 30 replicates" in boot.describe()
+
+
+def test_basic_intervals_use_percentile_for_a_point_mass_at_zero():
+    est = np.array([63.75, 10.0])
+    draws = np.column_stack([np.r_[np.zeros(5), np.linspace(20, 110, 15)],
+                             np.linspace(8.0, 12.0, 20)])
+    lo, hi = interval_bounds(draws, est, "basic", 0.95)
+    plo, phi = interval_bounds(draws, est, "percentile", 0.95)
+    assert lo[0] == plo[0] == 0.0 and hi[0] == phi[0]  # was [.., 2 * 63.75]
+    assert lo[1] == pytest.approx(2 * 10.0 - phi[1])
+
+
+def test_interval_labels_are_not_rounded_to_wrong_values():
+    data = mixmio.datasets.load("sleepstudy")
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, k=3)
+    assert fit.bootstrap(B=10, level=0.999, random_state=0).interval_labels == ("0.05%",
+                                                                                "99.95%")
+    assert fit.bootstrap(B=10, level=0.975, random_state=0).interval_labels == ("1.25%",
+                                                                                "98.75%")
+
+
+def test_a_bootstrap_of_another_fit_is_refused():
+    data = mixmio.datasets.load("sleepstudy")
+    f3 = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, k=3)
+    f8 = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, k=8)
+    b3 = f3.bootstrap(B=10, random_state=0)
+    with pytest.raises(ValueError, match="not computed from this fit"):
+        f8.with_bootstrap(b3)
+    with pytest.raises(ValueError, match="not computed from this fit"):
+        f8.plot_effects(boot=b3)
+    assert f3.with_bootstrap(b3).bootstrap_result is b3
+    with pytest.raises(TypeError, match="random_state must be None"):
+        f3.bootstrap(B=10, random_state=np.random.default_rng(0))
+
+
+def test_cluster_bootstrap_splits_copies_in_every_block_of_the_factor():
+    """(x || g): a subject drawn twice is two subjects in the slope block too (the copies
+    shared one slope)."""
+    import sys
+
+    bmod = sys.modules["mixmio.inference.bootstrap"]
+    from mixmio.inference._tasks import make_context
+
+    data = mixmio.datasets.load("sleepstudy")
+    fit = mixmio.mio_lmer("Reaction ~ Days + (Days || Subject)", data,
+                          k={"1|Subject": 3, "Days|Subject": 2})
+    ctx = make_context(fit, unit_block=0, options={"scheme": "cluster"})
+    pr, colmap = bmod._cluster_problem(ctx, np.random.default_rng(1))
+    assert [t.n_levels for t in pr.terms] == [18, 18]
+    # each new slope column maps back to the slope of the subject it copies
+    p = ctx.p
+    inter = colmap[p:p + 18] - p
+    slope = colmap[p + 18:] - p - 18
+    np.testing.assert_array_equal(inter, slope)
