@@ -115,13 +115,11 @@ class _Out:
     reason: str = ""
 
 
-RESAMPLE_UNSUPPORTED = ("resampling clusters or observations of a fit with linear constraints "
-                        "on its indicators (holistic constraints, including the automatic "
-                        "grouping of a factor's dummies under k_fixed), sign caps or an l1 "
-                        "term is not supported (their indicators refer to the full data's "
-                        "clusters and columns). For fit.bootstrap use scheme='residual', "
-                        "'wild' or 'parametric'; for fit.stability, fit without those "
-                        "constraints (e.g. without k_fixed or sign caps)")
+RESAMPLE_UNSUPPORTED = ("resampling clusters or observations of a fit with sign caps, or with "
+                        "constraints or an l1 term on cluster effects, is not supported "
+                        "(they refer to the full data's clusters; constraints on fixed-effect "
+                        "columns are fine). For fit.bootstrap use scheme='residual', 'wild' "
+                        "or 'parametric'; for fit.stability, fit without those constraints")
 
 
 def check_seed(random_state) -> None:
@@ -197,7 +195,7 @@ def sub_problem(ctx: _Context, rows: np.ndarray, y: np.ndarray,
     levels).  Caps keep their size (at most the number of levels left).  Returns the problem and
     ``colmap``, the original coefficient index of every new coefficient.
     """
-    if not ctx.problem.is_plain:  # callers refuse such fits before any replicate runs
+    if not resamplable(ctx.problem):  # callers refuse such fits before any replicate runs
         raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     p = ctx.p
     X = ctx.X[rows]
@@ -217,9 +215,26 @@ def sub_problem(ctx: _Context, rows: np.ndarray, y: np.ndarray,
         caps.append(ctx.fixed_cap)
     Z = sp.hstack(zparts, format="csc") if zparts else sp.csc_matrix((len(rows), 0))
     penalized = np.concatenate([ctx.penalized[:p], np.ones(start, dtype=bool)])
+    # constraints and the l1 term on fixed-effect columns carry over unchanged: those columns
+    # keep their positions (resamplable() admits nothing that refers to a cluster)
+    pr = ctx.problem
+    l1 = None if pr.l1 is None else np.concatenate([np.asarray(pr.l1, float)[:p],
+                                                    np.zeros(start)])
     problem = Problem(X, Z, np.asarray(y, dtype=float), ctx.ridge, tuple(caps), penalized,
-                      tuple(terms))
+                      tuple(terms), constraints=tuple(pr.constraints), l1=l1)
     return problem, np.concatenate(colmap).astype(np.int64)
+
+
+def resamplable(problem: Problem) -> bool:
+    """True when resampling clusters or rows keeps the problem's meaning: no sign caps, and
+    every constraint and l1 weight on fixed-effect columns only (e.g. the automatic grouping
+    of a factor's dummies under k_fixed, ForceInclude of a column, Robust)."""
+    if problem.sign_caps:
+        return False
+    p = problem.p
+    if any(np.any(np.asarray(c.index) >= p) for c in problem.constraints):
+        return False
+    return problem.l1 is None or not np.any(np.asarray(problem.l1, float)[p:] != 0)
 
 
 def same_problem(ctx: _Context, y: np.ndarray) -> tuple[Problem, None]:

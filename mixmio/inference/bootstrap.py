@@ -73,6 +73,7 @@ from ._tasks import (
     check_seed,
     compact,
     make_context,
+    resamplable,
     run_tasks,
     same_problem,
     seeds_of,
@@ -758,16 +759,17 @@ def bootstrap(fit: MioLmerResult, B: int = 500, scheme: str = "residual",
     K = fit.design.blocks[unit].n_levels
     check_replicate_args(fit, solver, time_limit)
     check_seed(random_state)
-    if scheme == "cluster" and not fit.problem.is_plain:
+    if scheme == "cluster" and not resamplable(fit.problem):
         raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     if ci == "bca":
         if K < 3:
             raise ValueError(f"bca is defined here through a delete-one-cluster jackknife, which "
                              f"needs at least 3 clusters of '{group}' (it has {K}); use "
                              "ci='percentile' or 'basic'")
-        if not fit.problem.is_plain:
+        if not resamplable(fit.problem):
             raise ValueError("bca needs the delete-one-cluster jackknife, which is not defined "
-                             "for fits with holistic constraints, sign caps or an l1 term; use "
+                             "for fits with sign caps or with constraints or an l1 term on cluster "
+                             "effects; use "
                              "'percentile' or 'basic'")
     options = {"within_cluster": bool(within_cluster), "cluster_by": group, "weights": weights,
                "scheme": scheme, "solver": solver, "time_limit": time_limit,

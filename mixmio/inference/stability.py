@@ -40,6 +40,7 @@ from ._tasks import (
     check_seed,
     compact,
     make_context,
+    resamplable,
     run_tasks,
     seeds_of,
     solve_and_refit,
@@ -373,7 +374,7 @@ def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
     unit = unit_block_index(fit, cluster_by)
     check_replicate_args(fit, solver, time_limit)
     check_seed(random_state)
-    if not fit.problem.is_plain:
+    if not resamplable(fit.problem):
         raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     options = {"scheme": scheme, "cluster_by": fit.design.blocks[unit].group,
                "solver": solver, "time_limit": time_limit, "warm_start": WARM_START}

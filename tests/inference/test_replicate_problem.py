@@ -75,3 +75,29 @@ def test_scheme_options_that_would_be_ignored_are_refused(sleep):
     assert boot.level == pytest.approx(0.9)
     stab = fit.stability(B=4, threshold=np.float64(0.7), random_state=0, progress=False)
     assert stab.threshold == pytest.approx(0.7)
+
+
+def test_fixed_effect_constraints_survive_cluster_resampling():
+    """k_fixed with a factor groups its dummies (a constraint on fixed columns only): the
+    cluster bootstrap, bca's jackknife and stability selection now run on such fits, and every
+    replicate keeps the group all-or-nothing."""
+    import warnings
+
+    import numpy as np
+
+    import mixmio
+
+    d = mixmio.datasets.load("cake")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = mixmio.mio_lmer("angle ~ recipe + temperature + (1 | replicate)", d, k=3,
+                              k_fixed=2)
+        assert not fit.problem.is_plain  # the automatic group
+        boot = fit.bootstrap(B=12, scheme="cluster", random_state=0)
+        assert boot.n_ok == 12
+        names = list(fit.fixef.index)
+        b, c = names.index("recipe[T.B]"), names.index("recipe[T.C]")
+        dr = boot.draws[boot.ok]
+        assert np.array_equal(dr[:, b] != 0, dr[:, c] != 0)
+        assert fit.bootstrap(B=12, ci="bca", random_state=0).jackknife_failures == 0
+        assert fit.stability(B=12, random_state=0).n_ok == 12
