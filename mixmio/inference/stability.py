@@ -342,8 +342,9 @@ def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
 
     Parameters
     ----------
-    fit : the fit whose capped problem is re-solved (fits with holistic constraints, sign
-        caps or an l1 term are refused).
+    fit : the fit whose capped problem is re-solved (fits with sign caps, or with
+        constraints or an l1 term on cluster effects, are refused; constraints on fixed-effect
+        columns carry over).
     B : number of half-samples (even with ``pairing="complementary"``).
     frac : subsample fraction; must be 0.5.
     pairing : ``"complementary"`` (two disjoint halves per split) or ``"none"``.
