@@ -32,9 +32,14 @@ def n_supports(K: int, k: int) -> int:
 
 def estimated_seconds(K: int, k: int, p: int) -> float:
     """Rough time to enumerate C(K, k) supports (one p x p Cholesky solve and a rank-one
-    update each); calibrated conservatively on this project's machine."""
+    update each); calibrated conservatively on this project's machine.  ``inf`` when C(K, k)
+    is astronomically large (computed in logs: C(3000, 300) does not fit in a float)."""
+    k = min(k, K)
+    log_n = math.lgamma(K + 1) - math.lgamma(k + 1) - math.lgamma(K - k + 1)
+    if log_n > math.log(1e15):
+        return math.inf
     flops = p**3 / 3 + 4 * p * p + 20
-    return n_supports(K, k) * flops * _NS_PER_FLOP * 1e-9
+    return math.exp(log_n) * flops * _NS_PER_FLOP * 1e-9
 
 
 @numba.njit(cache=True)

@@ -345,3 +345,14 @@ def test_enumerate_best_against_brute_force_for_every_k(cluster_cov):
         assert count == math.comb(7, min(k, 7))
         assert f == pytest.approx(fb, rel=1e-9, abs=1e-12)
         assert sel.sum() == min(k, 7)
+
+
+def test_enumeration_estimate_of_astronomical_counts_is_inf():
+    """C(3000, 300) does not fit in a float: the estimate overflowed and crashed the engine
+    at K = 3000 (found by benchmarks/bench_engine.py)."""
+    from mixmio.solvers._engine_enum import estimated_seconds
+
+    assert estimated_seconds(3000, 300, 10) == math.inf
+    assert estimated_seconds(10**6, 10**4, 3) == math.inf
+    assert 0 < estimated_seconds(65, 6, 4) < 60
+    assert estimated_seconds(5, 0, 2) >= 0 and estimated_seconds(5, 9, 2) >= 0
