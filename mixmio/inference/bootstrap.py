@@ -230,19 +230,25 @@ def interval_bounds(draws: np.ndarray, estimate: np.ndarray, ci: str, level: flo
     ([1.75, 0.0], [3.25, 0.625])
     """
     alpha = 1.0 - level
+    qlo, qhi = _nanquantile(draws, [alpha / 2, 1 - alpha / 2])
     if ci == "percentile":
-        lo, hi = _nanquantile(draws, [alpha / 2, 1 - alpha / 2])
-        return lo, hi
+        return qlo, qhi
     if ci == "basic":
-        qlo, qhi = _nanquantile(draws, [alpha / 2, 1 - alpha / 2])
         lo, hi = 2 * estimate - qhi, 2 * estimate - qlo
-        # a point mass at 0 is mirrored to 2 est (an interval "excluding 0" for a cluster that
-        # is 0 in a quarter of the replicates): those columns get the percentile interval
-        mass0 = point_mass_at_zero(draws)
-        lo, hi = np.where(mass0, qlo, lo), np.where(mass0, qhi, hi)
-        return lo, hi
-    if ci != "bca":
+    elif ci == "bca":
+        lo, hi = _bca_bounds(draws, estimate, alpha, jackknife)
+    else:
         raise ValueError(f"ci must be one of {INTERVALS}, got {ci!r}")
+    # A coefficient that is exactly 0 in some replicates (not selected there) has a point mass
+    # at 0: basic intervals mirror it to 2 est, and BCa's normalising transformation does not
+    # exist (its bias correction moved whole intervals off 0 for clusters unselected in 43% of
+    # replicates).  Those columns get the percentile interval (see ``describe``).
+    mass0 = point_mass_at_zero(draws)
+    return np.where(mass0, qlo, lo), np.where(mass0, qhi, hi)
+
+
+def _bca_bounds(draws: np.ndarray, estimate: np.ndarray, alpha: float,
+                jackknife: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     if jackknife is None:
         raise ValueError("bca intervals need the cluster jackknife; run the bootstrap with "
                          "ci='bca' (it fits the delete-one-cluster jackknife)")
@@ -259,17 +265,7 @@ def interval_bounds(draws: np.ndarray, estimate: np.ndarray, ci: str, level: flo
     for z in (norm.ppf(alpha / 2), norm.ppf(1 - alpha / 2)):
         levels.append(norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
     levels = np.where(np.isfinite(levels), levels, 0.5)
-    lo, hi = _nanquantile(draws, np.vstack(levels))
-    # A coefficient that is exactly 0 in some replicates (not selected there) has a point mass
-    # at 0: BCa's normalising transformation does not exist, and its bias correction moved
-    # whole intervals off 0 for clusters unselected in 43% of replicates.  Those columns get
-    # the percentile interval (see ``BootstrapResult.describe``).
-    mass0 = point_mass_at_zero(draws)
-    if mass0.any():
-        plo, phi = _nanquantile(draws[:, mass0], [alpha / 2, 1 - alpha / 2])
-        lo, hi = lo.copy(), hi.copy()
-        lo[mass0], hi[mass0] = plo, phi
-    return lo, hi
+    return _nanquantile(draws, np.vstack(levels))
 
 
 def _pct(x: float) -> str:
