@@ -339,12 +339,9 @@ def _check_refit_and_seed(refit, random_state, allowed=(True, False)) -> None:
     ok = isinstance(refit, (bool, np.bool_)) or (isinstance(refit, str) and refit in allowed)
     if not ok:
         raise ValueError(f"refit must be one of {list(allowed)}, got {refit!r}")
-    if random_state is not None:
-        try:
-            np.random.SeedSequence(random_state)
-        except (TypeError, ValueError):
-            raise TypeError("random_state must be None, an int or a sequence of ints, got "
-                            f"{random_state!r}") from None
+    from .inference._tasks import check_seed
+
+    check_seed(random_state)
 
 
 def _check_solve_args(mip_gap, time_limit) -> None:

@@ -142,8 +142,9 @@ def _complete_rows(formula: str, data: pd.DataFrame, constraints) -> np.ndarray:
         names |= set(required_columns(parse_formula(formula)))
     except Exception:  # noqa: BLE001 - reported by the design stage with a proper message
         return np.ones(len(data), dtype=bool)
-    names = [n for n in names if n in data.columns]
-    return data[names].notna().all(axis=1).to_numpy() if names else np.ones(len(data), bool)
+    from mixmio.design._checks import missing_rows
+
+    return ~missing_rows(data, [n for n in names if n in data.columns])[0]
 
 
 def _independent_forms(values: list[np.ndarray]) -> list[int]:

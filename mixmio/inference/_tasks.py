@@ -130,9 +130,8 @@ def check_seed(random_state) -> None:
     try:
         np.random.SeedSequence(random_state)
     except (TypeError, ValueError):
-        raise TypeError("random_state must be None, an int or a sequence of ints (replicate "
-                        f"b uses SeedSequence(random_state).spawn(B)[b]), got "
-                        f"{type(random_state).__name__}") from None
+        raise TypeError("random_state must be None, an int or a sequence of ints (it seeds a "
+                        f"numpy SeedSequence), got {type(random_state).__name__}") from None
 
 
 def check_replicate_args(fit, solver: str, time_limit) -> None:
