@@ -77,10 +77,16 @@ def grouping_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index
     return codes, labels
 
 
+def _labels(series: pd.Series) -> pd.Series:
+    """``level_label`` of every row, computed once per distinct value (not per row)."""
+    uniq = pd.unique(series)
+    return series.map(dict(zip(uniq, (level_label(v) for v in uniq), strict=True)))
+
+
 def map_codes(data: pd.DataFrame, group: str, levels: pd.Index) -> tuple[np.ndarray, list[str]]:
     """Codes of new rows against training ``levels``; -1 and a list for unseen levels."""
     names = list(group_columns(group))
-    labelled = [data[v].map(level_label) for v in names]
+    labelled = [_labels(data[v]) for v in names]
     keys = labelled[0] if len(names) == 1 else pd.concat(labelled, axis=1).agg(":".join, axis=1)
     codes = levels.get_indexer(pd.Index(keys.to_numpy(dtype=object)))
     unseen = sorted(set(keys.to_numpy()[codes < 0]))
