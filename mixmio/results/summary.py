@@ -58,15 +58,18 @@ class LmerSummary:
                 nz = np.nonzero(g)[0]
                 order = nz[np.argsort(-np.abs(g[nz]))][: self.n_largest]
                 largest = ", ".join(f"{b.levels[i]} ({_num(g[i])})" for i in order)
-                sd = _num(float(np.std(g[nz], ddof=1))) if len(nz) > 1 else ""
+                sdv = float(np.std(g[nz], ddof=1)) if len(nz) > 1 else None
+                var, sd = ("", "") if sdv is None else (_num(sdv**2), _num(sdv))
                 sign = next((c for c in f.problem.sign_caps if c.label == lab), None)
                 cap = (f"{f.k[lab]} (+{sign.k_pos}/-{sign.k_neg})" if sign is not None
                        else f.k[lab])
-                rows.append([b.group, b.columns[j], b.n_levels, len(nz), cap, sd,
+                rows.append([b.group, b.columns[j], b.n_levels, len(nz), cap, var, sd,
                              largest + (" ..." if len(nz) > self.n_largest else "")])
-        rows.append(["Residual", "", "", "", "", _num(f.sigma), ""])
-        return ["Groups", "Term", "Levels", "Selected", "Cap", "Std.Dev.(selected)",
-                "Largest selected (level (estimate))"], rows
+        rows.append(["Residual", "", "", "", "", _num(f.sigma**2), _num(f.sigma), ""])
+        # lme4's "Name", "Variance", "Std.Dev."; here the spread of the selected deviations
+        # (not a variance component: unselected clusters are exactly 0)
+        return ["Groups", "Name", "Levels", "Selected", "Cap", "Variance(selected)",
+                "Std.Dev.(selected)", "Largest selected (level (estimate))"], rows
 
     def fixed_table(self) -> tuple[list, list]:
         f = self.fit
@@ -94,7 +97,7 @@ class LmerSummary:
         rows = [[r.group, r.term, r.level, _num(r.estimate), _num(r.se), _num(r.lower),
                  _num(r.upper), _num(r.selection_frequency), _num(r.sign_stability)]
                 for r in t.itertuples(index=False)]
-        return ["Groups", "Term", "Level", "Estimate", "Boot.SE", lo, hi, "Sel.freq",
+        return ["Groups", "Name", "Level", "Estimate", "Boot.SE", lo, hi, "Sel.freq",
                 "Sign.stab"], rows
 
     # renderings ------------------------------------------------------------------------------
