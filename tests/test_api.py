@@ -168,7 +168,7 @@ def test_uncapped_fit_is_the_minimum_norm_refit_with_rank_degrees_of_freedom():
 def test_time_limit_warning_points_at_the_callers_line():
     ex = mixmio.datasets.load("exam")
     with pytest.warns(RuntimeWarning, match="time") as rec:
-        fit = mixmio.mio_lmer("normexam ~ standLRT + schgend + (1 | school)", ex, k=3,
+        fit = mixmio.mio_lmer("normexam ~ standLRT + schgend + schavg + (1 | school)", ex, k=3,
                               time_limit=0.3)
     assert fit.status == "time_limit" and fit.gap > 0
     assert {r.filename for r in rec if "time" in str(r.message)} == {__file__}

@@ -20,6 +20,10 @@ Method (details and validity proofs in ``benchmarks/ENGINE.md``):
    phi_j over it, classification of clusters as surely selected / surely unselected (their exact
    phi then joins the quadratic, shrinking the ellipsoid), iterated to a fixed point
    (``_engine_bnb``).
+   When the cluster-level columns are categorical (the intercept plus a school-type factor,
+   say: at least two hard directions spanning the indicators of groups of clusters), the hard
+   directions are group locations instead, and ``_engine_groups`` solves the trimmed problem
+   exactly per group and bisects only the remaining ("soft") coefficients.
 
 Also dispatched from here (``structure`` recognises them; details in ENGINE.md sections 7-8):
 one random-slope term with q = 2 and a cap per term column (``_engine_slopes``), and two crossed
@@ -40,6 +44,8 @@ from mixmio.problem import Problem
 from mixmio.solvers._bestfirst import finish
 from mixmio.solvers._engine_bnb import BnB, hard_directions
 from mixmio.solvers._engine_enum import ENUM_SECONDS, enumerate_best, estimated_seconds
+from mixmio.solvers._engine_groups import GroupBnB
+from mixmio.solvers._engine_groups import detect as detect_groups
 from mixmio.solvers._engine_stats import build_stats, heuristic_support
 from mixmio.solvers.solution import Solution
 
@@ -218,7 +224,15 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
     if log is not None:
         log.append(("incumbent", time.perf_counter() - t0, f0))
     V = hard_directions(st)
-    bnb = BnB(st, k, V)
+    groups = detect_groups(st) if V.shape[1] >= 2 else None
+    if groups is not None and V.shape[1] > groups.hard.size:
+        groups = None  # a soft column is nearly cluster-level too: bisection would crawl
+    if groups is not None:
+        # the cluster-level columns are categorical: exact trimmed least squares per group of
+        # clusters, bisection over the other coefficients only (``_engine_groups``)
+        bnb = GroupBnB(st, groups, k)
+    else:
+        bnb = BnB(st, k, V)
     # affordable C(K, k): give the branch and bound a short budget, then enumerate every support
     est = estimated_seconds(K, k, st.p)
     left = np.inf if time_limit is None else time_limit - (time.perf_counter() - t0)
@@ -232,8 +246,10 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
         bnb_limit = min(time_limit if time_limit is not None else np.inf,
                         time.perf_counter() - t0 + head)
     sel, U, bound, nodes, timed_out = bnb.run(sel, f0, mip_gap, bnb_limit, t0, log=log)
-    solver = SOLVER_NAME
+    solver = SOLVER_NAME + ("+groups" if groups is not None else "")
     info = {"heuristic_objective": f0, "hard_directions": V.shape[1]}
+    if groups is not None:
+        info["cluster_groups"] = groups.n_groups
     if timed_out and enumerable:
         found = enumerate_best(st, k, deadline)
         if found is not None:
@@ -242,7 +258,7 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
                 sel, U = sel_e, f_e
             # every support evaluated: the bound is the minimum, less a rounding margin
             bound = min(U, f_e) - 1e-10 * max(1.0, abs(f_e))
-            timed_out, solver = False, SOLVER_NAME + "+enum"
+            timed_out, solver = False, solver + "+enum"
             info["enumerated_supports"] = count
             if log is not None:
                 log.append(("bound", time.perf_counter() - t0, bound))

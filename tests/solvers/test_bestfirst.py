@@ -64,7 +64,7 @@ def test_verbose_prints_progress_lines(monkeypatch, capsys):
     monkeypatch.setattr(_bestfirst, "PROGRESS_EVERY", 0.0)
     ex = mixmio.datasets.load("exam")
     with pytest.warns(RuntimeWarning):
-        mixmio.mio_lmer("normexam ~ standLRT + schgend + (1 | school)", ex, k=6,
+        mixmio.mio_lmer("normexam ~ standLRT + schgend + schavg + (1 | school)", ex, k=6,
                         time_limit=0.5, verbose=True)
     err = capsys.readouterr().err
     assert "branch and bound:" in err and "nodes" in err and "gap" in err

@@ -76,7 +76,8 @@ def brute_force(problem: Problem):
 def check_against_oracle(problem, sol, same_support=True):
     fb, comb = brute_force(problem)
     assert sol.status == "optimal"
-    assert sol.solver in ("mixmio-bnb", "mixmio-bnb+enum")
+    assert sol.solver in ("mixmio-bnb", "mixmio-bnb+enum", "mixmio-bnb+groups",
+                          "mixmio-bnb+groups+enum")
     assert abs(sol.objective - fb) <= 1e-6 * max(abs(fb), 1e-12)
     assert sol.best_bound <= fb * (1 + 1e-9) + 1e-12
     assert sol.best_bound <= sol.objective
