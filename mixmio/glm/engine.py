@@ -1,0 +1,111 @@
+"""The solve stage of ``mio_glm``: :class:`GlmProblem` -> :class:`~mixmio.solvers.Solution`.
+
+Engines (``Solution.solver`` says which ran):
+
+- ``"auto"`` / ``"bnb"``: ``mixmio-glm-bnb``, the exact branch and bound over supports with
+  certified fit bounds (:mod:`mixmio.glm.bnb`, no big-M);
+- ``"oa"``: ``mixmio-oa-highs``, outer approximation with a HiGHS MILP master and the proven
+  coefficient bounds of :mod:`mixmio.glm.bounds` (METHODS 3; :mod:`mixmio.glm.oa`);
+- ``"heuristic"``: the warm start alone (discrete first-order method + swaps), status
+  ``heuristic``, bound 0 (F >= 0 always), no certificate.
+
+Both exact engines start from the warm start of :mod:`mixmio.glm.heuristics` (unless
+``warm_start=False``, when the first incumbent is one polished DFO step from the intercept-only
+fit) and return ``optimal`` only when their proven lower bound meets the incumbent within
+``mip_gap``; a time limit gives ``time_limit`` with the proven gap and a RuntimeWarning.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from mixmio._warnings import user_stacklevel
+from mixmio.solvers.solution import Solution, relative_gap
+
+from ._logistic import lipschitz, nll, node_quantities
+from .bounds import check_separation
+from .heuristics import Fits, _dfo, warm_start
+from .problem import GlmProblem
+
+__all__ = ["GlmProblem", "SOLVERS", "solve_glm"]
+
+#: accepted values of ``solver``
+SOLVERS = ("auto", "bnb", "oa", "heuristic")
+_NAMES = {"bnb": "mixmio-glm-bnb", "oa": "mixmio-oa-highs", "heuristic": "heuristic"}
+
+
+def solve_glm(pr: GlmProblem, solver: str = "auto", time_limit: float | None = None,
+              mip_gap: float = 1e-4, random_state: int | None = None, warm_start_: bool = True,
+              verbose: bool = False) -> Solution:
+    """Solve ``pr`` with the engine ``solver`` (module docstring)."""
+    key = "bnb" if solver == "auto" else solver
+    if key not in _NAMES:
+        raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
+    name = _NAMES[key]
+    t0 = time.perf_counter()
+    deadline = t0 + (time_limit if time_limit is not None else np.inf)
+    log = (lambda text: print(f"[mio_glm {time.perf_counter() - t0:7.2f}s] {text}",
+                              file=sys.stderr, flush=True)) if verbose else (lambda text: None)
+    fits = Fits(pr)
+    if pr.k == 0 or pr.k >= pr.selectable_weight:
+        # one support only: its exact fit is the optimum, certified by self-concordance
+        units = [] if pr.k == 0 else list(range(len(pr.units)))
+        cols = pr.columns_of(units)
+        check_separation(pr, cols)
+        beta, val = fits.fit(units)
+        *_, cgap = node_quantities(beta, cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized)
+        bound = val + cgap - 1e-9 * max(1.0, abs(val))
+        return _finish(pr, fits, bound, key, name, t0, mip_gap, False,
+                       {"nodes": 0, "note": "one feasible support"})
+    check_separation(pr)
+    rng = np.random.default_rng(random_state)
+    if key == "heuristic" or warm_start_:
+        warm_start(pr, fits, rng, deadline)
+    else:
+        base, _ = fits.fit([])
+        _dfo(pr, fits, base, lipschitz(pr.X, pr.ridge), max_iter=1)
+    log(f"warm start: F = {fits.best_val:.6f} ({fits.n_fits} fits)")
+    if key == "heuristic":
+        return _finish(pr, fits, 0.0, key, name, t0, mip_gap, False, {})
+    if key == "oa":
+        from .oa import solve_oa
+
+        bound, timed_out, info = solve_oa(pr, fits, deadline, mip_gap, log)
+    else:
+        from .bnb import solve_bnb
+
+        bound, timed_out, info = solve_bnb(pr, fits, deadline, mip_gap, log)
+    return _finish(pr, fits, bound, key, name, t0, mip_gap, timed_out, info)
+
+
+def _finish(pr: GlmProblem, fits: Fits, bound: float, key: str, name: str, t0: float,
+            mip_gap: float, timed_out: bool, info: dict) -> Solution:
+    beta, val = fits.store[fits.best_key]
+    bound = float(min(bound, val))
+    gap = relative_gap(val, bound)
+    if key == "heuristic":
+        status, msg = "heuristic", "discrete first-order method + swaps; no certificate"
+    elif gap <= mip_gap:
+        status, msg = "optimal", f"proven relative gap {gap:.2e} <= {mip_gap:.0e}"
+    elif info.get("master_failed"):
+        status = "error"
+        msg = (f"the HiGHS master failed ({info['master_failed']}); the incumbent and the "
+               f"bound proven so far (relative gap {gap:.3e}) are returned")
+        warnings.warn(f"{name}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
+    elif timed_out:
+        status, msg = "time_limit", f"time limit reached with relative gap {gap:.3e}"
+        warnings.warn(f"{name}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
+    else:
+        status = "gap_limit"
+        msg = (f"search stopped with relative gap {gap:.3e} > mip_gap {mip_gap:.0e} "
+               "(floating-point margins)")
+        warnings.warn(f"{name}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
+    info = dict(info, support=sorted(fits.best_key), fits=fits.n_fits, timed_out=timed_out,
+                nll=nll(pr.X @ beta + pr.offset, pr.y))
+    nodes = info.get("nodes", info.get("iterations"))
+    return Solution(w=beta, objective=float(val), best_bound=bound, status=status, solver=name,
+                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)

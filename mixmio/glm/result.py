@@ -1,0 +1,291 @@
+"""MioGlmResult: the value a :func:`mixmio.glm.mio_glm` fit returns."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from ..results._certificate import CertificateMixin
+from ..solvers.solution import Solution
+from ._logistic import fisher_se, fit_support, nll
+from .problem import GlmProblem
+
+__all__ = ["MioGlmResult", "GlmSummary"]
+
+
+@dataclass(frozen=True, eq=False)
+class MioGlmResult(CertificateMixin):
+    """A fitted best-subset logistic regression.
+
+    Estimates: ``coef`` / ``params`` (a Series over every candidate column, zero when not
+    selected), ``selected`` (the selected columns; the intercept is always in and not
+    listed), ``fitted`` (probabilities), ``predict``.  Likelihood: ``loglik``, ``deviance``,
+    ``null_deviance``, ``aic``, ``bic``.  Certificate: ``objective`` (the negative
+    log-likelihood, + ridge/2 ||beta_sel||^2 with a ridge), ``best_bound``, ``gap``,
+    ``status`` (``optimal`` only with a proven gap <= ``mip_gap``), ``solver``,
+    ``solve_time``.  ``response_levels`` is ``(level coded 0, level coded 1)`` when the
+    response was a two-level categorical.
+
+    The estimates are the exact (penalised, with a ridge) maximum-likelihood fit on the
+    selected support; standard errors come from its Fisher information and are conditional on
+    the selection.
+    """
+
+    design: object = field(repr=False)
+    problem: GlmProblem = field(repr=False)
+    solution: Solution = field(repr=False)
+    mip_gap: float
+    response_levels: tuple | None = None
+    response: str = "y"
+
+    # basics --------------------------------------------------------------------------------
+    @property
+    def formula(self) -> str:
+        """The formula text."""
+        return self.design.formula
+
+    @property
+    def n_obs(self) -> int:
+        """Rows used (after dropping rows with missing values)."""
+        return self.design.n_obs
+
+    @property
+    def k(self) -> int:
+        """The cap on the selected columns."""
+        return int(self.problem.k)
+
+    @property
+    def family(self) -> str:
+        """``"binomial"`` (logit link)."""
+        return "binomial"
+
+    @property
+    def w(self) -> np.ndarray:
+        """The coefficient vector (numpy)."""
+        return self.solution.w
+
+    # estimates -----------------------------------------------------------------------------
+    @property
+    def coef(self) -> pd.Series:
+        """Coefficients of every candidate column (0 when not selected)."""
+        return pd.Series(self.w[: self.problem.p], index=list(self.design.X.columns),
+                         name="estimate")
+
+    @property
+    def params(self) -> pd.Series:
+        """Alias of :attr:`coef` (statsmodels' name)."""
+        return self.coef
+
+    @property
+    def _support_columns(self) -> np.ndarray:
+        units = self.solution.info.get("support", [])
+        return self.problem.columns_of(units)
+
+    @property
+    def selected(self) -> list[str]:
+        """Selected columns (the intercept excluded: it is always in)."""
+        always = set(self.problem.always.tolist())
+        return [self.problem.names[j] for j in self._support_columns if j not in always]
+
+    @property
+    def linear_predictor(self) -> np.ndarray:
+        """X beta + offset on the training rows."""
+        return self.problem.X @ self.w + self.problem.offset
+
+    @cached_property
+    def fitted(self) -> np.ndarray:
+        """Fitted probabilities on the training rows."""
+        return expit(self.linear_predictor)
+
+    def predict(self, newdata: pd.DataFrame | None = None, type: str = "response"
+                ) -> np.ndarray:
+        """Predictions for ``newdata`` (the training rows when None): probabilities
+        (``type="response"``) or the linear predictor (``type="link"``)."""
+        if type not in ("response", "link"):
+            raise ValueError(f"type must be 'response' or 'link', got {type!r}")
+        if newdata is None:
+            eta = self.linear_predictor
+        else:
+            nd = self.design.transform(newdata)
+            eta = nd.X.to_numpy(dtype=float) @ self.w + nd.offset
+        return expit(eta) if type == "response" else eta
+
+    # likelihood ----------------------------------------------------------------------------
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood of the reported estimates (unpenalised)."""
+        return -nll(self.linear_predictor, self.problem.y)
+
+    @property
+    def deviance(self) -> float:
+        """-2 log-likelihood (the saturated model of 0/1 data has log-likelihood 0)."""
+        return -2.0 * self.loglik
+
+    @cached_property
+    def null_deviance(self) -> float:
+        """Deviance of the model with the always-in columns only (the intercept)."""
+        pr = self.problem
+        _, val, _ = fit_support(pr.always, pr.X, pr.y, pr.offset, 0.0, pr.penalized)
+        return 2.0 * val
+
+    @property
+    def df_model(self) -> int:
+        """Number of estimated coefficients (intercept included)."""
+        return int(self._support_columns.size)
+
+    @property
+    def aic(self) -> float:
+        """deviance + 2 df_model."""
+        return self.deviance + 2.0 * self.df_model
+
+    @property
+    def bic(self) -> float:
+        """deviance + log(n) df_model."""
+        return self.deviance + np.log(self.n_obs) * self.df_model
+
+    @property
+    def pseudo_r_squared(self) -> float:
+        """McFadden's 1 - deviance / null deviance."""
+        return 1.0 - self.deviance / self.null_deviance if self.null_deviance > 0 else np.nan
+
+    # tables --------------------------------------------------------------------------------
+    def coef_table(self) -> pd.DataFrame:
+        """Estimate, standard error (Fisher information of the fit on the selected columns,
+        penalised with a ridge), z, p-value, 95% Wald interval, selected; zero rows for
+        unselected columns carry NaN errors."""
+        from scipy import stats
+
+        pr = self.problem
+        cols = self._support_columns
+        names = list(self.design.X.columns)
+        est = self.w[: pr.p]
+        se = np.full(pr.p, np.nan)
+        se[cols] = fisher_se(self.w, cols, pr.X, pr.offset, pr.ridge, pr.penalized)
+        out = pd.DataFrame({"estimate": est, "std_err": se}, index=names)
+        out["z"] = out["estimate"] / out["std_err"]
+        out["p_value"] = 2 * stats.norm.sf(np.abs(out["z"]))
+        q = stats.norm.ppf(0.975)
+        out["ci_lower"] = out["estimate"] - q * out["std_err"]
+        out["ci_upper"] = out["estimate"] + q * out["std_err"]
+        sel = np.zeros(pr.p, dtype=bool)
+        sel[cols] = True
+        sel[pr.always] = False
+        out["selected"] = sel
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table of :meth:`coef_table` (every candidate column)."""
+        return self.coef_table()
+
+    def summary(self) -> GlmSummary:
+        """statsmodels-GLM-like summary with the certificate lines; ``str()`` gives the text."""
+        return GlmSummary(self)
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def __repr__(self) -> str:
+        return (f"MioGlmResult(formula={self.formula!r}, k={self.k}, "
+                f"selected={self.selected}, status={self.status!r}, gap={self.gap:.3g})")
+
+
+class GlmSummary:
+    """The summary of a :class:`MioGlmResult`: ``str()`` the text, ``_repr_html_`` for
+    Jupyter."""
+
+    def __init__(self, fit: MioGlmResult):
+        self.fit = fit
+
+    def header(self) -> list[tuple]:
+        """Model, likelihood and certificate lines (label, value pairs)."""
+        f = self.fit
+        resp = f.response
+        if f.response_levels is not None:
+            lv0, lv1 = f.response_levels
+            resp = f"{f.response} ({lv1!r} = 1, {lv0!r} = 0)"
+        dropped = f.design.n_dropped
+        return [
+            ("Model:", "best-subset logistic regression (mio_glm)", "Formula:", f.formula),
+            ("Family:", "Binomial (link: logit)", "Response:", resp),
+            ("Observations:", f"{f.n_obs}" + (f" ({dropped} dropped, NA)" if dropped else ""),
+             "k (cap):", f.k),
+            ("Selected:", f"{len(f.selected)} of {len(f.problem.names) - f.problem.always.size}"
+             " candidate columns", "Df model:", f.df_model),
+            ("Log-likelihood:", f"{f.loglik:.4f}", "Deviance:", f"{f.deviance:.4f}"),
+            ("Null deviance:", f"{f.null_deviance:.4f}", "AIC:", f"{f.aic:.4f}"),
+            ("Pseudo R-sq (McF.):", f"{f.pseudo_r_squared:.4f}", "BIC:", f"{f.bic:.4f}"),
+            ("Ridge:", f"{f.ridge:.4g}", "Objective:", f"{f.objective:.6f}"),
+            ("Best bound:", f"{f.best_bound:.6f}", "Gap:", _gap(f.gap)),
+            ("Solver:", f.solver, "Time (s):", f"{f.solve_time:.3f}"),
+        ]
+
+    def rows(self) -> list[list[str]]:
+        """Coefficient rows of the intercept and the selected columns."""
+        tab = self.fit.coef_table()
+        shown = tab[tab["selected"] | np.isin(np.arange(len(tab)), self.fit.problem.always)]
+        out = []
+        for name, r in shown.iterrows():
+            out.append([name, f"{r.estimate:.4f}", _num(r.std_err), _num(r.z, 3),
+                        _pval(r.p_value), _num(r.ci_lower), _num(r.ci_upper)])
+        return out
+
+    HEADERS = ["", "coef", "std err", "z", "P>|z|", "[0.025", "0.975]"]
+
+    def notes(self) -> list[str]:
+        """Status line (and a note when not proven optimal), unselected count, estimator."""
+        f = self.fit
+        tab = f.coef_table()
+        n_zero = int((~tab["selected"]).sum()) - f.problem.always.size
+        lines = [f"Status: {f.status} (relative gap {_gap(f.gap)}; optimal means proven gap "
+                 f"<= {f.mip_gap:g})"]
+        if f.status != "optimal":
+            lines.append(f"NOTE: not proven optimal ({f.status}): {f.solution.message}")
+        lines.append(f"{n_zero} candidate column(s) not selected (coefficient 0).")
+        lines.append("Estimates: " + ("maximum likelihood" if f.ridge == 0 else
+                                      f"ridge-penalised likelihood (ridge {f.ridge:.4g})")
+                     + " on the selected columns; standard errors from its Fisher information"
+                     + (" (penalised)" if f.ridge else "")
+                     + ", conditional on the selection.")
+        return lines
+
+    def __str__(self) -> str:
+        from tabulate import tabulate
+
+        parts = [tabulate(self.header(), tablefmt="plain", disable_numparse=True),
+                 tabulate(self.rows(), headers=self.HEADERS, tablefmt="simple",
+                          disable_numparse=True, colalign=("left",) + ("right",) * 6)]
+        parts += self.notes()
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from tabulate import tabulate
+
+        return ("<div class='mixmio-summary'>"
+                + tabulate(self.header(), tablefmt="html", disable_numparse=True)
+                + tabulate(self.rows(), headers=self.HEADERS, tablefmt="html",
+                           disable_numparse=True)
+                + "<pre>" + html.escape("\n".join(self.notes())) + "</pre></div>")
+
+
+def _num(v: float, digits: int = 4) -> str:
+    return "" if not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _pval(p: float) -> str:
+    if not np.isfinite(p):
+        return ""
+    if p < 2.2e-16:
+        return "<2e-16"
+    return f"{p:.4f}" if p >= 1e-4 else f"{p:.2e}"
+
+
+def _gap(g: float) -> str:
+    return "inf" if not np.isfinite(g) else f"{g:.2e}"
