@@ -1,0 +1,162 @@
+"""Warm start for clusterwise LAD: k-means-style alternation with random restarts.
+
+Each restart draws K random "basic" lines (each through p random rows), then alternates
+(i) assign every row to the line with the smallest absolute residual (or flag it an outlier
+when that residual exceeds T; under ``min_size`` the assignment is a transportation LP, whose
+vertices are integral) and (ii) refit each cluster by LAD (a linear program), until the
+assignment repeats.  The best restart is returned; it is a feasible point of (P1)/(P2), so
+its objective is a valid upper bound, and nothing more.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def lad_fit(X: np.ndarray, y: np.ndarray, box: np.ndarray | None = None
+            ) -> tuple[np.ndarray, float]:
+    """Least-absolute-deviations fit ``min_a sum |y - X a|`` as an LP solved by HiGHS
+    (with ``|a_l| <= box_l`` when a box is given).
+
+    Returns ``(coefficients, objective)``; an empty X gives zeros and 0.
+
+    >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
+    >>> a, obj = lad_fit(X, np.array([1.0, 3.0, 5.0, 20.0]))
+    >>> np.round(a, 6).tolist(), round(obj, 6)
+    ([1.0, 2.0], 13.0)
+    """
+    import highspy
+
+    m, p = X.shape
+    if m == 0:
+        return np.zeros(p), 0.0
+    inf = highspy.kHighsInf
+    h = highspy.Highs()
+    h.silent()
+    h.setOptionValue("threads", 1)
+    lp = highspy.HighsLp()
+    lp.num_col_ = p + 2 * m
+    lp.num_row_ = m
+    lp.col_cost_ = np.concatenate([np.zeros(p), np.ones(2 * m)])
+    lim = np.full(p, inf) if box is None else np.asarray(box, dtype=float)
+    lp.col_lower_ = np.concatenate([-lim, np.zeros(2 * m)])
+    lp.col_upper_ = np.concatenate([lim, np.full(2 * m, inf)])
+    lp.row_lower_ = y.astype(float)
+    lp.row_upper_ = y.astype(float)
+    import scipy.sparse as sp
+
+    A = sp.hstack([sp.csc_matrix(X), sp.eye(m, format="csc"), -sp.eye(m, format="csc")],
+                  format="csc")
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr
+    lp.a_matrix_.index_ = A.indices
+    lp.a_matrix_.value_ = A.data
+    h.passModel(lp)
+    h.run()
+    a = np.asarray(h.getSolution().col_value[:p], dtype=float)
+    return a, float(np.abs(y - X @ a).sum())
+
+
+def objective_of(X: np.ndarray, y: np.ndarray, labels: np.ndarray, K: int,
+                 outlier_penalty: float | None, box: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Refit every cluster of ``labels`` (-1: outlier) by LAD (inside ``box`` when given).
+
+    Returns ``(coef K x p, per-cluster LAD objective, total objective)``; the total adds
+    ``T`` per outlier.
+    """
+    p = X.shape[1]
+    coef = np.zeros((K, p))
+    lad = np.zeros(K)
+    for k in range(K):
+        m = labels == k
+        coef[k], lad[k] = lad_fit(X[m], y[m], box)
+    n_out = int(np.sum(labels < 0))
+    total = float(lad.sum()) + (0.0 if outlier_penalty is None else outlier_penalty * n_out)
+    return coef, lad, total
+
+
+def canonical_labels(labels: np.ndarray, K: int) -> np.ndarray:
+    """Relabel clusters by first member (empty clusters last); -1 (outliers) kept."""
+    out = np.full_like(labels, -1)
+    order: list[int] = []
+    for lab in labels:
+        if lab >= 0 and lab not in order:
+            order.append(int(lab))
+    order += [k for k in range(K) if k not in order]
+    for new, old in enumerate(order):
+        out[labels == old] = new
+    return out
+
+
+def fill_empty(X: np.ndarray, y: np.ndarray, labels: np.ndarray, K: int) -> np.ndarray:
+    """Give every empty cluster one row, never raising the objective: an outlier if any
+    (its cost T becomes 0), else the worst-fitted member of the largest cluster (a
+    one-row cluster costs 0 and refitting the donor on fewer rows cannot cost more)."""
+    lab = labels.copy()
+    while True:
+        sizes = np.bincount(lab[lab >= 0], minlength=K)
+        empty = np.flatnonzero(sizes == 0)
+        if empty.size == 0:
+            return lab
+        if (lab < 0).any():
+            lab[np.flatnonzero(lab < 0)[0]] = empty[0]
+            continue
+        donor = int(np.argmax(sizes))
+        if sizes[donor] < 2:
+            return lab
+        rows = np.flatnonzero(lab == donor)
+        a, _ = lad_fit(X[rows], y[rows])
+        lab[rows[np.argmax(np.abs(y[rows] - X[rows] @ a))]] = empty[0]
+
+
+def _assign(R: np.ndarray, outlier_penalty: float | None, min_size: int | None) -> np.ndarray:
+    """Rows to clusters for fixed lines: cheapest residual, outliers above T, sizes >= c."""
+    n, K = R.shape
+    if min_size is None:
+        lab = np.argmin(R, axis=1)
+        if outlier_penalty is not None:
+            lab = np.where(R[np.arange(n), lab] > outlier_penalty, -1, lab)
+        return lab
+    import scipy.sparse as sp
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    cost = R if outlier_penalty is None else np.column_stack([R, np.full(n, outlier_penalty)])
+    C = cost.shape[1]
+    rows_one = sp.kron(sp.eye(n), np.ones((1, C)))
+    cols = sp.kron(np.ones((1, n)), sp.eye(C)).tocsr()[:K]
+    cons = [LinearConstraint(rows_one, 1, 1), LinearConstraint(cols, min_size, np.inf)]
+    res = milp(cost.ravel(), constraints=cons, integrality=np.ones(n * C),
+               bounds=Bounds(0, 1))
+    if res.x is None:  # pragma: no cover - feasible whenever K * min_size <= n
+        return np.argmin(R, axis=1)
+    lab = np.argmax(res.x.reshape(n, C), axis=1)
+    return np.where(lab >= K, -1, lab)
+
+
+def alternating(X: np.ndarray, y: np.ndarray, K: int, outlier_penalty: float | None = None,
+                min_size: int | None = None, restarts: int = 10, max_iter: int = 50,
+                random_state=None) -> tuple[np.ndarray, float]:
+    """Best of ``restarts`` alternations; returns ``(labels, objective)`` (labels canonical,
+    -1 for outliers)."""
+    rng = np.random.default_rng(random_state)
+    n, p = X.shape
+    best_lab, best_obj = None, np.inf
+    for _ in range(max(1, restarts)):
+        A = np.empty((K, p))
+        for k in range(K):
+            B = rng.choice(n, size=min(p, n), replace=False)
+            A[k] = np.linalg.lstsq(X[B], y[B], rcond=None)[0]
+        lab, obj = None, np.inf
+        for _ in range(max_iter):
+            new = _assign(np.abs(y[:, None] - X @ A.T), outlier_penalty, min_size)
+            if lab is not None and np.array_equal(new, lab):
+                break
+            lab = new
+            A, _, obj = objective_of(X, y, lab, K, outlier_penalty)
+        if obj < best_obj - 1e-12:
+            best_lab, best_obj = lab, obj
+    lab = fill_empty(X, y, best_lab, K)
+    if not np.array_equal(lab, best_lab):
+        best_obj = objective_of(X, y, lab, K, outlier_penalty)[2]
+    return canonical_labels(lab, K), best_obj

@@ -1,0 +1,226 @@
+"""MioClrResult: the value a mio_clr (clusterwise LAD regression) fit returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..results._certificate import CertificateMixin
+from ..solvers.solution import Solution
+from .problem import ClrProblem
+
+
+@dataclass(frozen=True, eq=False)
+class MioClrResult(CertificateMixin):
+    """A fitted clusterwise least-absolute-deviations regression.
+
+    Clusters are numbered 0..K-1 by their first member in row order; ``-1`` marks a row
+    flagged as an outlier (only with ``outlier_penalty``).  Estimates: ``labels_`` (alias
+    ``clusters``; a Series indexed like the data; rows dropped for missing values are
+    absent),
+    ``outliers`` (boolean Series), ``coef`` (DataFrame cluster x term), ``sizes``,
+    ``cluster_objective`` (sum of absolute residuals per cluster), ``fitted`` and
+    ``residuals`` (to the row's own line; NaN for outliers).  Certificate: ``objective``
+    (total absolute deviation + T x outliers), ``best_bound``, ``gap``, ``status``
+    (``optimal`` only with a proven gap <= ``mip_gap``), ``solver``, ``solve_time``,
+    ``big_m_kind`` (``"proven"``: the bound holds for the clusterwise problem as stated;
+    ``"box"``: for the model with the coefficient box ``coef_box``).
+    """
+
+    design: object = field(repr=False)
+    problem: ClrProblem = field(repr=False)
+    solution: Solution = field(repr=False)
+    mip_gap: float
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def formula(self) -> str:
+        return self.design.formula
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.problem.n)
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.problem.n_clusters)
+
+    @property
+    def outlier_penalty(self) -> float | None:
+        return self.problem.outlier_penalty
+
+    @property
+    def min_size(self) -> int | None:
+        return self.problem.min_size
+
+    @property
+    def big_m_kind(self) -> str:
+        return self.problem.big_m_kind
+
+    @property
+    def coef_box(self) -> pd.Series | None:
+        """Half-widths of the modelling box on the coefficients (None when the big-M is
+        proven, i.e. no box is part of the model)."""
+        if self.problem.coef_box is None:
+            return None
+        return pd.Series(self.problem.coef_box, index=self.terms, name="box")
+
+    @property
+    def terms(self) -> list[str]:
+        return list(self.design.X.columns)
+
+    @property
+    def nodes(self) -> int | None:
+        return self.solution.nodes
+
+    # ------------------------------------------------------------------ estimates
+    @property
+    def _labels(self) -> np.ndarray:
+        return np.asarray(self.solution.info["labels"])
+
+    @property
+    def labels_(self) -> pd.Series:
+        """Cluster of every row used in the fit (0..K-1; -1: outlier), indexed like the data."""
+        return pd.Series(self._labels, index=self.design.row_index, name="cluster")
+
+    @property
+    def clusters(self) -> pd.Series:
+        """Alias of :attr:`labels_`."""
+        return self.labels_
+
+    @property
+    def outliers(self) -> pd.Series:
+        """True for rows flagged as outliers (all False without ``outlier_penalty``)."""
+        return pd.Series(self._labels < 0, index=self.design.row_index, name="outlier")
+
+    @property
+    def coef(self) -> pd.DataFrame:
+        """Coefficients, one row per cluster (NaN for an empty cluster)."""
+        C = np.array(self.solution.info["coef"], dtype=float)
+        C[self.sizes.to_numpy() == 0] = np.nan
+        return pd.DataFrame(C, index=pd.RangeIndex(self.n_clusters, name="cluster"),
+                            columns=self.terms)
+
+    @property
+    def sizes(self) -> pd.Series:
+        """Rows per cluster."""
+        return pd.Series(np.bincount(self._labels[self._labels >= 0],
+                                     minlength=self.n_clusters),
+                         index=pd.RangeIndex(self.n_clusters, name="cluster"), name="size")
+
+    @property
+    def cluster_objective(self) -> pd.Series:
+        """Sum of absolute residuals of each cluster's members to its line."""
+        return pd.Series(np.asarray(self.solution.info["lad"], dtype=float),
+                         index=pd.RangeIndex(self.n_clusters, name="cluster"), name="lad")
+
+    @property
+    def identified(self) -> pd.Series:
+        """Whether each cluster's members determine its line (rank of their design = p);
+        otherwise the line is one of many with the same fit."""
+        X, lab = self.problem.X, self._labels
+        ok = [bool(np.sum(lab == k) >= X.shape[1]
+                   and np.linalg.matrix_rank(X[lab == k]) == X.shape[1])
+              for k in range(self.n_clusters)]
+        return pd.Series(ok, index=pd.RangeIndex(self.n_clusters, name="cluster"),
+                         name="identified")
+
+    @property
+    def fitted(self) -> pd.Series:
+        """Each row's prediction from its own cluster's line (NaN for outliers)."""
+        P = self._predict_matrix(self.problem.X) + self.design.offset[:, None]
+        lab = self._labels
+        out = np.where(lab >= 0, P[np.arange(len(lab)), np.maximum(lab, 0)], np.nan)
+        return pd.Series(out, index=self.design.row_index, name="fitted")
+
+    @property
+    def residuals(self) -> pd.Series:
+        return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.row_index,
+                         name="residual")
+
+    def _predict_matrix(self, X: np.ndarray) -> np.ndarray:
+        return X @ np.asarray(self.solution.info["coef"], dtype=float).T
+
+    def predict(self, newdata: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Predictions of every cluster's line (one column per cluster).
+
+        The cluster of a new row is unknown (it is defined by the response), so each line's
+        prediction is returned; ``newdata=None`` gives them for the training rows.
+        """
+        if newdata is None:
+            X, off, index = self.problem.X, self.design.offset, self.design.row_index
+        else:
+            nd = self.design.transform(newdata)
+            index = newdata.index if isinstance(newdata, pd.DataFrame) else None
+            X, off = nd.X.to_numpy(dtype=float), nd.offset
+        P = self._predict_matrix(X) + np.asarray(off)[:, None]
+        P[:, self.sizes.to_numpy() == 0] = np.nan
+        return pd.DataFrame(P, index=index,
+                            columns=pd.RangeIndex(self.n_clusters, name="cluster"))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per cluster: coefficients, size, LAD objective and identification."""
+        return self.coef.join([self.sizes, self.cluster_objective, self.identified])
+
+    # ------------------------------------------------------------------ text
+    def _model_text(self) -> str:
+        if self.big_m_kind == "box":
+            box = ", ".join(f"|{t}| <= {b:.4g}" for t, b in self.coef_box.items())
+            return ("the status and bound refer to the model with the coefficient box "
+                    f"{box} (chosen from the warm start: too many p-subsets to prove a big-M)")
+        if self.big_m_kind == "proven":
+            return ("valid (max residual of every basic line, per row; max "
+                    f"{self.problem.big_m.max():.4g}): the bound holds for the clusterwise "
+                    "problem as stated")
+        return "heuristic only: no bound"
+
+    def _formulation_text(self) -> str:
+        f = self.problem.formulation
+        if f == "bigm":
+            sb = "with" if self.problem.symmetry_breaking else "without"
+            return f"(P1)/(P2) big-M, {sb} symmetry breaking"
+        if f == "lines":
+            return f"K basic lines of {self.problem.lines.shape[0]}"
+        return "warm start only"
+
+    def summary(self) -> str:
+        """Per-cluster coefficients, sizes and LAD objective, with the certificate."""
+        from tabulate import tabulate
+
+        gap = self.gap
+        gap_txt = "inf" if not np.isfinite(gap) else f"{gap:.2e}"
+        n_out = int(self.outliers.sum())
+        head = [
+            ("Model:", "clusterwise LAD regression (mio_clr)", "Formula:", self.formula),
+            ("Observations:", self.n_obs, "Clusters:", self.n_clusters),
+            ("Outlier penalty:", "-" if self.outlier_penalty is None else
+             f"{self.outlier_penalty:g}", "Outliers:", n_out),
+            ("Min size:", "-" if self.min_size is None else self.min_size,
+             "Formulation:", self._formulation_text()),
+            ("Objective:", f"{self.objective:.6g}", "Best bound:", f"{self.best_bound:.6g}"),
+            ("Solver:", self.solver, "Time (s):", f"{self.solve_time:.3f}"),
+        ]
+        lines = [tabulate(head, tablefmt="plain")]
+        lines.append(f"Status: {self.status} (relative gap {gap_txt}; optimal means proven gap "
+                     f"<= {self.mip_gap:g})")
+        lines.append(f"Big-M: {self._model_text()}.")
+        tab = self.to_frame()
+        rows = []
+        for k, r in tab.iterrows():
+            rows.append([k] + [("" if np.isnan(r[t]) else f"{r[t]:.4f}") for t in self.terms]
+                        + [int(r["size"]), f"{r['lad']:.4g}", "yes" if r["identified"] else "no"])
+        lines.append(tabulate(rows, headers=["cluster"] + self.terms
+                              + ["size", "LAD", "identified"],
+                              tablefmt="simple", disable_numparse=True))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"MioClrResult(formula={self.formula!r}, n_clusters={self.n_clusters}, "
+                f"sizes={self.sizes.tolist()}, outliers={int(self.outliers.sum())}, "
+                f"objective={self.objective:.6g}, status={self.status!r}, "
+                f"gap={self.gap:.3g})")
