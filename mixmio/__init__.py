@@ -12,8 +12,10 @@
 
 from . import datasets
 from .api import mio_lm, mio_lmer
+from .clr import MioClrResult, mio_clr
 from .design import Design, RankDeficientError, build_design
 from .formula import FormulaError, FormulaSpec, RandomTerm, parse_formula
+from .glm import MioGlmResult, mio_glm
 from .holistic import (
     CorrelationLimit,
     Exclude,
@@ -25,6 +27,7 @@ from .holistic import (
     Transforms,
 )
 from .holistic.pipeline import HolisticResult, holistic_regression
+from .simulate import SimulatedData, simulate
 
 __version__ = "0.1.0"
 
@@ -49,4 +52,10 @@ __all__ = [
     "datasets",
     "mio_lmer",
     "parse_formula",
+    "MioClrResult",
+    "MioGlmResult",
+    "SimulatedData",
+    "mio_clr",
+    "mio_glm",
+    "simulate",
 ]
