@@ -53,7 +53,6 @@ class Groups:
     """The reduced problem in whitened soft coordinates u: beta = c + L^{-T} u with
     Hs = L L', so W_w = Wmin + 1/2 ||u||^2 and m_j(u) = m0_j - M_j u."""
 
-    soft: np.ndarray  # indices of the soft columns of b
     hard: np.ndarray  # indices of the cluster-level columns of b
     group: np.ndarray  # (K,) group of each cluster
     n_groups: int
@@ -116,7 +115,7 @@ def detect(st: InterceptStats, rel_tol: float = 1e-9) -> Groups | None:
     for g in range(uniq.shape[0]):
         mem = group == g
         M[mem] -= np.average(M[mem], axis=0, weights=v[mem])
-    return Groups(soft=soft, hard=hard, group=group, n_groups=int(uniq.shape[0]), m0=m0,
+    return Groups(hard=hard, group=group, n_groups=int(uniq.shape[0]), m0=m0,
                   M=M, v=v, e=extra * n * n, Wmin=float(Wmin))
 
 
@@ -235,10 +234,9 @@ def group_trim(lo, hi, v, e, kmax: int, budget: float = np.inf):
         r = np.sqrt(2 * max(budget, 0.0) / v) * (1 + 1e-9)
         ta = float(-np.partition(-(lo - r), kmax)[kmax])  # (kmax+1)-th largest lo - r
         tb = float(np.partition(hi + r, kmax)[kmax])  # (kmax+1)-th smallest hi + r
-    L, tb_ = _trim_cells(lo, hi, np.asarray(v, float), np.asarray(e, float), int(kmax),
-                         ta, tb)
-    tb = tb_
-    T = tb[:, None]
+    L, t_best = _trim_cells(lo, hi, np.asarray(v, float), np.asarray(e, float), int(kmax),
+                            ta, tb)
+    T = t_best[:, None]
     dist = np.where(T < lo[None, :], lo[None, :] - T,
                     np.where(T > hi[None, :], T - hi[None, :], 0.0))
     order = np.argsort(-(np.sqrt(v)[None, :] * dist), axis=1, kind="stable")
