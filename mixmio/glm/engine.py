@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from mixmio._warnings import user_stacklevel
-from mixmio.solvers.solution import Solution, relative_gap
+from mixmio.solvers.solution import Solution, certified_status, relative_gap
 
 from ._logistic import lipschitz, nll, node_quantities
 from .bounds import check_separation
@@ -89,21 +89,13 @@ def _finish(pr: GlmProblem, fits: Fits, bound: float, key: str, name: str, t0: f
     gap = relative_gap(val, bound)
     if key == "heuristic":
         status, msg = "heuristic", "discrete first-order method + swaps; no certificate"
-    elif gap <= mip_gap:
-        status, msg = "optimal", f"proven relative gap {gap:.2e} <= {mip_gap:.0e}"
-    elif info.get("master_failed"):
+    elif info.get("master_failed") and gap > mip_gap:
         status = "error"
         msg = (f"the HiGHS master failed ({info['master_failed']}); the incumbent and the "
                f"bound proven so far (relative gap {gap:.3e}) are returned")
         warnings.warn(f"{name}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
-    elif timed_out:
-        status, msg = "time_limit", f"time limit reached with relative gap {gap:.3e}"
-        warnings.warn(f"{name}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
     else:
-        status = "gap_limit"
-        msg = (f"search stopped with relative gap {gap:.3e} > mip_gap {mip_gap:.0e} "
-               "(floating-point margins)")
-        warnings.warn(f"{name}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
+        status, msg = certified_status(gap, mip_gap, timed_out, name)
     info = dict(info, support=sorted(fits.best_key), fits=fits.n_fits, timed_out=timed_out,
                 nll=nll(pr.X @ beta + pr.offset, pr.y))
     nodes = info.get("nodes", info.get("iterations"))

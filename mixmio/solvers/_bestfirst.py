@@ -15,11 +15,8 @@ import heapq
 import itertools
 import sys
 import time
-import warnings
 
 import numpy as np
-
-from mixmio._warnings import user_stacklevel
 
 # set by ``solvers.solve(verbose=True)``: print the search's progress to stderr
 VERBOSE: contextvars.ContextVar[bool] = contextvars.ContextVar("mixmio_bnb_verbose",
@@ -127,7 +124,7 @@ def finish(problem, w, bound, mip_gap: float, timed_out: bool, t0: float, nodes:
     """Solution of an engine run: ``optimal`` only when the proven relative gap is at most
     ``mip_gap``; else ``time_limit`` (stopped by the clock) or ``gap_limit`` (search complete,
     the rounding safety margins keep the gap above ``mip_gap``), each with a warning."""
-    from mixmio.solvers.solution import Solution, relative_gap
+    from mixmio.solvers.solution import Solution, certified_status, relative_gap
 
     obj = problem.objective(w)
     bound = min(bound, obj)
@@ -135,16 +132,7 @@ def finish(problem, w, bound, mip_gap: float, timed_out: bool, t0: float, nodes:
     if log is not None:
         log.append(("incumbent", time.perf_counter() - t0, obj))
         log.append(("bound", time.perf_counter() - t0, bound))
-    if gap <= mip_gap:
-        status, msg = "optimal", f"proven relative gap {gap:.2e} <= {mip_gap:.0e}"
-    elif timed_out:
-        status, msg = "time_limit", f"time limit reached with relative gap {gap:.3e}"
-        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
-    else:
-        status = "gap_limit"
-        msg = (f"search complete; proven relative gap {gap:.3e} exceeds mip_gap {mip_gap:.0e} "
-               "only by the floating-point safety margins")
-        warnings.warn(f"{solver}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
+    status, msg = certified_status(gap, mip_gap, timed_out, solver)
     info = dict(info, timed_out=timed_out, mip_gap=mip_gap)
     return Solution(w=w, objective=obj, best_bound=float(bound), status=status, solver=solver,
                     solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)
