@@ -12,6 +12,5 @@ from __future__ import annotations
 from .api import mio_clr
 from .problem import ClrProblem
 from .result import MioClrResult
-from .solve import solve_clr
 
-__all__ = ["ClrProblem", "MioClrResult", "mio_clr", "solve_clr"]
+__all__ = ["ClrProblem", "MioClrResult", "mio_clr"]

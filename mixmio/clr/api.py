@@ -96,6 +96,8 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
             or not np.isfinite(outlier_penalty) or outlier_penalty <= 0):
         raise ValueError(f"outlier_penalty must be a positive number or None, got "
                          f"{outlier_penalty!r}")
+    if not isinstance(symmetry_breaking, bool | np.bool_):
+        raise ValueError(f"symmetry_breaking must be True or False, got {symmetry_breaking!r}")
     _check_int("n_clusters", n_clusters)
     if min_size is not None:
         _check_int("min_size", min_size)
@@ -114,6 +116,9 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
         raise ValueError(f"min_size={min_size} is infeasible: n_clusters * min_size = "
                          f"{n_clusters * min_size} exceeds the number of rows ({n})")
     X = design.X.to_numpy(dtype=float)
+    if X.shape[1] == 0:
+        raise ValueError(f"the formula {formula!r} has no columns: each cluster's line needs "
+                         "at least an intercept (remove '0 +' / '- 1', or add a covariate)")
     y = design.y - design.offset
     _solve.check_formulation(n, X.shape[1], formulation)
     problem, solution = solve_clr(
@@ -125,6 +130,11 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
         warnings.warn(f"mio_clr stopped at the time limit ({time_limit:g} s) with relative gap "
                       f"{solution.gap:.3g} (objective {solution.objective:.6g}, bound "
                       f"{solution.best_bound:.6g}); the clusters may not be optimal",
+                      RuntimeWarning, stacklevel=user_stacklevel())
+    elif solution.status == "optimal" and problem.big_m_kind == "box":
+        warnings.warn("mio_clr: 'optimal' holds for the model with the stated coefficient box "
+                      f"(|coefficient| <= {np.max(problem.coef_box):.4g}; too many basic lines "
+                      "to prove a big-M), not for the unrestricted clusterwise problem",
                       RuntimeWarning, stacklevel=user_stacklevel())
     elif solution.status in ("error", "gap_limit"):
         warnings.warn(f"mio_clr: the MILP ended with status {solution.status!r} "

@@ -136,13 +136,19 @@ def _assign(R: np.ndarray, outlier_penalty: float | None, min_size: int | None) 
 
 def alternating(X: np.ndarray, y: np.ndarray, K: int, outlier_penalty: float | None = None,
                 min_size: int | None = None, restarts: int = 10, max_iter: int = 50,
-                random_state=None) -> tuple[np.ndarray, float]:
+                random_state=None, deadline: float | None = None) -> tuple[np.ndarray, float]:
     """Best of ``restarts`` alternations; returns ``(labels, objective)`` (labels canonical,
-    -1 for outliers)."""
+    -1 for outliers).  Past ``deadline`` (a ``time.perf_counter()`` value) no further
+    restart or iteration starts; the first iteration of the first restart always runs, so
+    there is an assignment to return."""
+    import time
+
     rng = np.random.default_rng(random_state)
     n, p = X.shape
     best_lab, best_obj = None, np.inf
     for _ in range(max(1, restarts)):
+        if best_lab is not None and deadline is not None and time.perf_counter() > deadline:
+            break
         A = np.empty((K, p))
         for k in range(K):
             B = rng.choice(n, size=min(p, n), replace=False)
@@ -154,6 +160,8 @@ def alternating(X: np.ndarray, y: np.ndarray, K: int, outlier_penalty: float | N
                 break
             lab = new
             A, _, obj = objective_of(X, y, lab, K, outlier_penalty)
+            if deadline is not None and time.perf_counter() > deadline:
+                break
         if obj < best_obj - 1e-12:
             best_lab, best_obj = lab, obj
     lab = fill_empty(X, y, best_lab, K)

@@ -194,7 +194,9 @@ class MioClrResult(CertificateMixin):
         n_out = int(self.outliers.sum())
         head = [
             ("Model:", "clusterwise LAD regression (mio_clr)", "Formula:", self.formula),
-            ("Observations:", self.n_obs, "Clusters:", self.n_clusters),
+            ("Observations:", f"{self.n_obs}" + (f" ({d} dropped for missing values)"
+                                                  if (d := self.design.n_dropped) else ""),
+             "Clusters:", self.n_clusters),
             ("Outlier penalty:", "-" if self.outlier_penalty is None else
              f"{self.outlier_penalty:g}", "Outliers:", n_out),
             ("Min size:", "-" if self.min_size is None else self.min_size,

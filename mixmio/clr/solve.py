@@ -99,7 +99,8 @@ def solve_clr(X: np.ndarray, y: np.ndarray, n_clusters: int, *,
         _gurobi_precheck(X.shape[0], X.shape[1], K, outlier_penalty is not None,
                          min_size is not None, symmetry_breaking)
     warm_lab, warm_obj = alternating(X, y, K, outlier_penalty, min_size, restarts,
-                                     random_state=random_state)
+                                     random_state=random_state,
+                                     deadline=None if time_limit is None else t0 + time_limit)
     warm_coef, _, _ = objective_of(X, y, warm_lab, K, outlier_penalty)
     if name == "heuristic":
         pr = ClrProblem(X, y, K, outlier_penalty, min_size, np.zeros(len(y)), "none", None,
