@@ -78,6 +78,8 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *, family: str = "b
         raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
     _check_solve_args(mip_gap, time_limit)
     check_seed(random_state)
+    if not isinstance(warm_start, bool | np.bool_):
+        raise ValueError(f"warm_start must be True or False, got {warm_start!r}")
     data, levels, response = _binary_response(formula, data)
     design = build_design(formula, data, na_action=na_action)
     if design.blocks:
@@ -103,9 +105,9 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *, family: str = "b
 def _glm_problem(design, k, ridge) -> GlmProblem:
     """Caps and columns as ``mio_lm`` has them (k checked by ``build_lm_problem``), factor
     dummies grouped, and the ridge resolved."""
-    from ..problem.build import auto_ridge, build_lm_problem
+    from ..problem.build import build_lm_problem
 
-    lm = build_lm_problem(design, k, ridge=0.0)
+    lm = build_lm_problem(design, k, ridge=ridge)  # checks k and resolves/checks the ridge
     cap = lm.caps[0]
     X = design.X.to_numpy(dtype=float)
     selectable = [int(j) for j in cap.index]
@@ -120,13 +122,8 @@ def _glm_problem(design, k, ridge) -> GlmProblem:
     units += [np.array([j]) for j in selectable if j not in grouped]
     units.sort(key=lambda u: int(u[0]))
     always = np.array([j for j in range(X.shape[1]) if j not in set(selectable)], dtype=int)
-    if ridge == "auto":
-        ridge = auto_ridge(X, design.Z)
-    elif isinstance(ridge, bool) or not (isinstance(ridge, (int, float)) and np.isfinite(ridge)
-                                         and ridge >= 0):
-        raise ValueError(f"ridge must be 'auto' or a non-negative number, got {ridge!r}")
     return GlmProblem(X, design.y.astype(float), np.asarray(design.offset, dtype=float),
-                      tuple(units), always, int(cap.k), float(ridge),
+                      tuple(units), always, int(cap.k), float(lm.ridge),
                       tuple(str(c) for c in design.X.columns))
 
 

@@ -40,7 +40,8 @@ from .problem import GlmProblem
 __all__ = ["check_separation", "coefficient_bounds"]
 
 
-def check_separation(problem: GlmProblem, cols: np.ndarray | None = None) -> None:
+def check_separation(problem: GlmProblem, cols: np.ndarray | None = None,
+                     deadline: float | None = None) -> None:
     """Raise :class:`SeparationError` when some d != 0 has s_i x_i'd >= 0 for every row
     (complete or quasi-complete separation on the columns ``cols``, default all) and the
     problem has no ridge.
@@ -57,8 +58,15 @@ def check_separation(problem: GlmProblem, cols: np.ndarray | None = None) -> Non
     if cols.size == 0:
         return
     X = problem.X[:, cols]
+    # separation does not depend on the columns' units: scale each to max |x| = 1, so the
+    # box on d and the threshold below do not favour large-unit columns
+    X = X / np.maximum(np.max(np.abs(X), axis=0), 1e-300)
     S = X * (2.0 * problem.y - 1.0)[:, None]
     h = _highs()
+    if deadline is not None and np.isfinite(deadline):
+        import time
+
+        h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 1e-3))
     inf = highspy.kHighsInf
     p = cols.size
     h.addVars(p, np.full(p, -1.0), np.full(p, 1.0))
@@ -66,6 +74,14 @@ def check_separation(problem: GlmProblem, cols: np.ndarray | None = None) -> Non
     _add_dense_rows(h, S, np.zeros(S.shape[0]), np.full(S.shape[0], inf))
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        import warnings
+
+        from mixmio._warnings import user_stacklevel
+
+        warnings.warn("mio_glm: the separation check was inconclusive (HiGHS status "
+                      f"{h.getModelStatus()}); the fit goes on, and a "
+                      "separated support shows up as a failed fit or an open gap",
+                      RuntimeWarning, stacklevel=user_stacklevel())
         return
     value = -h.getInfo().objective_function_value
     scale = float(np.sum(np.max(np.abs(X), axis=1)))

@@ -55,13 +55,13 @@ def solve_glm(pr: GlmProblem, solver: str = "auto", time_limit: float | None = N
         # one support only: its exact fit is the optimum, certified by self-concordance
         units = [] if pr.k == 0 else list(range(len(pr.units)))
         cols = pr.columns_of(units)
-        check_separation(pr, cols)
+        check_separation(pr, cols, deadline)
         beta, val = fits.fit(units)
         *_, cgap = node_quantities(beta, cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized)
         bound = val + cgap - 1e-9 * max(1.0, abs(val))
         return _finish(pr, fits, bound, key, name, t0, mip_gap, False,
                        {"nodes": 0, "note": "one feasible support"})
-    check_separation(pr)
+    check_separation(pr, deadline=deadline)
     rng = np.random.default_rng(random_state)
     if key == "heuristic" or warm_start_:
         warm_start(pr, fits, rng, deadline)

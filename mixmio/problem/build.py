@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Mapping
 
@@ -140,7 +141,8 @@ def build_lm_problem(design, k, ridge="auto") -> Problem:
                          "columns; the intercept is always in and does not count)")
     if ridge == "auto":
         ridge = auto_ridge(X, design.Z)
-    elif not (isinstance(ridge, (int, float)) and np.isfinite(ridge) and ridge >= 0):
+    elif (isinstance(ridge, bool) or not isinstance(ridge, numbers.Real)
+          or not np.isfinite(ridge) or ridge < 0):
         raise ValueError(f"ridge must be 'auto' or a non-negative number, got {ridge!r}")
     penalized = np.zeros(p, dtype=bool)
     penalized[selectable] = True
