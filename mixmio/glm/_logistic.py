@@ -30,15 +30,6 @@ def nll(eta: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(np.logaddexp(0.0, eta) - y * eta))
 
 
-def objective(beta: np.ndarray, X: np.ndarray, y: np.ndarray, offset: np.ndarray,
-              ridge: float, penalized: np.ndarray) -> float:
-    """F(beta) (module docstring)."""
-    val = nll(X @ beta + offset, y)
-    if ridge:
-        val += 0.5 * ridge * float(np.sum(beta[penalized] ** 2))
-    return val
-
-
 def value_and_gradient(beta: np.ndarray, X: np.ndarray, y: np.ndarray, offset: np.ndarray,
                        ridge: float, penalized: np.ndarray) -> tuple[float, np.ndarray]:
     """F(beta) and its full gradient X'(sigmoid(eta) - y) + ridge * beta_penalized."""
