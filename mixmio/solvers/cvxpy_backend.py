@@ -21,10 +21,16 @@ the bounds are proven from the solution's objective; when the proven bounds are 
 box solved, the model is solved once more inside them.  A result still resting on a bound that
 cannot be proven is returned with status "heuristic" and the trivial bound 0.
 
-Status: "optimal" only when the solver reports optimality and the relative gap computed from its
-best bound is within ``mip_gap``; "time_limit" (with a warning) when the solver stopped on time.
-When the solver's bound cannot be read (a solver other than SCIP/Gurobi), there is no
-certificate: the status is ``gap_limit`` even when the solver reports optimality.
+Status (:func:`mixmio.solvers.solution.certified_status`): "optimal" only when the relative
+gap computed from the solver's best bound (read from SCIP/Gurobi, plus the constant term) is
+within ``mip_gap`` -- the solver's own status string is never taken as a proof.  Otherwise:
+"time_limit" (with a warning and the gap) when the solver stopped on time; "gap_limit" (with a
+warning) when the solver reports optimality (or, for other solvers, an inaccurate optimum) but
+the proven gap is larger or its bound cannot be read (a solver other than SCIP/Gurobi: no
+certificate); "error" (with a warning) when the solver failed or stopped for another reason;
+"infeasible" when it proved the constraints infeasible; "heuristic" when the big-M bounds could
+not be proven.  The solver is asked for half of ``mip_gap`` (an absolute gap from a lower bound
+of the optimum), so a finished solve proves ``mip_gap`` despite rounding.
 
 Holistic parts (``Problem.constraints``, ``sign_caps``, ``l1``): every linear row becomes a row
 on the indicators z; a sign cap adds sign indicators u, v with ``w_j <= M_j u_j``,
@@ -58,7 +64,7 @@ from scipy.sparse.csgraph import connected_components
 from mixmio._warnings import user_stacklevel
 from mixmio.problem import Problem
 from mixmio.solvers.heuristics import _quad, polish, warm_start
-from mixmio.solvers.solution import Solution, relative_gap
+from mixmio.solvers.solution import Solution, certified_status, relative_gap
 
 __all__ = ["solve_cvxpy", "miqp_solvers", "valid_big_m"]
 
@@ -325,7 +331,7 @@ def _solver_opts(solver: str, time_limit, mip_gap: float, absgap: float | None):
             opts["TimeLimit"] = float(time_limit)
         return opts
     if solver == "MOSEK":
-        opts = {"mosek_params": {"MSK_DPAR_MIO_TOL_REL_GAP": float(mip_gap)}}
+        opts = {"mosek_params": {"MSK_DPAR_MIO_TOL_REL_GAP": 0.5 * float(mip_gap)}}
         if time_limit is not None:
             opts["mosek_params"]["MSK_DPAR_MIO_MAX_TIME"] = float(time_limit)
         return opts
@@ -402,39 +408,86 @@ def _is_size_limited(exc: BaseException) -> bool:
             or "license" in txt and "limit" in txt)
 
 
+#: outcomes of a solve, from the solver's own status
+_COMPLETE, _TIMED_OUT, _INFEASIBLE, _INACCURATE, _FAILED = (
+    "complete", "time_limit", "infeasible", "inaccurate", "failed")
+
+
+def _finite_bound(value, infinity: float = 1e20) -> float | None:
+    """A solver's bound as a float, or None when it is missing, NaN or (+/-) the solver's
+    infinity: such a value proves nothing."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) and abs(v) < infinity else None
+
+
 def _read_outcome(prob, solver: str):
-    """(timed_out, proved_optimal, bound_without_offset, nodes, raw_status) from solver stats."""
+    """(outcome, bound_without_offset, primal_without_offset, nodes, raw_status) from the
+    solver's statistics.  ``outcome``: ``complete`` (the solver claims its search finished:
+    optimal or its gap limit), ``time_limit``, ``infeasible``, ``inaccurate`` (an optimum
+    flagged inaccurate by CVXPY, solvers other than SCIP/Gurobi) or ``failed`` (any other
+    stop).  The bound is None when the solver has none to give."""
+    import cvxpy as cp
+
     stats = prob.solver_stats
     model = getattr(stats, "extra_stats", None)
     raw = prob.status
-    timed_out, proved, bound, nodes, primal = False, False, None, None, None
+    bound, nodes, primal = None, None, None
     if solver == "SCIP" and model is not None:
         mdl = model.get("model") if isinstance(model, dict) else model
         if mdl is not None:
             st = mdl.getStatus()
             raw = st
-            timed_out = st == "timelimit"
-            proved = st in ("optimal", "gaplimit")
-            bound = float(mdl.getDualbound())
-            primal = float(mdl.getPrimalbound()) if mdl.getNSols() > 0 else None
+            outcome = {"optimal": _COMPLETE, "gaplimit": _COMPLETE, "timelimit": _TIMED_OUT,
+                       "infeasible": _INFEASIBLE, "inforunbd": _INFEASIBLE}.get(st, _FAILED)
+            inf = float(mdl.infinity())
+            bound = _finite_bound(mdl.getDualbound(), inf)
+            primal = _finite_bound(mdl.getPrimalbound(), inf) if mdl.getNSols() > 0 else None
             nodes = int(mdl.getNNodes())
-    elif solver == "GUROBI" and model is not None:
+            return outcome, bound, primal, nodes, raw
+    if solver == "GUROBI" and model is not None:
         st = int(model.Status)
         raw = f"gurobi status {st}"
-        timed_out = st == 9
-        proved = st == 2
+        # 2 OPTIMAL, 9 TIME_LIMIT, 3 INFEASIBLE, 4 INF_OR_UNBD; 13 SUBOPTIMAL and the rest fail
+        outcome = {2: _COMPLETE, 9: _TIMED_OUT, 3: _INFEASIBLE, 4: _INFEASIBLE}.get(st, _FAILED)
         try:
-            bound = float(model.ObjBound)
-            primal = float(model.ObjVal)
+            bound = _finite_bound(model.ObjBound, 1e100)
+            primal = _finite_bound(model.ObjVal, 1e100)
         except Exception:  # noqa: BLE001 - attribute unavailable
             bound = None
         nodes = int(getattr(model, "NodeCount", 0))
-    else:
-        import cvxpy as cp
+        return outcome, bound, primal, nodes, raw
+    # other solvers: CVXPY's status only, no bound
+    infeasible = (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE,
+                  getattr(cp, "INFEASIBLE_OR_UNBOUNDED", cp.INFEASIBLE))
+    outcome = {cp.OPTIMAL: _COMPLETE, cp.OPTIMAL_INACCURATE: _INACCURATE,
+               cp.USER_LIMIT: _TIMED_OUT}.get(prob.status, _FAILED)
+    if prob.status in infeasible:
+        outcome = _INFEASIBLE
+    return outcome, bound, primal, nodes, raw
 
-        proved = prob.status == cp.OPTIMAL
-        timed_out = prob.status in (cp.OPTIMAL_INACCURATE, cp.USER_LIMIT)
-    return timed_out, proved, bound, primal, nodes, raw
+
+def _status_of(outcome: str, gap: float, mip_gap: float, name: str, raw,
+               has_bound: bool) -> tuple[str, str]:
+    """The certified status of a solve that returned a solution (see the module docstring)."""
+    if outcome == _TIMED_OUT:
+        return certified_status(gap, mip_gap, True, name)
+    if outcome in (_COMPLETE, _INACCURATE):
+        if not has_bound:
+            reason = f"{name} reported {raw} but gives no bound to check: no certificate"
+        else:
+            reason = f"{name} reported {raw}"
+        return certified_status(gap, mip_gap, False, name, reason=reason)
+    return certified_status(gap, mip_gap, False, name, failure=f"{name} stopped with status {raw}")
+
+
+def _warm_bound(warm: Solution) -> float:
+    """The bound a warm start proves by itself: its own when it was certified, else the
+    trivial bound 0 (the objective is non-negative)."""
+    bound = warm.best_bound if warm.status == "optimal" else min(warm.best_bound, 0.0)
+    return float(min(bound, warm.objective))
 
 
 def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None = None,
@@ -461,7 +514,9 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
     U = min(float(warm.objective), problem.objective(warm.w)) if warm_ok else np.inf
     M, verified, F_rel = valid_big_m(problem, U, warm.w if warm_ok else None)
     Hq, c, const, persp_idx = _model_data(problem, formulation)
-    absgap = mip_gap * F_rel if np.isfinite(F_rel) and F_rel > 0 else None
+    # half the allowed gap, absolute, from a lower bound of the optimum: F_rel <= optimum <= the
+    # objective, so the solver's finished search proves mip_gap with room for rounding
+    absgap = 0.5 * mip_gap * F_rel if np.isfinite(F_rel) and F_rel > 0 else None
     info: dict = {"formulation": formulation, "bigM_max": float(np.max(M)) if M.size else 0.0,
                   "bigM_verified": bool(np.all(verified)), "warm_objective": U}
     messages = []
@@ -474,6 +529,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
         prob, w, z = _build(problem, Hq, c, const, persp_idx, M, name,
                             warm.w if warm_ok else None, warm.info.get("z"))
         opts = _solver_opts(name, remaining, mip_gap, absgap)
+        t_solve = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
@@ -492,32 +548,51 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
                 sol = solve_cvxpy(problem, "SCIP", rest, mip_gap, warm, formulation, verbose)
                 return _replace(sol, message="Gurobi size-limited licence: solved by SCIP. "
                                 + sol.message)
-            return Solution(w=warm.w, objective=warm.objective, best_bound=warm.best_bound,
-                            status="error", solver=f"cvxpy-{name}",
-                            solve_time=time.perf_counter() - t0,
-                            message=f"{type(exc).__name__}: {exc}", info=info)
-        timed_out, proved, bound_raw, primal_raw, nodes, raw = _read_outcome(prob, name)
+            bound_w = _warm_bound(warm)
+            gap_w = relative_gap(warm.objective, bound_w)
+            # CVXPY raises when SCIP stops on time without a solution: the clock tells
+            clock = remaining is not None and time.perf_counter() - t_solve >= 0.95 * remaining
+            text = f"{type(exc).__name__}: {exc}"
+            info.update(timed_out=clock, mip_gap=mip_gap)
+            if clock:
+                status, msg = certified_status(gap_w, mip_gap, True, name)
+                text = f"{name} hit the time limit before finding a solution ({text}); " \
+                       f"returning the warm start; {msg}"
+            else:
+                status, msg = certified_status(gap_w, mip_gap, False, name,
+                                               failure=f"{name} failed: {text}")
+            return Solution(w=warm.w, objective=warm.objective, best_bound=bound_w,
+                            status=status, solver=f"cvxpy-{name}",
+                            solve_time=time.perf_counter() - t0, message=text, info=info)
+        outcome, bound_raw, primal_raw, nodes, raw = _read_outcome(prob, name)
         if w.value is None:
             import cvxpy as cp
 
             # Gurobi's status 4 (and CVXPY's infeasible_or_unbounded) means infeasible here:
             # the objective is a sum of squares plus non-negative penalties, bounded below.
-            if prob.status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE,
-                               getattr(cp, "INFEASIBLE_OR_UNBOUNDED", cp.INFEASIBLE)) or \
-                    str(raw) in ("infeasible", "gurobi status 3", "gurobi status 4"):
+            if outcome == _INFEASIBLE or prob.status in (
+                    cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE,
+                    getattr(cp, "INFEASIBLE_OR_UNBOUNDED", cp.INFEASIBLE)):
                 return Solution(w=np.zeros(q.n_coef), objective=np.inf, best_bound=np.inf,
                                 status="infeasible", solver=f"cvxpy-{name}",
                                 solve_time=time.perf_counter() - t0, nodes=nodes,
                                 message="the solver proved the constraints infeasible",
                                 info=info)
-            status = "time_limit" if timed_out else "error"
-            if timed_out:
-                warnings.warn(f"{name} hit the time limit before finding a solution; "
-                              "returning the warm start", stacklevel=user_stacklevel())
-            return Solution(w=warm.w, objective=warm.objective, best_bound=warm.best_bound,
+            bound_w = _warm_bound(warm)
+            gap_w = relative_gap(warm.objective, bound_w)
+            info.update(timed_out=outcome == _TIMED_OUT, mip_gap=mip_gap)
+            if outcome == _TIMED_OUT:
+                status, msg = certified_status(gap_w, mip_gap, True, name)
+                msg = f"{name} hit the time limit before finding a solution; returning the " \
+                      f"warm start; {msg}"
+            else:
+                status, msg = certified_status(
+                    gap_w, mip_gap, False, name,
+                    failure=f"{name} returned no solution (status {raw})")
+            return Solution(w=warm.w, objective=warm.objective, best_bound=bound_w,
                             status=status, solver=f"cvxpy-{name}",
                             solve_time=time.perf_counter() - t0, nodes=nodes,
-                            message=f"solver status {raw}", info=info)
+                            message=f"solver status {raw}; {msg}", info=info)
         wv = np.asarray(w.value, dtype=float).ravel()
         # which capped coefficients are on: indicator (rounded) and non-negligible value
         on = np.zeros(q.n_coef, dtype=bool)
@@ -567,12 +642,9 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
             start = Solution(w=w_pol, objective=obj_pol, best_bound=0.0, status="heuristic",
                              solver=f"cvxpy-{name}", solve_time=0.0, info={"z": z_out})
             return solve_cvxpy(problem, name, rest, mip_gap, start, formulation, verbose)
-    bound = -np.inf
-    if bound_raw is not None and offset is not None and np.isfinite(bound_raw):
+    bound = -np.inf  # no certificate unless the solver's bound can be read
+    if bound_raw is not None and offset is not None and np.isfinite(bound_raw + offset):
         bound = bound_raw + offset
-    elif proved:
-        messages.append("the solver reported optimality but its bound could not be read: "
-                        "no certificate")
     bound = min(bound, obj_pol)
     gap = relative_gap(obj_pol, bound)
     if not box_proven:
@@ -580,15 +652,11 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
         bound = 0.0  # the trivial bound: the objective is non-negative
         messages.append("big-M bounds could not be proven (no ridge and a singular Gram): "
                         "no certificate")
-    elif timed_out:
-        status = "optimal" if gap <= mip_gap else "time_limit"
-    elif proved:
-        status = "optimal" if gap <= mip_gap * (1 + 1e-6) + 1e-12 else "gap_limit"
     else:
-        status = "error"
-    if status == "time_limit":
-        warnings.warn(f"{name} hit the time limit: returning the incumbent, relative gap "
-                      f"{gap:.3g}", stacklevel=user_stacklevel())
+        status, msg = _status_of(outcome, gap, mip_gap, name, raw, np.isfinite(bound))
+        messages.append(msg)
+    info["timed_out"] = outcome == _TIMED_OUT
+    info["mip_gap"] = mip_gap
     info.update({"attempts": attempts, "raw_status": str(raw), "solver_objective":
                  None if prob.value is None else float(prob.value)})
     return Solution(w=w_pol, objective=obj_pol, best_bound=float(bound), status=status,

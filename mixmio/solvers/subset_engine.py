@@ -21,8 +21,14 @@ quadratic ``F(S) = const + min_w 1/2 w'A_SS w - b_S'w (+ l1_S'|w|)``.  A node fi
 Nodes are explored best-first; the branching unit is the one whose removal costs most
 (``w_j^2 / (2 P_jj)``).  Fixing a unit in propagates the packing rows and the cap.  Every node
 also rounds its fit to a feasible support (largest units first) for the incumbent.  A node is
-pruned when ``LB >= UB (1 - mip_gap)`` (after a safety margin for rounding); the reported bound
-is the minimum over pruned and open nodes, so ``optimal`` is always a proven gap.
+pruned when ``LB >= UB - mip_gap/2 |UB|`` (after a safety margin for rounding; half the gap, as
+in :mod:`mixmio.solvers._bestfirst`, so a complete search ends well within ``mip_gap``); the
+reported bound is the minimum over pruned, closed and open nodes and the incumbent.
+
+Status: :func:`~mixmio.solvers.solution.certified_status` of the gap proven by that bound --
+``optimal`` only when it is at most ``mip_gap``; ``time_limit`` (with a warning) when the clock
+or ``max_nodes`` stopped the search first; ``gap_limit`` (with a warning) when a complete search
+still ends above ``mip_gap``; ``infeasible`` when a complete search found no feasible support.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import scipy.linalg as sla
 
 from mixmio.problem import Problem
 from mixmio.solvers._cd import fit_quadratic
-from mixmio.solvers.solution import Solution, relative_gap
+from mixmio.solvers.solution import Solution, certified_status, relative_gap
 
 __all__ = ["applies", "why_not", "solve_subset"]
 
@@ -245,7 +251,8 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
             stopped = "node_limit"
             break
         key, _, state = heapq.heappop(heap)
-        cut = best_F - mip_gap * abs(best_F) if np.isfinite(best_F) else np.inf
+        cut = best_F - 0.5 * mip_gap * max(abs(best_F), 1e-10) if np.isfinite(best_F) \
+            else np.inf
         if key >= cut:
             pruned_min = min(pruned_min, key)
             continue
@@ -262,6 +269,8 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
         if need <= 0 and rows_ok:  # T itself is feasible: the subtree's best is T
             if F < best_F:
                 best_F, best_units = F, T_units
+            if Flow < F:  # l1: the iterative fit F is only an upper value; Flow is proven
+                pruned_min = min(pruned_min, Flow - safety * (abs(F) + 1.0))
             continue
         # unit magnitudes on T
         owner = np.repeat(np.arange(T_units.size), red.size[T_units])
@@ -333,11 +342,17 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
     open_min = min((h[0] for h in heap), default=np.inf)
     elapsed = time.perf_counter() - t0
     if best_units is None:
-        status = "infeasible" if stopped is None else "time_limit"
+        if stopped is None:  # complete search, no feasible support
+            return Solution(w=np.zeros(problem.n_coef), objective=np.inf,
+                            best_bound=min(open_min, pruned_min), status="infeasible",
+                            solver="subset-bnb", solve_time=elapsed, nodes=nodes,
+                            message="no feasible support", info={"nodes": nodes})
+        status, msg = certified_status(np.inf, mip_gap, True, "subset-bnb",
+                                       limit=stopped.replace("_", " "))
         return Solution(w=np.zeros(problem.n_coef), objective=np.inf,
                         best_bound=min(open_min, pruned_min), status=status,
                         solver="subset-bnb", solve_time=elapsed, nodes=nodes,
-                        message="no feasible support" if stopped is None else stopped,
+                        message=f"stopped: {stopped} before finding a feasible support; {msg}",
                         info={"nodes": nodes})
     from mixmio.solvers.heuristics import polish
 
@@ -346,19 +361,11 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
     bound = min(best_F, pruned_min, open_min)
     bound = min(bound, obj)
     gap = relative_gap(obj, bound)
-    if stopped is None:
-        status = "optimal" if gap <= mip_gap * (1 + 1e-9) + 1e-12 else "gap_limit"
-    else:
-        status = "optimal" if gap <= mip_gap else "time_limit"
-    if status == "time_limit":
-        import warnings
-
-        from mixmio._warnings import user_stacklevel
-
-        warnings.warn(f"subset engine stopped ({stopped}) with relative gap {gap:.3g}",
-                      stacklevel=user_stacklevel())
+    status, msg = certified_status(gap, mip_gap, stopped is not None, "subset-bnb",
+                                   limit=(stopped or "time_limit").replace("_", " "))
     return Solution(w=w_out, objective=obj, best_bound=float(bound), status=status,
                     solver="subset-bnb", solve_time=elapsed, nodes=nodes,
-                    message="" if stopped is None else f"stopped: {stopped}",
+                    message=msg if stopped is None else f"stopped: {stopped}; {msg}",
                     info={"nodes": nodes, "z": z, "profiled_objective": best_F,
-                          "open_nodes": len(heap)})
+                          "open_nodes": len(heap), "timed_out": stopped is not None,
+                          "mip_gap": mip_gap})

@@ -109,7 +109,9 @@ def test_time_limit_is_honest():
         assert sol.gap <= 1e-4
     else:
         assert sol.gap > 1e-4
-        assert any("time limit" in str(w.message) for w in rec)
+        assert any("time limit" in str(w.message) and f"{sol.gap:.3e}" in str(w.message)
+                   and issubclass(w.category, RuntimeWarning) for w in rec)
+        assert sol.info["timed_out"]
     assert sol.solve_time < 30
 
 
