@@ -11,6 +11,8 @@ so F is the negative log-likelihood when ``ridge == 0``.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy.special import expit
 
@@ -45,13 +47,17 @@ def value_and_gradient(beta: np.ndarray, X: np.ndarray, y: np.ndarray, offset: n
 
 def fit_support(cols: np.ndarray, X: np.ndarray, y: np.ndarray, offset: np.ndarray,
                 ridge: float, penalized: np.ndarray, start: np.ndarray | None = None,
-                tol: float = 1e-10, max_iter: int = 100) -> tuple[np.ndarray, float, bool]:
+                tol: float = 1e-10, max_iter: int = 100, deadline: float | None = None
+                ) -> tuple[np.ndarray, float, bool]:
     """Minimise F over beta supported on ``cols`` by damped Newton.
 
     Returns ``(beta, F(beta), converged)`` with beta of length p (zero off ``cols``).
     Convergence: the largest entry of the gradient on ``cols`` below ``tol`` x max(1, n).
     A coefficient growing past 1e6 means the classes are separated on ``cols`` (the MLE is
-    infinite): ``converged`` is then False.
+    infinite): ``converged`` is then False.  When ``time.perf_counter()`` passes ``deadline``
+    the iteration stops before the next Newton step and returns the current iterate with
+    ``converged`` False (its F is exact; :func:`node_quantities` still certifies a bound from
+    it).
     """
     cols = np.asarray(cols, dtype=int)
     n, p = X.shape
@@ -77,6 +83,8 @@ def fit_support(cols: np.ndarray, X: np.ndarray, y: np.ndarray, offset: np.ndarr
         g = Xc.T @ (mu - y) + ridge * np.where(pen, b, 0.0)
         if np.max(np.abs(g)) <= thresh:
             converged = True
+            break
+        if deadline is not None and time.perf_counter() >= deadline:
             break
         H = _weighted_gram(Xc, mu * (1.0 - mu))
         if ridge:
@@ -111,9 +119,14 @@ def _weighted_gram(Xc: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def lipschitz(X: np.ndarray, ridge: float) -> float:
-    """L = lambda_max(X'X)/4 + ridge, a Lipschitz constant of grad F (004, Prop. 6)."""
-    s = np.linalg.norm(X, 2)
-    return 0.25 * s * s + ridge
+    """L = lambda_max(X'X)/4 + ridge, a Lipschitz constant of grad F (004, Prop. 6).
+
+    lambda_max from the p x p Gram matrix (one product and a symmetric eigensolve: 0.8 ms at
+    n=1000, p=101 in a measurement, against 12 ms for the SVD of X)."""
+    if X.size == 0:
+        return float(ridge)
+    lam = float(np.linalg.eigvalsh(X.T @ X)[-1])
+    return 0.25 * max(lam, 0.0) + ridge
 
 
 def fisher_se(beta: np.ndarray, cols: np.ndarray, X: np.ndarray, offset: np.ndarray,

@@ -13,6 +13,11 @@ Both exact engines start from the warm start of :mod:`mixmio.glm.heuristics` (un
 ``warm_start=False``, when the first incumbent is one polished DFO step from the intercept-only
 fit) and return ``optimal`` only when their proven lower bound meets the incumbent within
 ``mip_gap``; a time limit gives ``time_limit`` with the proven gap and a RuntimeWarning.
+The warm start and the exact engines check the deadline as they go (the warm start between
+DFO steps and swap moves, the branch and bound inside its Newton fits); under a time limit
+the warm start of an exact engine stops at ``WARM_SHARE`` of the time left, so that the
+engine can still prove a bound; a search stopped before it proved anything reports the
+trivial valid bound 0 (F >= 0).
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ __all__ = ["GlmProblem", "SOLVERS", "solve_glm"]
 #: accepted values of ``solver``
 SOLVERS = ("auto", "bnb", "oa", "heuristic")
 _NAMES = {"bnb": "mixmio-glm-bnb", "oa": "mixmio-oa-highs", "heuristic": "heuristic"}
+#: largest share of the time left (after the separation check) that the warm start of an
+#: exact engine may use under a time limit
+WARM_SHARE = 0.5
 
 
 def solve_glm(pr: GlmProblem, solver: str = "auto", time_limit: float | None = None,
@@ -63,11 +71,15 @@ def solve_glm(pr: GlmProblem, solver: str = "auto", time_limit: float | None = N
                        {"nodes": 0, "note": "one feasible support"})
     check_separation(pr, deadline=deadline)
     rng = np.random.default_rng(random_state)
+    # an exact engine keeps at least half of the time left for its bound (the warm start
+    # alone could use up a short limit and leave only the trivial bound 0)
+    now = time.perf_counter()
+    warm_deadline = deadline if key == "heuristic" else now + WARM_SHARE * (deadline - now)
     if key == "heuristic" or warm_start_:
-        warm_start(pr, fits, rng, deadline)
+        warm_start(pr, fits, rng, warm_deadline)
     else:
         base, _ = fits.fit([])
-        _dfo(pr, fits, base, lipschitz(pr.X, pr.ridge), max_iter=1)
+        _dfo(pr, fits, base, lipschitz(pr.X, pr.ridge), max_iter=1, deadline=warm_deadline)
     log(f"warm start: F = {fits.best_val:.6f} ({fits.n_fits} fits)")
     if key == "heuristic":
         return _finish(pr, fits, 0.0, key, name, t0, mip_gap, False, {})

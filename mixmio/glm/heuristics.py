@@ -63,12 +63,17 @@ def _threshold(pr: GlmProblem, u: np.ndarray) -> list[int]:
     return kept
 
 
-def _dfo(pr: GlmProblem, fits: Fits, beta: np.ndarray, L: float, max_iter: int = 300
-         ) -> tuple[np.ndarray, float]:
-    """Discrete first-order method (004 Alg. 1) from ``beta``, polished on its support."""
+def _dfo(pr: GlmProblem, fits: Fits, beta: np.ndarray, L: float, max_iter: int = 300,
+         deadline: float = np.inf) -> tuple[np.ndarray, float]:
+    """Discrete first-order method (004 Alg. 1) from ``beta``, polished on its support.
+
+    Stops early when the clock passes ``deadline`` (checked before every step); the support
+    reached so far is still polished (one small Newton fit of at most k + |always| columns)."""
     keep: list[int] = []
     always = pr.always
     for _ in range(max_iter):
+        if time.perf_counter() >= deadline:
+            break
         _, g = value_and_gradient(beta, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized)
         u = beta - g / L
         new_keep = _threshold(pr, u)
@@ -126,10 +131,15 @@ def _swap_search(pr: GlmProblem, fits: Fits, key: frozenset, deadline: float,
 def warm_start(pr: GlmProblem, fits: Fits, rng: np.random.Generator, deadline: float,
                n_starts: int = 4) -> None:
     """DFO from the intercept-only fit and ``n_starts`` random supports, then swaps from the
-    best support.  All fits land in ``fits``; ``fits.best_key`` is the incumbent."""
-    L = lipschitz(pr.X, pr.ridge)
+    best support.  All fits land in ``fits``; ``fits.best_key`` is the incumbent.
+
+    Every stage checks the clock: past ``deadline`` only the intercept-only fit (always made:
+    it is the first incumbent) and the polish of the DFO support reached are done."""
     base, _ = fits.fit([])
-    _dfo(pr, fits, base, L)
+    if time.perf_counter() >= deadline:
+        return
+    L = lipschitz(pr.X, pr.ridge)
+    _dfo(pr, fits, base, L, deadline=deadline)
     n_units = len(pr.units)
     for _ in range(n_starts):
         if time.perf_counter() >= deadline:
@@ -143,7 +153,7 @@ def warm_start(pr: GlmProblem, fits: Fits, rng: np.random.Generator, deadline: f
         start = base.copy()
         for i in chosen:
             start[pr.units[i]] = rng.normal(scale=0.5, size=pr.units[i].size)
-        _dfo(pr, fits, start, L)
+        _dfo(pr, fits, start, L, deadline=deadline)
     _swap_search(pr, fits, fits.best_key, deadline)
 
 

@@ -108,13 +108,16 @@ def solve_oa(pr: GlmProblem, fits: Fits, deadline: float, mip_gap: float, log
 
     Returns ``(best bound, timed_out, info)``; the incumbent is ``fits.best_key``.
     """
+    if time.perf_counter() >= deadline:
+        # nothing proven yet: the trivial valid bound (F >= 0)
+        return 0.0, True, {"iterations": 0, "cuts": 0, "bounds": None, "master_failed": None}
     lo, hi = coefficient_bounds(pr, fits.best_val)
     log(f"bounds: max |M| = {max(np.max(hi), -np.min(lo)):.4g}")
     master = _Master(pr, lo, hi)
     for b, val in fits.store.values():
         _, g = value_and_gradient(b, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized)
         master.add_cut(b, val, g)
-    bound = -np.inf
+    bound = 0.0  # F >= 0: the trivial valid bound until the master proves more
     timed_out = False
     failed = None
     iters = repeats = 0

@@ -16,6 +16,8 @@ class GlmProblem:
     ``X`` n x p, ``y`` in {0, 1}, ``offset`` n, ``units`` the selectable column groups (each
     counts its size toward ``k``), ``always`` the columns always in (the intercept), ``ridge``
     the penalty on the selectable columns, ``names`` the column names (for messages).
+    ``weights`` (unit sizes) and ``penalized`` (the mask of the selectable columns, read-only)
+    are computed once at construction.
     """
 
     X: np.ndarray
@@ -27,9 +29,15 @@ class GlmProblem:
     ridge: float = 0.0
     names: tuple[str, ...] = ()
     weights: np.ndarray = field(init=False, repr=False)
+    penalized: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", np.array([u.size for u in self.units], dtype=int))
+        mask = np.zeros(self.X.shape[1], dtype=bool)
+        for u in self.units:
+            mask[u] = True
+        mask.flags.writeable = False
+        object.__setattr__(self, "penalized", mask)
 
     @property
     def p(self) -> int:
@@ -38,14 +46,6 @@ class GlmProblem:
     @property
     def n(self) -> int:
         return self.X.shape[0]
-
-    @property
-    def penalized(self) -> np.ndarray:
-        """Mask of the penalised (selectable) columns."""
-        mask = np.zeros(self.p, dtype=bool)
-        for u in self.units:
-            mask[u] = True
-        return mask
 
     @property
     def selectable_weight(self) -> int:
