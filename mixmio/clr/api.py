@@ -126,21 +126,12 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
         else float(outlier_penalty), min_size=None if min_size is None else int(min_size),
         solver=name, time_limit=time_limit, mip_gap=mip_gap, random_state=random_state,
         verbose=verbose, symmetry_breaking=bool(symmetry_breaking), formulation=formulation)
-    if solution.status == "time_limit":
-        warnings.warn(f"mio_clr stopped at the time limit ({time_limit:g} s) with relative gap "
-                      f"{solution.gap:.3g} (objective {solution.objective:.6g}, bound "
-                      f"{solution.best_bound:.6g}); the clusters may not be optimal",
-                      RuntimeWarning, stacklevel=user_stacklevel())
-    elif solution.status == "optimal" and problem.big_m_kind == "box":
+    # time_limit, gap_limit and error were warned about by solve_clr (certified_status)
+    if solution.status == "optimal" and problem.big_m_kind == "box":
         warnings.warn("mio_clr: 'optimal' holds for the model with the stated coefficient box "
                       f"(|coefficient| <= {np.max(problem.coef_box):.4g}; too many basic lines "
                       "to prove a big-M), not for the unrestricted clusterwise problem",
                       RuntimeWarning, stacklevel=user_stacklevel())
-    elif solution.status in ("error", "gap_limit"):
-        warnings.warn(f"mio_clr: the MILP ended with status {solution.status!r} "
-                      f"({solution.message}); the best assignment found is returned with "
-                      f"relative gap {solution.gap:.3g}", RuntimeWarning,
-                      stacklevel=user_stacklevel())
     return MioClrResult(design, problem, solution, float(mip_gap))
 
 

@@ -6,6 +6,11 @@ when that residual exceeds T; under ``min_size`` the assignment is a transportat
 vertices are integral) and (ii) refit each cluster by LAD (a linear program), until the
 assignment repeats.  The best restart is returned; it is a feasible point of (P1)/(P2), so
 its objective is a valid upper bound, and nothing more.
+
+Every LAD fit goes through a :class:`LadCache` shared by one solve (warm start, the
+coefficient box, the MILP's candidate and the reported fit): each distinct cluster (set of
+rows, box) is fitted once, and a repeat returns the stored fit, which is what refitting would
+give (the same rows in the same order, the same single-threaded LP).
 """
 
 from __future__ import annotations
@@ -57,10 +62,45 @@ def lad_fit(X: np.ndarray, y: np.ndarray, box: np.ndarray | None = None
     return a, float(np.abs(y - X @ a).sum())
 
 
+class LadCache:
+    """LAD fits of the rows of one ``(X, y)``, memoised by (row set, box).
+
+    ``fit(mask, box)`` is ``lad_fit(X[mask], y[mask], box)``, solved once per distinct key;
+    ``fits`` counts the LPs solved, ``hits`` the repeats served from the store.
+
+    >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
+    >>> cache = LadCache(X, np.array([1.0, 3.0, 5.0, 20.0]))
+    >>> mask = np.array([True, True, True, False])
+    >>> [round(cache.fit(mask)[1], 9) for _ in range(3)], cache.fits, cache.hits
+    ([0.0, 0.0, 0.0], 1, 2)
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray):
+        self.X, self.y = X, y
+        self.fits = 0
+        self.hits = 0
+        self._store: dict[tuple[bytes, bytes | None], tuple[np.ndarray, float]] = {}
+
+    def fit(self, mask: np.ndarray, box: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """``(coefficients, objective)`` of the LAD fit of the rows where ``mask`` is True."""
+        mask = np.asarray(mask, dtype=bool)
+        key = (np.packbits(mask).tobytes(),
+               None if box is None else np.asarray(box, dtype=float).tobytes())
+        hit = self._store.get(key)
+        if hit is None:
+            hit = lad_fit(self.X[mask], self.y[mask], box)
+            self._store[key] = hit
+            self.fits += 1
+        else:
+            self.hits += 1
+        return hit[0].copy(), hit[1]
+
+
 def objective_of(X: np.ndarray, y: np.ndarray, labels: np.ndarray, K: int,
-                 outlier_penalty: float | None, box: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Refit every cluster of ``labels`` (-1: outlier) by LAD (inside ``box`` when given).
+                 outlier_penalty: float | None, box: np.ndarray | None = None,
+                 cache: LadCache | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Refit every cluster of ``labels`` (-1: outlier) by LAD (inside ``box`` when given),
+    through ``cache`` (a :class:`LadCache` of the same ``X, y``) when given.
 
     Returns ``(coef K x p, per-cluster LAD objective, total objective)``; the total adds
     ``T`` per outlier.
@@ -70,7 +110,10 @@ def objective_of(X: np.ndarray, y: np.ndarray, labels: np.ndarray, K: int,
     lad = np.zeros(K)
     for k in range(K):
         m = labels == k
-        coef[k], lad[k] = lad_fit(X[m], y[m], box)
+        if cache is None:
+            coef[k], lad[k] = lad_fit(X[m], y[m], box)
+        else:
+            coef[k], lad[k] = cache.fit(m, box)
     n_out = int(np.sum(labels < 0))
     total = float(lad.sum()) + (0.0 if outlier_penalty is None else outlier_penalty * n_out)
     return coef, lad, total
@@ -89,7 +132,8 @@ def canonical_labels(labels: np.ndarray, K: int) -> np.ndarray:
     return out
 
 
-def fill_empty(X: np.ndarray, y: np.ndarray, labels: np.ndarray, K: int) -> np.ndarray:
+def fill_empty(X: np.ndarray, y: np.ndarray, labels: np.ndarray, K: int,
+               cache: LadCache | None = None) -> np.ndarray:
     """Give every empty cluster one row, never raising the objective: an outlier if any
     (its cost T becomes 0), else the worst-fitted member of the largest cluster (a
     one-row cluster costs 0 and refitting the donor on fewer rows cannot cost more)."""
@@ -105,8 +149,9 @@ def fill_empty(X: np.ndarray, y: np.ndarray, labels: np.ndarray, K: int) -> np.n
         donor = int(np.argmax(sizes))
         if sizes[donor] < 2:
             return lab
-        rows = np.flatnonzero(lab == donor)
-        a, _ = lad_fit(X[rows], y[rows])
+        member = lab == donor
+        rows = np.flatnonzero(member)
+        a, _ = lad_fit(X[rows], y[rows]) if cache is None else cache.fit(member)
         lab[rows[np.argmax(np.abs(y[rows] - X[rows] @ a))]] = empty[0]
 
 
@@ -136,12 +181,17 @@ def _assign(R: np.ndarray, outlier_penalty: float | None, min_size: int | None) 
 
 def alternating(X: np.ndarray, y: np.ndarray, K: int, outlier_penalty: float | None = None,
                 min_size: int | None = None, restarts: int = 10, max_iter: int = 50,
-                random_state=None, deadline: float | None = None) -> tuple[np.ndarray, float]:
+                random_state=None, deadline: float | None = None,
+                cache: LadCache | None = None) -> tuple[np.ndarray, float]:
     """Best of ``restarts`` alternations; returns ``(labels, objective)`` (labels canonical,
     -1 for outliers).  Past ``deadline`` (a ``time.perf_counter()`` value) no further
     restart or iteration starts; the first iteration of the first restart always runs, so
-    there is an assignment to return."""
+    there is an assignment to return.  ``cache``: the solve's :class:`LadCache` (a fresh
+    one when None)."""
     import time
+
+    if cache is None:
+        cache = LadCache(X, y)
 
     rng = np.random.default_rng(random_state)
     n, p = X.shape
@@ -159,12 +209,12 @@ def alternating(X: np.ndarray, y: np.ndarray, K: int, outlier_penalty: float | N
             if lab is not None and np.array_equal(new, lab):
                 break
             lab = new
-            A, _, obj = objective_of(X, y, lab, K, outlier_penalty)
+            A, _, obj = objective_of(X, y, lab, K, outlier_penalty, cache=cache)
             if deadline is not None and time.perf_counter() > deadline:
                 break
         if obj < best_obj - 1e-12:
             best_lab, best_obj = lab, obj
-    lab = fill_empty(X, y, best_lab, K)
+    lab = fill_empty(X, y, best_lab, K, cache)
     if not np.array_equal(lab, best_lab):
-        best_obj = objective_of(X, y, lab, K, outlier_penalty)[2]
+        best_obj = objective_of(X, y, lab, K, outlier_penalty, cache=cache)[2]
     return canonical_labels(lab, K), best_obj

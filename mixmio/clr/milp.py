@@ -25,7 +25,7 @@ assignment; :mod:`mixmio.clr.solve` turns that into an honest ``Solution``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,9 +33,6 @@ import scipy.sparse as sp
 
 from .problem import ClrProblem, symmetry_rows
 
-#: extra HiGHS options applied after mixmio's own (for experiments, e.g. the benchmark turns
-#: off ``mip_detect_symmetry`` to measure the symmetry-breaking rows alone)
-HIGHS_OPTIONS: dict[str, object] = {}
 #: integrality / feasibility tolerance: with M_i up to 1e4-1e5 the default 1e-6 would let a
 #: "zero" indicator relax a residual by M_i * 1e-6
 TOL = 1e-9
@@ -252,9 +249,13 @@ def labels_from_lines(pr: ClrProblem, x: np.ndarray) -> np.ndarray:
 
 def solve_highs(pr: ClrProblem, model: MilpModel, start: np.ndarray | None,
                 time_limit: float | None, mip_gap: float, verbose: bool,
-                decode: Callable[[ClrProblem, np.ndarray], np.ndarray] = labels_from
-                ) -> MilpOutcome:
-    """Solve with HiGHS through highspy (warm start via ``setSolution``)."""
+                decode: Callable[[ClrProblem, np.ndarray], np.ndarray] = labels_from,
+                highs_options: Mapping[str, object] | None = None) -> MilpOutcome:
+    """Solve with HiGHS through highspy (warm start via ``setSolution``).
+
+    ``highs_options``: extra HiGHS options set after mixmio's own, for this solve only
+    (experiments, e.g. ``{"mip_detect_symmetry": False}``); an option HiGHS refuses raises
+    ValueError."""
     import highspy
 
     h = highspy.Highs()
@@ -282,8 +283,9 @@ def solve_highs(pr: ClrProblem, model: MilpModel, start: np.ndarray | None,
     h.setOptionValue("mip_feasibility_tolerance", TOL)
     h.setOptionValue("primal_feasibility_tolerance", TOL)
     h.setOptionValue("random_seed", 0)
-    for key, value in HIGHS_OPTIONS.items():
-        h.setOptionValue(key, value)
+    for key, value in (highs_options or {}).items():
+        if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:
+            raise ValueError(f"HiGHS refused the option {key}={value!r}")
     if time_limit is not None:
         h.setOptionValue("time_limit", float(max(time_limit, 1e-3)))
     if start is not None:

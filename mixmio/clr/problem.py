@@ -48,6 +48,15 @@ so that exactly collinear rows (repeated x values) do not produce round-off line
 therefore assumes that rows whose x agree to ~1e-10 relative are repeats, not distinct
 points defining a near-vertical line.
 
+Duplicate candidate lines: different p-subsets can give the same line (repeated rows, or
+three rows on one line), which would only add identical columns to the lines model.
+:func:`unique_lines` keeps one line of each group whose fitted values agree, at every row,
+within ``tau = 1e-10 max|y|`` (:data:`LINE_DEDUP_RTOL`); exact duplicates always merge.
+Replacing a dropped line by its kept twin moves no row's residual by more than ``tau``, so the
+lines model's optimum over the kept lines is within ``n tau`` of its optimum over all lines
+(far below HiGHS's feasibility tolerances; zero for exact duplicates) and the model stays
+exact.  Lines that differ by more, however little, are all kept.
+
 The enumeration costs ``C(n, p) * n``; above :data:`MAX_SUBSETS` p-subsets mixmio falls back
 to a stated modelling box (``big_m="box"``): ``|a_kl| <= b_l`` for every cluster, with
 ``b_l`` ten times the largest ``|a_l|`` of the warm start's clusters and of the one-line LAD
@@ -76,6 +85,9 @@ import numpy as np
 MAX_SUBSETS = 200_000
 #: relative determinant under which a p-subset counts as singular
 DET_TOL = 1e-10
+#: candidate lines whose fitted values agree within this fraction of max|y| at every row
+#: are duplicates (:func:`unique_lines`)
+LINE_DEDUP_RTOL = 1e-10
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,8 +98,9 @@ class ClrProblem:
     (T of (P2), None for (P1)), ``min_size``, ``big_m`` (per-row M_i), ``big_m_kind``
     (``"proven"`` or ``"box"``), ``coef_box`` (per-column box half-widths, None when proven),
     ``symmetry_breaking``, ``formulation`` (``"bigm"``: (P1)/(P2); ``"lines"``: the
-    choice of K basic lines, see :mod:`mixmio.clr.milp`) and ``lines`` (the candidate basic
-    lines, m x p, for ``"lines"``).
+    choice of K basic lines, see :mod:`mixmio.clr.milp`), ``lines`` (the candidate basic
+    lines, m x p, for ``"lines"``, duplicates removed) and ``duplicate_lines`` (how many
+    duplicate candidate lines :func:`unique_lines` removed).
     """
 
     X: np.ndarray
@@ -102,6 +115,7 @@ class ClrProblem:
     subsets_used: int = 0
     formulation: str = "bigm"
     lines: np.ndarray | None = None
+    duplicate_lines: int = 0
 
     @property
     def n(self) -> int:
@@ -160,6 +174,38 @@ def proven_big_m(X: np.ndarray, y: np.ndarray, min_size: int | None = None,
     if return_lines:
         return M, used, (np.vstack(kept) if kept else np.zeros((0, p)))
     return M, used
+
+
+def unique_lines(lines: np.ndarray, X: np.ndarray, y: np.ndarray
+                 ) -> tuple[np.ndarray, int]:
+    """The candidate lines without duplicates, in first-occurrence order, and the number
+    removed.
+
+    Lines fall in one group when every coefficient rounds to the same multiple of
+    ``q_l = tau / (p max_i |x_il|)`` with ``tau = LINE_DEDUP_RTOL * max|y|`` (exact equality
+    when ``tau = 0``); two lines of a group then differ by less than ``q_l`` in every
+    coefficient, hence by less than ``tau`` in the fitted value of every row.  Near twins
+    straddling a rounding boundary are kept (harmless: only a missed merge).
+
+    >>> X = np.column_stack([np.ones(3), [0.0, 1.0, 2.0]])
+    >>> L = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0 + 1e-15], [1.0, 2.0 + 1e-6]])
+    >>> kept, removed = unique_lines(L, X, np.array([1.0, 3.0, 5.0]))
+    >>> kept.tolist() == [[1.0, 2.0], [1.0, 2.0 + 1e-6]], removed
+    (True, 2)
+    """
+    m, p = lines.shape
+    if m < 2:
+        return lines, 0
+    tau = LINE_DEDUP_RTOL * float(np.max(np.abs(y)))
+    if tau > 0:
+        xmax = np.max(np.abs(X), axis=0)
+        q = tau / (p * np.where(xmax > 0, xmax, 1.0))
+        key = np.round(lines / q) + 0.0        # + 0.0: -0.0 and 0.0 are one key
+    else:
+        key = lines + 0.0
+    _, first = np.unique(key, axis=0, return_index=True)
+    first.sort()
+    return lines[first], m - first.size
 
 
 def box_big_m(X: np.ndarray, y: np.ndarray, bound: np.ndarray) -> np.ndarray:
