@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..results._certificate import CertificateMixin
+from ..results.summary import Summary, SummaryTable, key_value_table
 from ..solvers.solution import Solution
 from .problem import ClrProblem
 
@@ -185,44 +186,85 @@ class MioClrResult(CertificateMixin):
             return f"K basic lines of {self.problem.lines.shape[0]}"
         return "warm start only"
 
-    def summary(self) -> str:
-        """Per-cluster coefficients, sizes and LAD objective, with the certificate."""
-        from tabulate import tabulate
+    def summary(self) -> ClrSummary:
+        """Per-cluster coefficients, sizes and LAD objective, with the certificate.
 
-        gap = self.gap
-        gap_txt = "inf" if not np.isfinite(gap) else f"{gap:.2e}"
-        n_out = int(self.outliers.sum())
-        head = [
-            ("Model:", "clusterwise LAD regression (mio_clr)", "Formula:", self.formula),
-            ("Observations:", f"{self.n_obs}" + (f" ({d} dropped for missing values)"
-                                                  if (d := self.design.n_dropped) else ""),
-             "Clusters:", self.n_clusters),
-            ("Outlier penalty:", "-" if self.outlier_penalty is None else
-             f"{self.outlier_penalty:g}", "Outliers:", n_out),
-            ("Min size:", "-" if self.min_size is None else self.min_size,
-             "Formulation:", self._formulation_text()),
-            ("Objective:", f"{self.objective:.6g}", "Best bound:", f"{self.best_bound:.6g}"),
-            ("Solver:", self.solver, "Time (s):", f"{self.solve_time:.3f}"),
-        ]
-        lines = [tabulate(head, tablefmt="plain")]
-        lines.append(f"Status: {self.status} (relative gap {gap_txt}; optimal means proven gap "
-                     f"<= {self.mip_gap:g})")
-        lines.append(f"Big-M: {self._model_text()}.")
-        tab = self.to_frame()
-        rows = []
-        for k, r in tab.iterrows():
-            rows.append([k] + [("" if np.isnan(r[t]) else f"{r[t]:.4f}") for t in self.terms]
-                        + [int(r["size"]), f"{r['lad']:.4g}", "yes" if r["identified"] else "no"])
-        lines.append(tabulate(rows, headers=["cluster"] + self.terms
-                              + ["size", "LAD", "identified"],
-                              tablefmt="simple", disable_numparse=True))
-        return "\n".join(lines)
+        Returns a :class:`ClrSummary` (a :class:`~mixmio.results.summary.Summary`):
+        ``print(fit.summary())`` or ``str()`` gives the text, Jupyter shows an HTML table, and
+        ``summary["model"]`` (the header's label/value pairs) and ``summary["clusters"]`` (one
+        row per cluster, as :meth:`to_frame`) are DataFrames of the values.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(1)
+        >>> x = rng.uniform(0, 10, 12)
+        >>> y = np.where(np.arange(12) % 2 == 0, 1 + 2 * x, 25 - 2 * x) + rng.normal(0, .3, 12)
+        >>> fit = mixmio.mio_clr("y ~ x", pd.DataFrame({"x": x, "y": y}), 2, random_state=0)
+        >>> s = fit.summary()
+        >>> print(str(s).splitlines()[0])
+        Model:            clusterwise LAD regression (mio_clr)  Formula:      y ~ x
+        >>> s["clusters"]["size"].tolist(), s["model"].loc["Clusters", "value"]
+        ([6, 6], 2)
+        """
+        return ClrSummary(self)
 
     def __str__(self) -> str:
-        return self.summary()
+        return str(self.summary())
 
     def __repr__(self) -> str:
         return (f"MioClrResult(formula={self.formula!r}, n_clusters={self.n_clusters}, "
                 f"sizes={self.sizes.tolist()}, outliers={int(self.outliers.sum())}, "
                 f"objective={self.objective:.6g}, status={self.status!r}, "
                 f"gap={self.gap:.3g})")
+
+
+class ClrSummary(Summary):
+    """The summary of a :class:`MioClrResult` (see :meth:`MioClrResult.summary`).
+
+    Tables: ``model`` (the header's label/value pairs, one row per item, column ``value``)
+    and ``clusters`` (coefficients, size, LAD objective and identification per cluster, as
+    :meth:`MioClrResult.to_frame`).
+    """
+
+    def __init__(self, fit: MioClrResult):
+        super().__init__()
+        self.fit = fit
+
+    def model_table(self) -> SummaryTable:
+        f = self.fit
+        d = f.design.n_dropped
+        return key_value_table("model", [
+            ("Model:", "clusterwise LAD regression (mio_clr)"), ("Formula:", f.formula),
+            ("Observations:", f.n_obs,
+             f"{f.n_obs}" + (f" ({d} dropped for missing values)" if d else "")),
+            ("Clusters:", f.n_clusters),
+            ("Outlier penalty:", f.outlier_penalty,
+             "-" if f.outlier_penalty is None else f"{f.outlier_penalty:g}"),
+            ("Outliers:", int(f.outliers.sum())),
+            ("Min size:", f.min_size, "-" if f.min_size is None else f.min_size),
+            ("Formulation:", f._formulation_text()),
+            ("Objective:", f.objective, f"{f.objective:.6g}"),
+            ("Best bound:", f.best_bound, f"{f.best_bound:.6g}"),
+            ("Solver:", f.solver), ("Time (s):", f.solve_time, f"{f.solve_time:.3f}"),
+        ])
+
+    def cluster_table(self) -> SummaryTable:
+        f = self.fit
+        tab = f.to_frame()
+        rows = []
+        for k, r in tab.iterrows():
+            rows.append([k] + [("" if np.isnan(r[t]) else f"{r[t]:.4f}") for t in f.terms]
+                        + [int(r["size"]), f"{r['lad']:.4g}", "yes" if r["identified"] else "no"])
+        return SummaryTable("clusters", tab, rows=rows,
+                            headers=["cluster"] + f.terms + ["size", "LAD", "identified"],
+                            options={"tablefmt": "simple", "disable_numparse": True})
+
+    def _build(self) -> list:
+        f = self.fit
+        gap_txt = "inf" if not np.isfinite(f.gap) else f"{f.gap:.2e}"
+        return [self.model_table(),
+                f"Status: {f.status} (relative gap {gap_txt}; optimal means proven gap "
+                f"<= {f.mip_gap:g})",
+                f"Big-M: {f._model_text()}.",
+                self.cluster_table()]

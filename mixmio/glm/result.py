@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -11,6 +10,7 @@ import pandas as pd
 from scipy.special import expit
 
 from ..results._certificate import CertificateMixin
+from ..results.summary import Summary, SummaryTable, key_value_table
 from ..solvers.solution import Solution
 from ._logistic import fisher_se, fit_support, nll
 from .problem import GlmProblem
@@ -183,7 +183,25 @@ class MioGlmResult(CertificateMixin):
         return self.coef_table()
 
     def summary(self) -> GlmSummary:
-        """statsmodels-GLM-like summary with the certificate lines; ``str()`` gives the text."""
+        """statsmodels-GLM-like summary with the certificate lines.
+
+        Returns a :class:`GlmSummary` (a :class:`~mixmio.results.summary.Summary`):
+        ``print(fit.summary())`` or ``str()`` gives the text, Jupyter shows an HTML table, and
+        ``summary["model"]`` / ``summary["coef"]`` are the tables as DataFrames.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame(rng.normal(size=(200, 4)), columns=["a", "b", "c", "d"])
+        >>> df["y"] = (rng.random(200) < 1 / (1 + np.exp(-2 * df.a))).astype(int)
+        >>> fit = mixmio.mio_glm("y ~ a + b + c + d", df, k=1)
+        >>> s = fit.summary()
+        >>> "Status: optimal" in str(s)
+        True
+        >>> bool((s["coef"]["estimate"] == fit.coef[["Intercept", "a"]]).all())
+        True
+        """
         return GlmSummary(self)
 
     def __str__(self) -> str:
@@ -194,47 +212,89 @@ class MioGlmResult(CertificateMixin):
                 f"selected={self.selected}, status={self.status!r}, gap={self.gap:.3g})")
 
 
-class GlmSummary:
-    """The summary of a :class:`MioGlmResult`: ``str()`` the text, ``_repr_html_`` for
-    Jupyter."""
+class GlmSummary(Summary):
+    """The summary of a :class:`MioGlmResult` (a :class:`~mixmio.results.summary.Summary`):
+    ``str()`` / ``print`` the text, ``_repr_html_`` for Jupyter.
+
+    Tables: ``model`` (the header's label/value pairs: formula, likelihood, certificate; one
+    row per item, column ``value``) and ``coef`` (intercept and selected columns: estimate,
+    std_err, z, p_value, ci_lower, ci_upper, as in :meth:`MioGlmResult.coef_table`).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, mixmio
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame(rng.normal(size=(200, 4)), columns=["a", "b", "c", "d"])
+    >>> df["y"] = (rng.random(200) < 1 / (1 + np.exp(-2 * df.a))).astype(int)
+    >>> s = mixmio.mio_glm("y ~ a + b + c + d", df, k=1).summary()
+    >>> print(str(s).splitlines()[0])
+    Model:               best-subset logistic regression (mio_glm)  Formula:    y ~ a + b + c + d
+    >>> list(s.tables), list(s["coef"].index)
+    (['model', 'coef'], ['Intercept', 'a'])
+    """
+
+    HEADERS = ["", "coef", "std err", "z", "P>|z|", "[0.025", "0.975]"]
 
     def __init__(self, fit: MioGlmResult):
+        super().__init__()
         self.fit = fit
 
-    def header(self) -> list[tuple]:
-        """Model, likelihood and certificate lines (label, value pairs)."""
+    def _items(self) -> list[tuple]:
+        """(label, value, shown) of the header, two to a line."""
         f = self.fit
         resp = f.response
         if f.response_levels is not None:
             lv0, lv1 = f.response_levels
             resp = f"{f.response} ({lv1!r} = 1, {lv0!r} = 0)"
         dropped = f.design.n_dropped
+        n_cand = len(f.problem.names) - f.problem.always.size
         return [
-            ("Model:", "best-subset logistic regression (mio_glm)", "Formula:", f.formula),
-            ("Family:", "Binomial (link: logit)", "Response:", resp),
-            ("Observations:", f"{f.n_obs}" + (f" ({dropped} dropped, NA)" if dropped else ""),
-             "k (cap):", f.k),
-            ("Selected:", f"{len(f.selected)} of {len(f.problem.names) - f.problem.always.size}"
-             " candidate columns", "Df model:", f.df_model),
-            ("Log-likelihood:", f"{f.loglik:.4f}", "Deviance:", f"{f.deviance:.4f}"),
-            ("Null deviance:", f"{f.null_deviance:.4f}", "AIC:", f"{f.aic:.4f}"),
-            ("Pseudo R-sq (McF.):", f"{f.pseudo_r_squared:.4f}", "BIC:", f"{f.bic:.4f}"),
-            ("Ridge:", f"{f.ridge:.4g}", "Objective:", f"{f.objective:.6f}"),
-            ("Best bound:", f"{f.best_bound:.6f}", "Gap:", _gap(f.gap)),
-            ("Solver:", f.solver, "Time (s):", f"{f.solve_time:.3f}"),
+            ("Model:", "best-subset logistic regression (mio_glm)"), ("Formula:", f.formula),
+            ("Family:", "Binomial (link: logit)"), ("Response:", resp),
+            ("Observations:", f.n_obs,
+             f"{f.n_obs}" + (f" ({dropped} dropped, NA)" if dropped else "")),
+            ("k (cap):", f.k),
+            ("Selected:", len(f.selected), f"{len(f.selected)} of {n_cand} candidate columns"),
+            ("Df model:", f.df_model),
+            ("Log-likelihood:", f.loglik, f"{f.loglik:.4f}"),
+            ("Deviance:", f.deviance, f"{f.deviance:.4f}"),
+            ("Null deviance:", f.null_deviance, f"{f.null_deviance:.4f}"),
+            ("AIC:", f.aic, f"{f.aic:.4f}"),
+            ("Pseudo R-sq (McF.):", f.pseudo_r_squared, f"{f.pseudo_r_squared:.4f}"),
+            ("BIC:", f.bic, f"{f.bic:.4f}"),
+            ("Ridge:", f.ridge, f"{f.ridge:.4g}"), ("Objective:", f.objective,
+                                                    f"{f.objective:.6f}"),
+            ("Best bound:", f.best_bound, f"{f.best_bound:.6f}"), ("Gap:", f.gap, _gap(f.gap)),
+            ("Solver:", f.solver), ("Time (s):", f.solve_time, f"{f.solve_time:.3f}"),
         ]
+
+    def header(self) -> list[tuple]:
+        """Model, likelihood and certificate lines (label, value pairs)."""
+        return [tuple(r) for r in self.model_table().rows]
+
+    def model_table(self) -> SummaryTable:
+        """The header as a table (``model``)."""
+        return key_value_table("model", self._items(),
+                               options={"tablefmt": "plain", "disable_numparse": True})
+
+    def _shown(self) -> pd.DataFrame:
+        tab = self.fit.coef_table()
+        return tab[tab["selected"] | np.isin(np.arange(len(tab)), self.fit.problem.always)]
 
     def rows(self) -> list[list[str]]:
         """Coefficient rows of the intercept and the selected columns."""
-        tab = self.fit.coef_table()
-        shown = tab[tab["selected"] | np.isin(np.arange(len(tab)), self.fit.problem.always)]
         out = []
-        for name, r in shown.iterrows():
+        for name, r in self._shown().iterrows():
             out.append([name, f"{r.estimate:.4f}", _num(r.std_err), _num(r.z, 3),
                         _pval(r.p_value), _num(r.ci_lower), _num(r.ci_upper)])
         return out
 
-    HEADERS = ["", "coef", "std err", "z", "P>|z|", "[0.025", "0.975]"]
+    def coef_table(self) -> SummaryTable:
+        """The coefficient table (``coef``)."""
+        return SummaryTable("coef", self._shown().drop(columns="selected"), rows=self.rows(),
+                            headers=self.HEADERS,
+                            options={"tablefmt": "simple", "disable_numparse": True,
+                                     "colalign": ("left",) + ("right",) * 6})
 
     def notes(self) -> list[str]:
         """Status line (and a note when not proven optimal), unselected count, estimator."""
@@ -253,26 +313,8 @@ class GlmSummary:
                      + ", conditional on the selection.")
         return lines
 
-    def __str__(self) -> str:
-        from tabulate import tabulate
-
-        parts = [tabulate(self.header(), tablefmt="plain", disable_numparse=True),
-                 tabulate(self.rows(), headers=self.HEADERS, tablefmt="simple",
-                          disable_numparse=True, colalign=("left",) + ("right",) * 6)]
-        parts += self.notes()
-        return "\n".join(parts)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        from tabulate import tabulate
-
-        return ("<div class='mixmio-summary'>"
-                + tabulate(self.header(), tablefmt="html", disable_numparse=True)
-                + tabulate(self.rows(), headers=self.HEADERS, tablefmt="html",
-                           disable_numparse=True)
-                + "<pre>" + html.escape("\n".join(self.notes())) + "</pre></div>")
+    def _build(self) -> list:
+        return [self.model_table(), self.coef_table(), *self.notes()]
 
 
 def _num(v: float, digits: int = 4) -> str:

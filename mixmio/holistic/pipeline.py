@@ -32,6 +32,7 @@ import pandas as pd
 
 from mixmio._warnings import user_stacklevel
 from mixmio.problem import CapSet, Problem
+from mixmio.results.summary import Summary, SummaryTable
 
 from .constraints import CorrelationLimit, Robust, Significance, robust_grid
 
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 
     from .constraints import Constraint
 
-__all__ = ["holistic_regression", "HolisticResult", "HolisticModel"]
+__all__ = ["holistic_regression", "HolisticResult", "HolisticModel",
+           "HolisticSummary"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,10 +212,16 @@ class HolisticResult:
         """
         return self.best.predict(newdata)
 
-    def summary(self) -> str:
-        """A plain-text report (also ``str(result)``): the split, ``k_max``, the grid, the
+    def summary(self) -> HolisticSummary:
+        """The report (also ``str(result)``): the split, ``k_max``, the grid, the
         constraints, the :attr:`table`, and each model's coefficients with their bootstrap
         intervals.
+
+        Returns a :class:`HolisticSummary` (a :class:`~mixmio.results.summary.Summary`):
+        ``print(res.summary())`` or ``str()`` gives the text, Jupyter shows HTML tables, and
+        ``summary["models"]`` (the :attr:`table`) and ``summary["model 1"]``,
+        ``summary["model 2"]``, ... (each finalist's ``coef``, ``lower``, ``upper``) are
+        DataFrames of the values.
 
         Examples
         --------
@@ -223,34 +231,56 @@ class HolisticResult:
         >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
         >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
         ...                                  top=2, B=20, random_state=0)
-        >>> text = res.summary()
-        >>> print(text.splitlines()[0])
+        >>> s = res.summary()
+        >>> print(str(s).splitlines()[0])
         Holistic regression: y ~ a + b + c + d
-        >>> "Model 2: k=2" in text
-        True
+        >>> "Model 2: k=2" in str(s), list(s.tables)
+        (True, ['models', 'model 1', 'model 2'])
+        >>> s["model 1"].columns.tolist()
+        ['coef', 'lower', 'upper']
         """
-        from tabulate import tabulate
+        return HolisticSummary(self)
 
-        lines = [f"Holistic regression: {self.design.formula}",
-                 f"split train/validation/test = {self.split_sizes}; k_max = {self.k_max}; "
-                 f"{len(self.gammas)} Gamma value(s); {len(self.grid)} grid models; "
-                 f"{self.time:.2f} s",
-                 "Constraints: " + ", ".join(repr(c) for c in self.constraints)]
-        tab = self.table.drop(columns=["columns"])
-        lines.append(tabulate(tab, headers="keys", tablefmt="simple", showindex=False,
-                              floatfmt=".4g"))
-        for i, m in enumerate(self.models):
-            lines.append(f"\nModel {i + 1}: k={m.k}, Gamma={m.gamma:.4g}, status {m.status} "
-                         f"(gap {m.gap:.2e}), condition {m.condition:.3g}")
+    def __str__(self) -> str:
+        return str(self.summary())
+
+
+class HolisticSummary(Summary):
+    """The summary of a :class:`HolisticResult` (see :meth:`HolisticResult.summary`).
+
+    Tables: ``models`` (:attr:`HolisticResult.table`, one row per finalist) and ``model 1``,
+    ``model 2``, ... (each finalist's coefficients and bootstrap interval, for the columns in
+    the model).
+    """
+
+    def __init__(self, result: HolisticResult):
+        super().__init__()
+        self.result = result
+
+    def _build(self) -> list:
+        res = self.result
+        out = [f"Holistic regression: {res.design.formula}",
+               f"split train/validation/test = {res.split_sizes}; k_max = {res.k_max}; "
+               f"{len(res.gammas)} Gamma value(s); {len(res.grid)} grid models; "
+               f"{res.time:.2f} s",
+               "Constraints: " + ", ".join(repr(c) for c in res.constraints)]
+        table = res.table
+        out.append(SummaryTable("models", table, rows=table.drop(columns=["columns"]),
+                                headers="keys",
+                                options={"tablefmt": "simple", "showindex": False,
+                                         "floatfmt": ".4g"}))
+        for i, m in enumerate(res.models):
+            out.append(f"\nModel {i + 1}: k={m.k}, Gamma={m.gamma:.4g}, status {m.status} "
+                       f"(gap {m.gap:.2e}), condition {m.condition:.3g}")
             iv = m.intervals
             rows = [[name, f"{m.coef[name]:.4f}", f"{iv.loc[name, 'lower']:.4f}",
                      f"{iv.loc[name, 'upper']:.4f}"] for name in iv.index]
-            lines.append(tabulate(rows, headers=["", "coef", "lower", "upper"],
-                                  tablefmt="simple"))
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.summary()
+            frame = pd.DataFrame({"coef": m.coef[iv.index], "lower": iv["lower"],
+                                  "upper": iv["upper"]})
+            out.append(SummaryTable(f"model {i + 1}", frame, rows=rows,
+                                    headers=["", "coef", "lower", "upper"],
+                                    options={"tablefmt": "simple"}))
+        return out
 
 
 def _response(design, df: pd.DataFrame) -> np.ndarray:

@@ -11,6 +11,7 @@ import pandas as pd
 from ..problem import Problem
 from ..solvers.solution import Solution
 from ._certificate import CertificateMixin
+from .summary import Summary, SummaryTable, key_value_table
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,56 +168,32 @@ class MioLmResult(CertificateMixin):
         and whether the column is selected."""
         return self.coef_table()
 
-    def summary(self) -> str:
-        """statsmodels-like text summary with the certificate (status, gap) line."""
-        from tabulate import tabulate
+    def summary(self) -> LmSummary:
+        """statsmodels-like summary with the certificate (status, gap) line.
 
-        st = self.status
-        gap = self.gap
-        gap_txt = "inf" if not np.isfinite(gap) else f"{gap:.2e}"
-        head = [
-            ("Model:", "best-subset regression (mio_lm)", "Formula:", self.formula),
-            ("Observations:", self.n_obs, "k (cap):", self.k),
-            ("Selected:", len(self.selected), "k_max:", "-" if self.k_max is None
-             else self.k_max),
-            ("R-squared:", f"{self.r_squared:.4f}", "Sigma:", f"{self.sigma:.4g}"),
-            ("Ridge:", f"{self.ridge:.4g}", "Gamma (l1):", f"{self.gamma:.4g}"),
-            ("Objective:", f"{self.objective:.6g}", "Best bound:", f"{self.best_bound:.6g}"),
-            ("Solver:", self.solver, "Time (s):", f"{self.solve_time:.3f}"),
-        ]
-        lines = [tabulate(head, tablefmt="plain")]
-        lines.append(f"Status: {st} (relative gap {gap_txt}; optimal means proven gap <= "
-                     f"{self.mip_gap:g})")
-        if self.constraints:
-            lines.append("Constraints: " + ", ".join(repr(c) for c in self.constraints))
-        tab = self.coef_table()
-        shown = tab[tab["selected"] | (tab.index == "Intercept")]
-        rows = []
-        for name, r in shown.iterrows():
-            rows.append([name, f"{r.estimate:.4f}",
-                         "" if np.isnan(r.std_err) else f"{r.std_err:.4f}",
-                         "" if np.isnan(r.t) else f"{r.t:.3f}",
-                         _format_p(r.p_value),
-                         "" if np.isnan(r.ci_lower) else f"{r.ci_lower:.4f}",
-                         "" if np.isnan(r.ci_upper) else f"{r.ci_upper:.4f}"])
-        lines.append(tabulate(rows, headers=["", "coef", "std err", "t", "P>|t|", "[0.025",
-                                             "0.975]"],
-                              tablefmt="simple", disable_numparse=True,
-                              colalign=("left",) + ("right",) * 6))
-        n_zero = int((~tab["selected"] & (tab.index != "Intercept")).sum())
-        lines.append(f"{n_zero} candidate column(s) not selected (coefficient 0).")
-        if self.refit:
-            lines.append("Estimates: least-squares refit on the selected columns; standard "
-                         "errors are conditional on the selection.")
-        for r in self.rounds:
-            lines.append(f"Significance round {r['round']}: |S|={len(r['support'])}, "
-                         f"condition={r['condition']:.3g}, insignificant={r['insignificant']}"
-                         + (f", cut added: sum z over S <= {len(r['support']) - 1}"
-                            if r.get("cut") else ""))
-        return "\n".join(lines)
+        Returns an :class:`LmSummary` (a :class:`~mixmio.results.summary.Summary`):
+        ``print(fit.summary())`` or ``str()`` gives the text, Jupyter shows an HTML table, and
+        ``summary["model"]`` (the header's label/value pairs) and ``summary["coef"]`` (the
+        intercept and the selected columns: estimate, std_err, t, p_value, ci_lower,
+        ci_upper) are DataFrames of the values.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame(rng.normal(size=(100, 4)), columns=["a", "b", "c", "d"])
+        >>> df["y"] = 2 * df.a - df.c + rng.normal(size=100)
+        >>> fit = mixmio.mio_lm("y ~ a + b + c + d", df, k=2)
+        >>> s = fit.summary()
+        >>> print(str(s).splitlines()[0])
+        Model:         best-subset regression (mio_lm)  Formula:     y ~ a + b + c + d
+        >>> list(s["coef"].index), s["model"].loc["R-squared", "value"] == fit.r_squared
+        (['Intercept', 'a', 'c'], True)
+        """
+        return LmSummary(self)
 
     def __str__(self) -> str:
-        return self.summary()
+        return str(self.summary())
 
     def __repr__(self) -> str:
         return (f"MioLmResult(formula={self.formula!r}, k={self.k}, selected={self.selected}, "
@@ -250,3 +227,70 @@ def max_abs_corr(X: np.ndarray, cols) -> float:
         return 0.0
     R = np.corrcoef(X[:, S], rowvar=False)
     return float(np.max(np.abs(R[np.triu_indices(S.size, 1)])))
+
+
+class LmSummary(Summary):
+    """The summary of a :class:`MioLmResult` (see :meth:`MioLmResult.summary`).
+
+    Tables: ``model`` (the header's label/value pairs, one row per item, column ``value``)
+    and ``coef`` (the intercept and the selected columns, as in
+    :meth:`MioLmResult.coef_table`).
+    """
+
+    HEADERS = ["", "coef", "std err", "t", "P>|t|", "[0.025", "0.975]"]
+
+    def __init__(self, fit: MioLmResult):
+        super().__init__()
+        self.fit = fit
+
+    def model_table(self) -> SummaryTable:
+        f = self.fit
+        return key_value_table("model", [
+            ("Model:", "best-subset regression (mio_lm)"), ("Formula:", f.formula),
+            ("Observations:", f.n_obs), ("k (cap):", f.k),
+            ("Selected:", len(f.selected)),
+            ("k_max:", f.k_max, "-" if f.k_max is None else f.k_max),
+            ("R-squared:", f.r_squared, f"{f.r_squared:.4f}"),
+            ("Sigma:", f.sigma, f"{f.sigma:.4g}"),
+            ("Ridge:", f.ridge, f"{f.ridge:.4g}"), ("Gamma (l1):", f.gamma, f"{f.gamma:.4g}"),
+            ("Objective:", f.objective, f"{f.objective:.6g}"),
+            ("Best bound:", f.best_bound, f"{f.best_bound:.6g}"),
+            ("Solver:", f.solver), ("Time (s):", f.solve_time, f"{f.solve_time:.3f}"),
+        ])
+
+    def coef_table(self, tab: pd.DataFrame) -> SummaryTable:
+        shown = tab[tab["selected"] | (tab.index == "Intercept")]
+        rows = []
+        for name, r in shown.iterrows():
+            rows.append([name, f"{r.estimate:.4f}",
+                         "" if np.isnan(r.std_err) else f"{r.std_err:.4f}",
+                         "" if np.isnan(r.t) else f"{r.t:.3f}",
+                         _format_p(r.p_value),
+                         "" if np.isnan(r.ci_lower) else f"{r.ci_lower:.4f}",
+                         "" if np.isnan(r.ci_upper) else f"{r.ci_upper:.4f}"])
+        return SummaryTable("coef", shown.drop(columns="selected"), rows=rows,
+                            headers=self.HEADERS,
+                            options={"tablefmt": "simple", "disable_numparse": True,
+                                     "colalign": ("left",) + ("right",) * 6})
+
+    def _build(self) -> list:
+        f = self.fit
+        gap_txt = "inf" if not np.isfinite(f.gap) else f"{f.gap:.2e}"
+        out = [self.model_table(),
+               f"Status: {f.status} (relative gap {gap_txt}; optimal means proven gap <= "
+               f"{f.mip_gap:g})"]
+        if f.constraints:
+            out.append("Constraints: " + ", ".join(repr(c) for c in f.constraints))
+        tab = f.coef_table()
+        out.append(self.coef_table(tab))
+        n_zero = int((~tab["selected"] & (tab.index != "Intercept")).sum())
+        out.append(f"{n_zero} candidate column(s) not selected (coefficient 0).")
+        if f.refit:
+            out.append("Estimates: least-squares refit on the selected columns; standard "
+                       "errors are conditional on the selection.")
+        for r in f.rounds:
+            out.append(f"Significance round {r['round']}: |S|={len(r['support'])}, "
+                       f"condition={r['condition']:.3g}, insignificant={r['insignificant']}"
+                       + (f", cut added: sum z over S <= {len(r['support']) - 1}"
+                          if r.get("cut") else ""))
+        return out
