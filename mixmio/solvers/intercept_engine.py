@@ -224,14 +224,20 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
     if log is not None:
         log.append(("incumbent", time.perf_counter() - t0, f0))
     V = hard_directions(st)
-    groups = detect_groups(st) if V.shape[1] >= 2 else None
+    # (0 < k < K: with nothing or everything selectable the generic root is exact, while the
+    # grouped path's first-order bound would still bisect)
+    groups = detect_groups(st) if V.shape[1] >= 2 and 0 < k < K else None
     if groups is not None and V.shape[1] > groups.hard.size:
         groups = None  # a soft column is nearly cluster-level too: bisection would crawl
+    bnb = None
     if groups is not None:
-        # the cluster-level columns are categorical: exact trimmed least squares per group of
-        # clusters, bisection over the other coefficients only (``_engine_groups``)
+        # the cluster-level columns are categorical (at most one continuous one besides):
+        # exact trimmed least squares per group of clusters, bisection over the other
+        # coefficients only (``_engine_groups``)
         bnb = GroupBnB(st, groups, k)
-    else:
+        if not bnb.free_box(f0):
+            bnb, groups = None, None
+    if bnb is None:
         bnb = BnB(st, k, V)
     # affordable C(K, k): give the branch and bound a short budget, then enumerate every support
     est = estimated_seconds(K, k, st.p)

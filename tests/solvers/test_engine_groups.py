@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from mixmio.solvers._engine_groups import _knapsack, detect, group_trim
+from mixmio.solvers._engine_groups import _knapsack, detect, free_range, group_trim
 from mixmio.solvers._engine_stats import build_stats
 from mixmio.solvers.intercept_engine import solve_engine
 from tests.solvers.test_intercept_engine import brute_force, build, check_against_oracle
@@ -26,7 +26,8 @@ def grouped_problem(seed, K=8, n_groups=3, p_soft=1, k=3, effect=1.5, sizes=None
     n = codes.size
     grp = np.arange(K) % n_groups
     rng.shuffle(grp)
-    dummies = np.column_stack([(grp == g).astype(float)[codes] for g in range(1, n_groups)])
+    dummies = np.column_stack([np.zeros(n)] + [(grp == g).astype(float)[codes]
+                                               for g in range(1, n_groups)])[:, 1:]
     soft = rng.normal(size=(n, p_soft)) + 0.5 * rng.normal(size=(K, p_soft))[codes]
     X = np.column_stack([np.ones(n), soft, dummies])
     gamma = effect * (rng.random(K) < 0.4) * rng.choice([-1.0, 1.0], size=K)
@@ -75,19 +76,84 @@ def test_grouped_path_without_soft_columns_is_exact_at_the_root():
     assert sol.nodes == 1
 
 
-def test_grouped_path_not_taken_for_a_continuous_cluster_level_covariate(monkeypatch):
+def with_free_column(pr, seed, n_free=1):
+    """``pr`` plus ``n_free`` continuous cluster-level covariates that also move y."""
+    rng = np.random.default_rng(seed)
+    codes = pr.terms[0].codes
+    K = pr.terms[0].n_levels
+    Xc = rng.normal(size=(K, n_free))[codes]
+    y = pr.y + Xc @ rng.normal(size=n_free)
+    return build(np.column_stack([pr.X, Xc]), codes, y, K, pr.caps[0].k)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_grouped_path_with_a_continuous_cluster_level_covariate(seed):
+    """One continuous cluster-level column besides the categorical ones: bisected as a free
+    coordinate from the start box of ``free_range``; certified against brute force."""
+    rng = np.random.default_rng(700 + seed)
+    K = int(rng.integers(8, 12))
+    p_soft = int(rng.integers(0, 2))
+    ng = int(rng.integers(2, 4))
+    # k below the number of within-group pairs, else free_range has no finite box
+    pr = with_free_column(grouped_problem(seed, K=K, n_groups=ng, p_soft=p_soft,
+                                          k=int(rng.integers(1, K // 2 - ng + 1)),
+                                          effect=float(rng.uniform(0.3, 2.5))), seed)
+    st = build_stats(pr.X, pr.y, pr.terms[0].codes, K, float(pr.ridge), pr.caps[0].k)
+    gr = detect(st)
+    assert gr is not None and gr.n_free == 1
+    check_grouped(pr, 1e-4 if p_soft == 1 else 1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_free_range_holds_every_good_support(seed):
+    """Every support whose objective is within the budget has its optimal coefficient of the
+    free column inside the start box (brute force over supports, each refit exactly)."""
+    rng = np.random.default_rng(40 + seed)
+    K = 9
+    pr = with_free_column(grouped_problem(seed, K=K, n_groups=2, p_soft=1, k=2), seed)
+    k = pr.caps[0].k
+    codes = pr.terms[0].codes
+    st = build_stats(pr.X, pr.y, codes, K, float(pr.ridge), k)
+    gr = detect(st)
+    fb, _ = brute_force(pr)
+    budget_U = fb * (1 + float(rng.uniform(0.0, 0.3)))
+    lo, hi = free_range(gr, k, budget_U - gr.Wmin)
+    col = gr.hard[np.argmax([np.unique(np.round(st.D[:, j] / st.n_k, 9)).size
+                             for j in gr.hard])]
+    inside = 0
+    for r in range(k + 1):
+        for S in itertools.combinations(range(K), r):
+            sel = np.zeros(K, dtype=bool)
+            sel[list(S)] = True
+            f, b = st.f_support(sel)
+            if f <= budget_U:
+                assert lo <= b[col] <= hi
+                inside += 1
+    assert inside >= 1
+
+
+def test_grouped_path_not_taken_for_two_free_columns_or_a_single_group(monkeypatch):
     import mixmio.solvers.intercept_engine as ie
 
     monkeypatch.setattr(ie, "ENUM_SECONDS", 30.0)  # the generic path, as users get it
-    pr = grouped_problem(3, K=9, n_groups=2, p_soft=1, k=3)
-    rng = np.random.default_rng(0)
-    X2 = np.column_stack([pr.X, rng.normal(size=9)[pr.terms[0].codes]])
-    pr2 = build(X2, pr.terms[0].codes, pr.y, 9, 3)
-    st = build_stats(pr2.X, pr2.y, pr2.terms[0].codes, 9, float(pr2.ridge), 3)
-    assert detect(st) is None  # 9 distinct cluster-level patterns, 3 columns
-    sol = solve_engine(pr2, mip_gap=1e-9)
+    two = with_free_column(grouped_problem(3, K=9, n_groups=2, p_soft=1, k=3), 0, n_free=2)
+    one_group = with_free_column(grouped_problem(4, K=9, n_groups=1, p_soft=1, k=3), 1)
+    for pr in (two, one_group):
+        st = build_stats(pr.X, pr.y, pr.terms[0].codes, 9, float(pr.ridge), 3)
+        assert detect(st) is None
+        sol = solve_engine(pr, mip_gap=1e-9)
+        assert sol.solver in ("mixmio-bnb", "mixmio-bnb+enum")
+        check_against_oracle(pr, sol, same_support=False)
+    # detected, but k is not below the number of within-group pairs (3 groups of 2): no
+    # finite start box for the free coordinate, so the generic path runs
+    few = with_free_column(grouped_problem(1, K=6, n_groups=3, p_soft=1, k=3,
+                                           sizes=[4, 5, 6, 4, 5, 6]), 2)
+    st = build_stats(few.X, few.y, few.terms[0].codes, 6, float(few.ridge), 3)
+    gr = detect(st)
+    assert gr is not None and gr.n_free == 1 and free_range(gr, 3, 1e9) is None
+    sol = solve_engine(few, mip_gap=1e-9)
     assert sol.solver in ("mixmio-bnb", "mixmio-bnb+enum")
-    check_against_oracle(pr2, sol, same_support=False)
+    check_against_oracle(few, sol, same_support=False)
 
 
 def _trim_oracle(lo, hi, v, e, kk):
