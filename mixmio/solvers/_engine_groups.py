@@ -322,6 +322,94 @@ def _trim_cells(lo, hi, v, e, kmax, ta, tb):
     return L, tbest
 
 
+@numba.njit(cache=True)
+def _trim_lin(a, mu2, v, e, kmax):
+    """Compiled core of :func:`group_trim_lin`: L[k'] = min over t and |S| <= k' of
+    1/2 sum_j c_j(S) ((a_j - t)^2 - mu2_j), c_j = e_j + v_j off S and e_j on S."""
+    N = a.size
+    L = np.full(kmax + 1, np.inf)
+    cap = 2 * N + 2 * N * (N - 1) + 2
+    pts = np.empty(cap)
+    npts = 0
+    mu = np.sqrt(np.maximum(mu2, 0.0))
+    for j in range(N):  # where cluster j's gain v_j ((a_j - t)^2 - mu2_j) changes sign
+        pts[npts] = a[j] - mu[j]
+        pts[npts + 1] = a[j] + mu[j]
+        npts += 2
+    for i in range(N):  # where the gains of i and j cross (a quadratic in t)
+        for j in range(i + 1, N):
+            qa = v[i] - v[j]
+            qb = -2.0 * (v[i] * a[i] - v[j] * a[j])
+            qc = v[i] * (a[i] * a[i] - mu2[i]) - v[j] * (a[j] * a[j] - mu2[j])
+            if abs(qa) <= 1e-14 * (v[i] + v[j]):
+                if qb != 0.0:
+                    pts[npts] = -qc / qb
+                    npts += 1
+            else:
+                disc = qb * qb - 4.0 * qa * qc
+                if disc >= 0.0:
+                    r = np.sqrt(disc)
+                    pts[npts] = (-qb - r) / (2.0 * qa)
+                    pts[npts + 1] = (-qb + r) / (2.0 * qa)
+                    npts += 2
+    x = np.unique(pts[:npts])
+    # cells: (-inf, x0), (x_i, x_i+1), (x_last, inf), and the breakpoints themselves
+    ncell = x.size + 1
+    gain = np.empty(N)
+    for c in range(2 * ncell - 1):
+        if c % 2 == 1:  # a breakpoint (ties: any order is optimal there)
+            ta = x[c // 2]
+            tb = ta
+            tm = ta
+        else:
+            ci = c // 2
+            ta = -np.inf if ci == 0 else x[ci - 1]
+            tb = np.inf if ci == x.size else x[ci]
+            if ci == 0:
+                tm = x[0] - 1.0 if x.size else 0.0
+            elif ci == x.size:
+                tm = x[x.size - 1] + 1.0
+            else:
+                tm = 0.5 * (ta + tb)
+        A = 0.0
+        B = 0.0
+        C = 0.0
+        for j in range(N):
+            w = e[j] + v[j]
+            A += w
+            B += w * a[j]
+            C += w * (a[j] * a[j] - mu2[j])
+            gain[j] = -v[j] * ((a[j] - tm) ** 2 - mu2[j])  # ascending = largest gain first
+        order = np.argsort(gain)
+        for kk in range(kmax + 1):
+            if kk > 0:
+                j = order[kk - 1]
+                if gain[j] < 0.0:  # a positive gain: selecting j lowers the value here
+                    A -= v[j]
+                    B -= v[j] * a[j]
+                    C -= v[j] * (a[j] * a[j] - mu2[j])
+            t = B / A if A > 0 else tm
+            t = min(max(t, ta), tb)
+            val = 0.5 * (A * t * t - 2.0 * B * t + C)
+            if val < L[kk]:
+                L[kk] = val
+    for kk in range(1, kmax + 1):  # at most k'
+        if L[kk - 1] < L[kk]:
+            L[kk] = L[kk - 1]
+    return L
+
+
+def group_trim_lin(a, mu2, v, e, kmax: int) -> np.ndarray:
+    """For one group: L[k'] = min over t and |S| <= k' of 1/2 sum_j c_j(S) ((a_j - t)^2 -
+    mu2_j), c_j = e_j + v_j for j not in S and e_j for j in S, k' = 0..kmax.  Within a cell
+    between consecutive breakpoints (sign changes of each gain v_j ((a_j - t)^2 - mu2_j) and
+    crossings of two gains) the order of the gains is fixed, so the best S holds the k'
+    largest positive gains and the value is a quadratic in t minimised in closed form."""
+    shift = float(np.median(a)) if a.size else 0.0
+    return _trim_lin(np.asarray(a, float) - shift, np.asarray(mu2, float),
+                     np.asarray(v, float), np.asarray(e, float), int(kmax))
+
+
 def group_trim(lo, hi, v, e, kmax: int, budget: float = np.inf):
     """For one group: L[k'] = min over t and |S| = k' of 1/2 sum e_j d_j(t)^2 +
     1/2 sum_{j not in S} v_j d_j(t)^2 with d_j(t) = dist(t, [lo_j, hi_j]), k' = 0..kmax
@@ -392,6 +480,7 @@ class GroupBnB:
         self.Mn = np.linalg.norm(gr.M[:, : self.ps], axis=1)
         self.infl = (np.sqrt(gr.v)[:, None] * np.abs(gr.M)).sum(0)  # split score per axis
         self.s_box = (np.zeros(0), np.zeros(0))
+        self.use_lin = True  # the linearised bound (switchable for tests and measurements)
 
     def free_box(self, U: float) -> bool:
         """Start box of the free coordinates from an incumbent value U (valid for every
@@ -420,6 +509,39 @@ class GroupBnB:
         for mem, od, kg in zip(self.members, orders, ks, strict=True):
             sel[mem[od[kg][:kg]]] = True
         return val, sel
+
+    def linearised(self, lo_u, hi_u) -> float:
+        """Second-order bound on the box (ENGINE.md section 6): around the centre z_c, with
+        half-widths h, for every S and t the objective is a convex quadratic in dz; dropping
+        its quadratic part and minimising the linear part over the box gives, for each sign
+        pattern sigma of the box's corners, mu_j = M_j (sigma h) and
+
+            Wmin + 1/2 ||u_c||^2 + sigma h . u_c
+                 + min_{S, t} sum_g 1/2 sum_j c_j(S) ((m_j(z_c) - mu_j - t_g)^2 - mu_j^2);
+
+        the bound is the minimum over sigma.  It is exact at zero width and loses only the
+        dropped quadratic part, O(width^2)."""
+        gr, ps = self.gr, self.ps
+        zc = 0.5 * (lo_u + hi_u)
+        h = 0.5 * (hi_u - lo_u)
+        if not np.all(np.isfinite(h)):
+            return -np.inf
+        mc = gr.m0 - gr.M @ zc
+        ubar = np.zeros_like(zc)
+        ubar[:ps] = zc[:ps]
+        base = gr.Wmin + 0.5 * float(zc[:ps] @ zc[:ps])
+        best = np.inf
+        d = zc.size
+        for code in range(2 ** d):
+            sig = np.array([1.0 if (code >> i) & 1 else -1.0 for i in range(d)])
+            mu = gr.M @ (sig * h)
+            a = mc - mu
+            mu2 = mu * mu
+            Ls = [group_trim_lin(a[mem], mu2[mem], gr.v[mem], gr.e[mem], min(self.k, mem.size))
+                  for mem in self.members]
+            val, _ = _knapsack(Ls, self.k)
+            best = min(best, base + float(sig * h @ ubar) + val)
+        return best
 
     def m_range(self, lo_u, hi_u, rho):
         """Intervals of m_j over the box intersected with the ball 1/2 ||u||^2 <= rho (the
@@ -481,6 +603,10 @@ class GroupBnB:
             lb = Wlb + G - self.tol - _REL * abs(Wlb + G)
             if lb >= Ut or not uhat.size:
                 break
+        if self.use_lin and uhat.size and lb < Ut:
+            lin = self.linearised(lo_u, hi_u)
+            if np.isfinite(lin):
+                lb = max(lb, lin - self.tol - _REL * (abs(lin) + abs(gr.Wmin)))
         if lb < Ut and (node.depth % 3 == 0 or not uhat.size):
             # incumbent: the exact trimmed support at the box's best z, refit jointly
             m = gr.m0 - gr.M @ uhat
