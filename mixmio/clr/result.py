@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,10 @@ from ..results._certificate import CertificateMixin
 from ..results.summary import Summary, SummaryTable, key_value_table
 from ..solvers.solution import Solution
 from .problem import ClrProblem
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,6 +169,35 @@ class MioClrResult(CertificateMixin):
     def to_frame(self) -> pd.DataFrame:
         """One row per cluster: coefficients, size, LAD objective and identification."""
         return self.coef.join([self.sizes, self.cluster_objective, self.identified])
+
+    # ------------------------------------------------------------------ plot
+    def plot(self, x: str | None = None, ax: Axes | None = None) -> Figure:
+        """Scatter of the response against the design column ``x`` coloured by cluster, with
+        each cluster's fitted line; a Figure (the figure of ``ax`` when one is given).
+
+        ``x`` defaults to the first non-intercept column (a ValueError lists them when ``x``
+        is not one).  Every non-empty cluster ``k`` is one scatter collection (colour
+        ``C<k>``) and one line; outliers are black crosses in their own collection.  The
+        line of cluster ``k`` has slope ``coef.loc[k, x]``; with one covariate it is the
+        fitted line itself, with several it is the fitted plane at the cluster members'
+        means of the other columns (and of the offset), so the points scatter around it
+        by the other columns' spread as well as the residuals.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(1)
+        >>> x = rng.uniform(0, 10, 12)
+        >>> y = np.where(np.arange(12) % 2 == 0, 1 + 2 * x, 25 - 2 * x) + rng.normal(0, .3, 12)
+        >>> fit = mixmio.mio_clr("y ~ x", pd.DataFrame({"x": x, "y": y}), 2, random_state=0)
+        >>> fig = fit.plot()
+        >>> ax = fig.axes[0]
+        >>> len(ax.collections), len(ax.lines), ax.get_xlabel()
+        (2, 2, 'x')
+        """
+        from ..inference.plots import plot_clusters
+
+        return plot_clusters(self, x=x, ax=ax)
 
     # ------------------------------------------------------------------ text
     def _model_text(self) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -9,10 +12,19 @@ from .engine import SOLVERS, solve_glm
 from .problem import GlmProblem
 from .result import MioGlmResult
 
-__all__ = ["mio_glm"]
+if TYPE_CHECKING:
+    from ..holistic.constraints import Constraint
+
+__all__ = ["mio_glm", "SUPPORTED_CONSTRAINTS"]
+
+#: the holistic constraints mio_glm honours (they compile to forced-in / forced-out units and
+#: packing rows "at most m of these units")
+SUPPORTED_CONSTRAINTS = ("ForceInclude", "Exclude", "GroupSparsity", "CorrelationLimit",
+                         "Transforms")
 
 
-def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *, family: str = "binomial",
+def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
+            constraints: Sequence[Constraint] | Constraint = (), family: str = "binomial",
             solver: str = "auto", time_limit: float | None = None, mip_gap: float = 1e-4,
             random_state: int | None = None, na_action: str = "drop", warm_start: bool = True,
             verbose: bool = False, ridge: float | str = 0.0) -> MioGlmResult:
@@ -30,7 +42,15 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *, family: str = "b
         category, or the first in sorted order -- is 0, the other 1; ``fit.response_levels``
         and the summary state the mapping).
     data : DataFrame with the variables.
-    k : the cap (``None``: every selectable column, i.e. the full logistic regression).
+    k : the cap (``None``: every selectable column, i.e. the full logistic regression, or
+        ``k_max`` when the constraints allow fewer).
+    constraints : holistic constraints (:mod:`mixmio.holistic`), compiled as for
+        :func:`mixmio.mio_lm`: ``ForceInclude`` / ``Exclude`` (columns or terms),
+        ``GroupSparsity``, ``CorrelationLimit``, ``Transforms``.  Forced columns count toward
+        ``k``; unknown names and contradictions raise before any solve, and so do ``Robust``,
+        ``Significance`` and ``JointClusterSelection`` (not supported for logistic
+        regression).  Every engine honours them exactly; ``fit.constraints`` and the summary
+        list them, ``fit.k_max`` is the largest support they allow.
     family : ``"binomial"`` (logit link), the only family.
     solver : ``"auto"`` (= ``"bnb"``: exact branch and bound over supports with certified
         bounds from the fits, no big-M), ``"oa"`` (outer approximation with a HiGHS MILP
@@ -67,6 +87,11 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *, family: str = "b
     (['a', 'c'], 'optimal')
     >>> fit.predict(df.head(2)).round(3).tolist()  # probabilities
     [0.547, 0.943]
+    >>> from mixmio import CorrelationLimit, ForceInclude
+    >>> held = mio_glm("y ~ a + b + c + d + e + f", df, k=2,
+    ...                constraints=[ForceInclude("b"), CorrelationLimit(0.9)])
+    >>> held.selected, held.status
+    (['a', 'b'], 'optimal')
     """
     from ..api import _check_solve_args
     from ..design import build_design
@@ -80,7 +105,13 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *, family: str = "b
     check_seed(random_state)
     if not isinstance(warm_start, bool | np.bool_):
         raise ValueError(f"warm_start must be True or False, got {warm_start!r}")
+    cons = _check_glm_constraints(constraints)
     data, levels, response = _binary_response(formula, data)
+    tmap: dict = {}
+    if cons:
+        from ..holistic.compile import apply_transforms
+
+        formula, tmap = apply_transforms(formula, data, cons)
     design = build_design(formula, data, na_action=na_action)
     if design.blocks:
         raise ValueError("mio_glm fits fixed effects only; the formula has random-effect "
@@ -96,21 +127,80 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *, family: str = "b
         raise ValueError(f"the response '{response}' has only the value {values[0]:g} (after "
                          "dropping missing rows): the intercept's MLE is infinite; both "
                          "classes must be present")
-    problem = _glm_problem(design, k, ridge)
+    problem, k_max = _glm_problem_with_k_max(design, k, ridge, cons, tmap)
     solution = solve_glm(problem, solver=solver, time_limit=time_limit, mip_gap=mip_gap,
                          random_state=random_state, warm_start_=warm_start, verbose=verbose)
-    return MioGlmResult(design, problem, solution, mip_gap, levels, response)
+    return MioGlmResult(design, problem, solution, mip_gap, levels, response, cons, k_max)
 
 
-def _glm_problem(design, k, ridge) -> GlmProblem:
+#: why the constraints mio_glm refuses do not apply to it
+_UNSUPPORTED = {
+    "Robust": "its l1 term is King's robustness result for least squares (worst case over "
+              "column perturbations of X); the logistic engines minimise the likelihood with "
+              "an optional ridge only (use ridge= for shrinkage)",
+    "Significance": "its bootstrap-and-cut loop is built on the least-squares fit (mio_lm, "
+                    "holistic_regression); for a logistic fit use fit.bootstrap() or "
+                    "fit.coef_table() and Exclude by hand",
+    "JointClusterSelection": "it ties random-effect cluster deviations (mio_lmer), and "
+                             "mio_glm fits fixed effects only",
+}
+
+
+def _check_glm_constraints(constraints) -> tuple:
+    """The constraints as a tuple (checked as for mio_lm); the ones mio_glm does not support,
+    and cluster selections, raise a ValueError naming the constraint and why."""
+    from ..holistic.compile import check_constraints
+    from ..holistic.constraints import Exclude, ForceInclude
+
+    cons = check_constraints(constraints)
+    for c in cons:
+        why = _UNSUPPORTED.get(type(c).__name__)
+        if why is not None:
+            raise ValueError(f"{c!r} is not supported by mio_glm: {why}. Supported: "
+                             f"{', '.join(SUPPORTED_CONSTRAINTS)}")
+        if isinstance(c, (ForceInclude, Exclude)) and c.clusters:
+            raise ValueError(f"{c!r}: clusters are random-effect levels (mio_lmer); mio_glm "
+                             "fits fixed effects only, so name columns or terms")
+    return cons
+
+
+def _glm_problem(design, k, ridge, cons=(), tmap=None) -> GlmProblem:
+    """The :class:`GlmProblem` of ``design`` (see :func:`_glm_problem_with_k_max`)."""
+    return _glm_problem_with_k_max(design, k, ridge, cons, tmap)[0]
+
+
+def _glm_problem_with_k_max(design, k, ridge, cons=(), tmap=None
+                            ) -> tuple[GlmProblem, int | None]:
     """Caps and columns as ``mio_lm`` has them (k checked by ``build_lm_problem``), factor
-    dummies grouped, and the ridge resolved."""
+    dummies grouped, the ridge resolved, and the constraints compiled by
+    :func:`mixmio.holistic.compile.compile_constraints` (the compilation ``mio_lm`` uses:
+    unknown names, contradictions and a cap above ``k_max`` raise here, before any solve) and
+    turned into units: equality rows merge columns into one unit, ``z >= 1`` rows force a unit
+    in, ``z <= 0`` rows drop it, the other rows become packing rows on units.
+
+    Returns ``(problem, k_max)`` (``k_max`` None without constraints)."""
     from ..problem.build import build_lm_problem
 
     lm = build_lm_problem(design, k, ridge=ridge)  # checks k and resolves/checks the ridge
     cap = lm.caps[0]
     X = design.X.to_numpy(dtype=float)
     selectable = [int(j) for j in cap.index]
+    names = tuple(str(c) for c in design.X.columns)
+    always = np.array([j for j in range(X.shape[1]) if j not in set(selectable)], dtype=int)
+    if cons:
+        from ..holistic.compile import compile_constraints
+
+        compiled = compile_constraints(cons, design, fixed_selectable=cap.index,
+                                       k_fixed=None if k is None else int(cap.k),
+                                       caps=lm.caps, auto_groups=True, transforms=tmap,
+                                       context="mio_glm")
+        kk = int(cap.k)
+        if k is None and compiled.k_max is not None and compiled.k_max < kk:
+            kk = int(compiled.k_max)  # no cap asked: the largest support the constraints allow
+        units, forced, rows = _units_from_rows(compiled.rows, selectable, names)
+        return GlmProblem(X, design.y.astype(float), np.asarray(design.offset, dtype=float),
+                          units, always, kk, float(lm.ridge), names, forced, rows), \
+            compiled.k_max
     grouped: set[int] = set()
     units: list[np.ndarray] = []
     ms = design.model_spec
@@ -121,10 +211,71 @@ def _glm_problem(design, k, ridge) -> GlmProblem:
             grouped.update(idx)
     units += [np.array([j]) for j in selectable if j not in grouped]
     units.sort(key=lambda u: int(u[0]))
-    always = np.array([j for j in range(X.shape[1]) if j not in set(selectable)], dtype=int)
     return GlmProblem(X, design.y.astype(float), np.asarray(design.offset, dtype=float),
-                      tuple(units), always, int(cap.k), float(lm.ridge),
-                      tuple(str(c) for c in design.X.columns))
+                      tuple(units), always, int(cap.k), float(lm.ridge), names), None
+
+
+def _units_from_rows(rows, selectable: list[int], names) -> tuple:
+    """Compiled rows on column indicators -> (units, forced unit indices, packing rows).
+
+    Equality rows ``z_a - z_b == 0`` (groups, a factor's dummies) merge columns into units
+    (union-find); a unit with a ``z_j >= 1`` row is forced in, one with a ``z_j <= 0`` row is
+    dropped (its columns stay at 0); every other row must be ``sum a_j z_j <= b`` with a > 0,
+    and becomes ``sum_u (sum of a_j over the unit's columns) z_u <= b`` on the remaining
+    units (rows met by any selection are left out)."""
+    parent = {j: j for j in selectable}
+
+    def find(j: int) -> int:
+        while parent[j] != j:
+            parent[j] = parent[parent[j]]
+            j = parent[j]
+        return j
+
+    singles_in, singles_out, packing = set(), set(), []
+    for r in rows:
+        idx = [int(j) for j in r.index]
+        coef = [float(a) for a in r.coef]
+        if any(j not in parent for j in idx):
+            raise ValueError(f"{r.name}: constrains a column without a selection indicator "
+                             f"{[names[j] for j in idx if j < len(names)]}")
+        if r.sense == "==" and len(idx) == 2 and r.rhs == 0 and coef[0] == -coef[1] != 0:
+            a, b = find(idx[0]), find(idx[1])
+            parent[a] = b
+        elif r.sense == ">=" and len(idx) == 1 and coef[0] > 0 and r.rhs >= coef[0]:
+            singles_in.add(idx[0])
+        elif r.sense == "<=" and len(idx) == 1 and coef[0] > 0 and r.rhs <= 0:
+            singles_out.add(idx[0])
+        elif r.sense == "<=" and all(a > 0 for a in coef) and r.rhs >= 0:
+            packing.append(r)
+        else:  # not produced by the supported constraints
+            raise ValueError(f"{r.name}: mio_glm handles forced-in and forced-out columns, "
+                             "groups and packing rows only")
+    groups: dict[int, list[int]] = {}
+    for j in selectable:
+        groups.setdefault(find(j), []).append(j)
+    out_roots = {find(j) for j in singles_out}
+    kept = sorted((sorted(g) for root, g in groups.items() if root not in out_roots),
+                  key=lambda g: g[0])
+    units = tuple(np.array(g, dtype=int) for g in kept)
+    unit_of = {j: u for u, g in enumerate(kept) for j in g}
+    forced = tuple(sorted({unit_of[j] for j in singles_in}))
+    prows = []
+    seen = set()
+    for r in packing:
+        acc: dict[int, float] = {}
+        for j, a in zip(r.index, r.coef, strict=True):
+            if int(j) in unit_of:  # an excluded column contributes 0
+                u = unit_of[int(j)]
+                acc[u] = acc.get(u, 0.0) + float(a)
+        if sum(acc.values()) <= r.rhs:
+            continue  # every selection meets it
+        key = (tuple(sorted(acc.items())), float(r.rhs))
+        if key in seen:
+            continue
+        seen.add(key)
+        us = np.array(sorted(acc), dtype=int)
+        prows.append((us, np.array([acc[u] for u in us]), float(r.rhs)))
+    return units, forced, tuple(prows)
 
 
 def _binary_response(formula: str, data) -> tuple[object, tuple | None, str]:

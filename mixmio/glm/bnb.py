@@ -35,6 +35,14 @@ and the search stops at the next node.
 When the deadline has passed before the root, no bound has been computed and the trivial
 valid bound 0 is returned.
 
+Holistic constraints (``GlmProblem.forced`` / ``rows``): the root has A = the forced units.
+Every node's B first loses, besides the units heavier than the room, every unit that would
+break a packing row given A (a row that A fills sends its other units out;
+:meth:`GlmProblem.prune`).  Since the include child only takes a unit of that pruned B, every
+A is feasible, and every feasible T of a node still has A <= T <= A + B, so the fit on W stays
+a relaxation.  A node is a leaf only when A + B itself is feasible (cap and rows); the
+greedy incumbent adds units only while the support stays feasible.
+
 Strong signals close fast (dropping a true column raises the bound of the exclude child above
 the incumbent, so the tree is a few nodes per selected column); many weak, correlated
 candidates can stop at the time limit with an honest gap.
@@ -74,8 +82,7 @@ def _make_node(pr: GlmProblem, A: frozenset, B: tuple, start: np.ndarray | None,
     parent's and its fit converged, that fit and bound are reused.  ``floor``: a node whose
     W contains this one's (the node branched on); past the deadline the child takes its bound
     (min F over a smaller W is no lower) instead of finishing a fit."""
-    room = pr.k - int(sum(pr.weights[u] for u in A))
-    B = tuple(u for u in B if pr.weights[u] <= room)
+    B = pr.prune(A, B)  # the room (the cap) and the packing rows
     if (parent is not None and parent.converged
             and set(A) | set(B) == set(parent.A) | set(parent.B)):
         # include child with the parent's W: the same minimisation, so the same fit and bound
@@ -90,6 +97,13 @@ def _make_node(pr: GlmProblem, A: frozenset, B: tuple, start: np.ndarray | None,
     cols = pr.columns_of(set(A) | set(B))
     beta, val, ok = fit_support(cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized,
                                 start=start, deadline=deadline)
+    if not ok and start is not None and time.perf_counter() < deadline:
+        # the parent's coefficients can be a poor start when W lost columns collinear with
+        # the ones kept (the forms of a Transforms variable): refit from zero
+        b0, v0, ok0 = fit_support(cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized,
+                                  deadline=deadline)
+        if ok0 or v0 < val:
+            beta, val, ok = b0, v0, ok0
     if not ok and floor is not None and time.perf_counter() >= deadline:
         return inherited()   # cut short: skip the Hessian, keep the parent's bound
     Hinv, _, cgap = node_quantities(beta, cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized)
@@ -117,7 +131,9 @@ def solve_bnb(pr: GlmProblem, fits: Fits, deadline: float, mip_gap: float, log,
         info["open_nodes"] = 1
         log(f"time limit before the root: incumbent {fits.best_val:.6f}, bound 0")
         return 0.0, True, info
-    root = _make_node(pr, frozenset(), tuple(range(len(pr.units))), None, 0, deadline)
+    forced = frozenset(pr.forced)
+    root = _make_node(pr, forced, tuple(u for u in range(len(pr.units)) if u not in forced),
+                      None, 0, deadline)
     heap: list = []
     closed_min = np.inf
     nodes = 0
@@ -145,18 +161,14 @@ def solve_bnb(pr: GlmProblem, fits: Fits, deadline: float, mip_gap: float, log,
         heapq.heappop(heap)
         nodes += 1
         room = pr.k - int(sum(pr.weights[u] for u in node.A))
-        if sum(pr.weights[u] for u in node.B) <= room:
+        if (sum(pr.weights[u] for u in node.B) <= room
+                and (not pr.rows or pr.feasible(set(node.A) | set(node.B)))):
             # leaf: W itself is feasible, and its fit is the node's optimum
             fits.fit(set(node.A) | set(node.B), start=node.beta)
             closed_min = min(closed_min, node.lb)
             continue
         order = sorted(node.B, key=lambda u: -node.wald[u])
-        greedy, r = [], room
-        for u in order:
-            if pr.weights[u] <= r:
-                greedy.append(u)
-                r -= int(pr.weights[u])
-        fits.fit(set(node.A) | set(greedy), start=node.beta)
+        fits.fit(pr.greedy_fill(node.A, order), start=node.beta)
         j = order[0]
         rest = tuple(u for u in node.B if u != j)
         if warm_include:

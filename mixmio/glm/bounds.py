@@ -21,9 +21,13 @@ psi(sqrt q) <= U - F(b) with psi(r) = (e^{-cr} + cr - 1)/c^2 - a r, i.e. sqrt(q)
 bound beta*_j on every support: the bound holds on the whole level set {F <= U} of the
 unconstrained problem, which contains every k-sparse optimum (0 is added so that z = 0 stays
 feasible).  They are widened by 1% + 1e-6 (1 + |b_j|) against rounding.  No guess is
-involved.  The bound needs the full fit to exist: no (quasi-)complete separation on the full
-design (Albert & Anderson 1984), or a ridge > 0.  A direction separating on a support
-separates on the full design, so without separation the MLE is finite on every support too.
+involved.  With excluded columns (``Exclude``) "all columns" means the candidate columns
+(``GlmProblem.candidates``): the argument runs in their subspace, which holds every feasible
+beta, and the excluded columns get lo = hi = 0.  U is the value of a *feasible* support, so
+the constrained optimum is in the level set too.  The bound needs the full fit to exist:
+no (quasi-)complete separation on the full design (Albert & Anderson 1984), or a
+ridge > 0.  A direction separating on a support separates on the full design, so without
+separation the MLE is finite on every support too.
 
 Without a ridge, a separated design has no finite bound: :func:`check_separation` raises
 :class:`~mixmio.glm._logistic.SeparationError` before any solve, naming the columns of a
@@ -43,8 +47,8 @@ __all__ = ["check_separation", "coefficient_bounds"]
 def check_separation(problem: GlmProblem, cols: np.ndarray | None = None,
                      deadline: float | None = None) -> None:
     """Raise :class:`SeparationError` when some d != 0 has s_i x_i'd >= 0 for every row
-    (complete or quasi-complete separation on the columns ``cols``, default all) and the
-    problem has no ridge.
+    (complete or quasi-complete separation on the columns ``cols``, default every column a
+    support may use: all but the excluded ones) and the problem has no ridge.
 
     LP: maximise sum_i s_i x_i'd subject to s_i x_i'd >= 0, -1 <= d <= 1 (HiGHS).  The
     design has full column rank (checked by the design stage), so a positive optimum is a
@@ -54,7 +58,7 @@ def check_separation(problem: GlmProblem, cols: np.ndarray | None = None,
         return
     import highspy
 
-    cols = np.arange(problem.p) if cols is None else np.asarray(cols, dtype=int)
+    cols = problem.candidates if cols is None else np.asarray(cols, dtype=int)
     if cols.size == 0:
         return
     X = problem.X[:, cols]
@@ -106,7 +110,7 @@ def coefficient_bounds(problem: GlmProblem, upper: float) -> tuple[np.ndarray, n
     fit does not exist (no ridge and separated classes).
     """
     pr = problem
-    cols = np.arange(pr.p)
+    cols = pr.candidates  # every column without constraints; excluded ones stay at 0
     b, val, ok = fit_support(cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized)
     if not ok:
         raise SeparationError("the fit on all columns did not converge (the classes are "
@@ -115,19 +119,24 @@ def coefficient_bounds(problem: GlmProblem, upper: float) -> tuple[np.ndarray, n
     from scipy.special import expit
 
     mu = expit(pr.X @ b + pr.offset)
-    H = (pr.X * (mu * (1 - mu))[:, None]).T @ pr.X
-    H[np.diag_indices_from(H)] += pr.ridge * pr.penalized
-    g = pr.X.T @ (mu - pr.y) + pr.ridge * np.where(pr.penalized, b, 0.0)
+    Xc = pr.X[:, cols]
+    pen = pr.penalized[cols]
+    bc = b[cols]
+    H = (Xc * (mu * (1 - mu))[:, None]).T @ Xc
+    H[np.diag_indices_from(H)] += pr.ridge * pen
+    g = Xc.T @ (mu - pr.y) + pr.ridge * np.where(pen, bc, 0.0)
     Hinv = np.linalg.inv(H)
     Hinv = 0.5 * (Hinv + Hinv.T)
     a = float(np.sqrt(max(g @ Hinv @ g, 0.0)))            # ||grad||_{H^-1}
-    c = float(np.sqrt(np.max(np.sum((pr.X @ Hinv) * pr.X, axis=1))))  # max ||x_i||_{H^-1}
+    c = float(np.sqrt(np.max(np.sum((Xc @ Hinv) * Xc, axis=1))))  # max ||x_i||_{H^-1}
     delta = max(float(upper) - val, 0.0)
     r = _radius(a, c, delta)
     half = r * np.sqrt(np.maximum(np.diag(Hinv), 0.0))
-    widen = 1.01 * half + 1e-6 * (1.0 + np.abs(b))
-    lo = np.minimum(b - widen, 0.0)
-    hi = np.maximum(b + widen, 0.0)
+    widen = 1.01 * half + 1e-6 * (1.0 + np.abs(bc))
+    lo = np.zeros(pr.p)
+    hi = np.zeros(pr.p)
+    lo[cols] = np.minimum(bc - widen, 0.0)
+    hi[cols] = np.maximum(bc + widen, 0.0)
     return lo, hi
 
 

@@ -18,6 +18,11 @@ DFO steps and swap moves, the branch and bound inside its Newton fits); under a 
 the warm start of an exact engine stops at ``WARM_SHARE`` of the time left, so that the
 engine can still prove a bound; a search stopped before it proved anything reports the
 trivial valid bound 0 (F >= 0).
+
+Holistic constraints (``GlmProblem.forced`` and ``rows``): every engine only offers feasible
+supports as incumbents (:class:`~mixmio.glm.heuristics.Fits` keeps the best *feasible* fit),
+the branch and bound starts with the forced units in and prunes by the rows, and the OA master
+carries the rows; the first incumbent is the fit on the forced units alone.
 """
 
 from __future__ import annotations
@@ -59,9 +64,10 @@ def solve_glm(pr: GlmProblem, solver: str = "auto", time_limit: float | None = N
     log = (lambda text: print(f"[mio_glm {time.perf_counter() - t0:7.2f}s] {text}",
                               file=sys.stderr, flush=True)) if verbose else (lambda text: None)
     fits = Fits(pr)
-    if pr.k == 0 or pr.k >= pr.selectable_weight:
-        # one support only: its exact fit is the optimum, certified by self-concordance
-        units = [] if pr.k == 0 else list(range(len(pr.units)))
+    units = pr.unique_support()
+    if units is not None:
+        # no search needed (k = 0, k above every allowed unit, or the constraints leave one
+        # maximal support): its exact fit is the optimum, certified by self-concordance
         cols = pr.columns_of(units)
         check_separation(pr, cols, deadline)
         beta, val = fits.fit(units)
@@ -78,7 +84,7 @@ def solve_glm(pr: GlmProblem, solver: str = "auto", time_limit: float | None = N
     if key == "heuristic" or warm_start_:
         warm_start(pr, fits, rng, warm_deadline)
     else:
-        base, _ = fits.fit([])
+        base, _ = fits.fit(pr.forced)  # the forced units alone: always feasible
         _dfo(pr, fits, base, lipschitz(pr.X, pr.ridge), max_iter=1, deadline=warm_deadline)
     log(f"warm start: F = {fits.best_val:.6f} ({fits.n_fits} fits)")
     if key == "heuristic":

@@ -5,6 +5,11 @@ and from random supports, and polishes every result by an exact Newton fit on it
 best-improvement swap search (drop one unit, add one; candidates screened by the Wald and
 score statistics, every move evaluated by an exact fit) follows.  No certificate: the exact
 solvers use the result as their first incumbent, and every fit is also a valid OA cut.
+
+Holistic constraints: the hard threshold and the random starts begin with the forced units
+and add units only while the support stays feasible (cap and packing rows), swaps never drop
+a forced unit and skip infeasible moves, and :class:`Fits` makes only feasible supports the
+incumbent (a fit on any support stays in the cache: a valid OA cut and Newton start).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ __all__ = ["Fits", "warm_start"]
 
 
 class Fits:
-    """Cache of exact fits by support (a frozenset of unit indices)."""
+    """Cache of exact fits by support (a frozenset of unit indices); ``best_key`` /
+    ``best_val`` is the best *feasible* support fitted (:meth:`GlmProblem.feasible`)."""
 
     def __init__(self, problem: GlmProblem):
         self.pr = problem
@@ -38,6 +44,11 @@ class Fits:
         cols = pr.columns_of(key)
         beta, val, ok = fit_support(cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized,
                                     start=start)
+        if not ok and start is not None:
+            # a poor start (the coefficients of a support with collinear columns): from zero
+            b0, v0, ok0 = fit_support(cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized)
+            if ok0 or v0 < val:
+                beta, val, ok = b0, v0, ok0
         self.n_fits += 1
         if not ok and not pr.ridge and np.max(np.abs(beta), initial=0.0) > 1e5:
             raise SeparationError(
@@ -47,20 +58,17 @@ class Fits:
                 "summary) or a positive ridge.")
         # the value used for cuts and incumbents is F at the returned point, exactly
         self.store[key] = (beta, val)
-        if val < self.best_val:
+        if val < self.best_val and pr.feasible(key):
             self.best_val, self.best_key = val, key
         return beta, val
 
 
 def _threshold(pr: GlmProblem, u: np.ndarray) -> list[int]:
-    """Units kept by the hard threshold: largest sum of squares first, within the cap."""
+    """Units kept by the hard threshold: the forced units, then the largest sum of squares
+    first while the support stays feasible (cap and rows)."""
     score = np.array([float(np.sum(u[c] ** 2)) for c in pr.units])
-    kept, room = [], pr.k
-    for i in np.argsort(-score, kind="stable"):
-        if pr.weights[i] <= room and score[i] > 0:
-            kept.append(int(i))
-            room -= int(pr.weights[i])
-    return kept
+    order = [int(i) for i in np.argsort(-score, kind="stable") if score[i] > 0]
+    return pr.greedy_fill(pr.forced, order)
 
 
 def _dfo(pr: GlmProblem, fits: Fits, beta: np.ndarray, L: float, max_iter: int = 300,
@@ -105,14 +113,19 @@ def _swap_search(pr: GlmProblem, fits: Fits, key: frozenset, deadline: float,
         h = (X * X * w[:, None]).sum(axis=0) + pr.ridge
         add_score = np.array([np.sum(g[c] ** 2 / h[c]) for c in pr.units])
         inside = sorted(key)
+        forced = set(pr.forced)
         outside = [i for i in range(len(pr.units)) if i not in key]
         room = pr.k - int(sum(pr.weights[i] for i in inside))
         ins = sorted(outside, key=lambda i: -add_score[i])[:n_screen]
-        drop_score = {i: float(np.sum(beta[pr.units[i]] ** 2 * h[pr.units[i]])) for i in inside}
-        outs = sorted(inside, key=lambda i: drop_score[i])[:n_screen]
+        drop_score = {i: float(np.sum(beta[pr.units[i]] ** 2 * h[pr.units[i]])) for i in inside
+                      if i not in forced}
+        outs = sorted(drop_score, key=lambda i: drop_score[i])[:n_screen]
         best_key, best_val = None, val - 1e-9 * max(1.0, abs(val))
         moves = [(None, j) for j in ins if pr.weights[j] <= room]
         moves += [(i, j) for i in outs for j in ins if pr.weights[j] <= room + pr.weights[i]]
+        if pr.rows:
+            moves = [(i, j) for i, j in moves
+                     if pr.feasible(((key - {i}) if i is not None else key) | {j})]
         for i, j in moves:
             cand = (key - {i}) | {j} if i is not None else key | {j}
             start = beta.copy()
@@ -130,12 +143,13 @@ def _swap_search(pr: GlmProblem, fits: Fits, key: frozenset, deadline: float,
 
 def warm_start(pr: GlmProblem, fits: Fits, rng: np.random.Generator, deadline: float,
                n_starts: int = 4) -> None:
-    """DFO from the intercept-only fit and ``n_starts`` random supports, then swaps from the
+    """DFO from the fit on the forced units (the intercept-only fit without constraints) and
+    ``n_starts`` random supports, then swaps from the
     best support.  All fits land in ``fits``; ``fits.best_key`` is the incumbent.
 
     Every stage checks the clock: past ``deadline`` only the intercept-only fit (always made:
     it is the first incumbent) and the polish of the DFO support reached are done."""
-    base, _ = fits.fit([])
+    base, _ = fits.fit(pr.forced)  # the forced units alone: always feasible
     if time.perf_counter() >= deadline:
         return
     L = lipschitz(pr.X, pr.ridge)
@@ -145,13 +159,9 @@ def warm_start(pr: GlmProblem, fits: Fits, rng: np.random.Generator, deadline: f
         if time.perf_counter() >= deadline:
             break
         perm = rng.permutation(n_units)
-        chosen, room = [], pr.k
-        for i in perm:
-            if pr.weights[i] <= room:
-                chosen.append(int(i))
-                room -= int(pr.weights[i])
+        chosen = pr.greedy_fill(pr.forced, perm)
         start = base.copy()
-        for i in chosen:
+        for i in chosen[len(pr.forced):]:
             start[pr.units[i]] = rng.normal(scale=0.5, size=pr.units[i].size)
         _dfo(pr, fits, start, L, deadline=deadline)
     _swap_search(pr, fits, fits.best_key, deadline)

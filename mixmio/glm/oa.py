@@ -6,7 +6,9 @@ cut ``eta >= F(b) + grad F(b)'(beta - b)`` (full gradient) for every support fit
 the warm start's fits seed it.  Each master solve proposes a support, whose exact fit adds a
 cut and may improve the incumbent.  The master's dual bound (HiGHS ``mip_dual_bound``, valid
 even when stopped by the time limit) is a lower bound on the optimum: every cut is valid by
-convexity and the box contains an optimum.  It is lowered by 1e-7 x max(1, |U|) (HiGHS's
+convexity and the box contains an optimum.  Holistic constraints: forced units have
+``z_u = 1``, packing rows ``sum a_u z_u <= b`` are master rows, and excluded columns belong
+to no unit, so their box is {0}.  It is lowered by 1e-7 x max(1, |U|) (HiGHS's
 feasibility tolerance on the cut rows) before use.
 
 Measured (benchmarks/results/glm.md, 2-core machine): n=100, p=10, k=5 proven optimal in
@@ -46,7 +48,9 @@ class _Master:
         inf = highspy.kHighsInf
         h.addVar(-inf, inf)  # eta
         h.addVars(p, lo, hi)
-        h.addVars(nu, np.zeros(nu), np.ones(nu))
+        zlo = np.zeros(nu)
+        zlo[list(pr.forced)] = 1.0  # ForceInclude: z_u = 1
+        h.addVars(nu, zlo, np.ones(nu))
         h.changeColsIntegrality(nu, np.arange(1 + p, 1 + p + nu, dtype=np.int32),
                                 np.array([highspy.HighsVarType.kInteger] * nu))
         h.changeColCost(0, 1.0)
@@ -60,6 +64,9 @@ class _Master:
                          np.array([1.0, -lo[j]]))
         h.addRow(-inf, float(pr.k), nu, np.arange(1 + p, 1 + p + nu, dtype=np.int32),
                  pr.weights.astype(float))
+        for units, coef, rhs in pr.rows:  # packing rows: sum_u a_u z_u <= rhs
+            h.addRow(-inf, float(rhs), len(units), (1 + p + np.asarray(units)).astype(np.int32),
+                     np.asarray(coef, dtype=float))
         self.n_cuts = 0
 
     def add_cut(self, b: np.ndarray, val: float, g: np.ndarray) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,11 @@ from ..results.summary import Summary, SummaryTable, key_value_table
 from ..solvers.solution import Solution
 from ._logistic import fisher_se, fit_support, nll
 from .problem import GlmProblem
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..inference.subset_bootstrap import SubsetBootstrapResult
 
 __all__ = ["MioGlmResult", "GlmSummary"]
 
@@ -29,7 +35,8 @@ class MioGlmResult(CertificateMixin):
     log-likelihood, + ridge/2 ||beta_sel||^2 with a ridge), ``best_bound``, ``gap``,
     ``status`` (``optimal`` only with a proven gap <= ``mip_gap``), ``solver``,
     ``solve_time``.  ``response_levels`` is ``(level coded 0, level coded 1)`` when the
-    response was a two-level categorical.
+    response was a two-level categorical.  Holistic extras: ``constraints`` (the constraint
+    objects given) and ``k_max`` (the largest support they allow; None without constraints).
 
     The estimates are the exact (penalised, with a ridge) maximum-likelihood fit on the
     selected support; standard errors come from its Fisher information and are conditional on
@@ -42,6 +49,8 @@ class MioGlmResult(CertificateMixin):
     mip_gap: float
     response_levels: tuple | None = None
     response: str = "y"
+    constraints: tuple = ()
+    k_max: int | None = None
 
     # basics --------------------------------------------------------------------------------
     @property
@@ -204,6 +213,61 @@ class MioGlmResult(CertificateMixin):
         """
         return GlmSummary(self)
 
+    def bootstrap(self, B: int = 500, scheme: str = "pairs", ci: str = "percentile",
+                  level: float = 0.95, n_jobs: int = 1,
+                  random_state: int | Sequence[int] | None = None, progress: bool = False,
+                  time_limit: float | None = None, *, solver: str | None = None
+                  ) -> SubsetBootstrapResult:
+        """Pairs bootstrap of the fit, re-running the best-subset selection in every
+        replicate: how stable is the selection, and how uncertain are the estimates once
+        selection is included?
+
+        Every replicate draws rows with replacement and solves the same problem (same ``k``,
+        ridge, ``mip_gap`` and engine).  Replicates whose response has one class only (status
+        ``degenerate``) or whose classes are separated (status ``separation``, without a
+        ridge) are failures: recorded in ``.failures`` with the reason, excluded from the
+        statistics, never raised.  The fit is unchanged.
+
+        Parameters
+        ----------
+        B : number of replicates (an integer >= 2).
+        scheme : ``"pairs"`` (the only scheme for logistic regression).
+        ci : ``"percentile"`` or ``"basic"`` intervals.
+        level : interval coverage in (0, 1).
+        n_jobs : joblib workers (``-1``: all cores); results do not depend on it.
+        random_state : None, an int or a sequence of ints (seeds
+            ``numpy.random.SeedSequence``; replicate ``b`` uses ``spawn(B)[b]``, see
+            :func:`mixmio.inference.subset_bootstrap.resample_indices`).
+        progress : show a progress bar (only when stderr is a terminal).
+        time_limit : seconds per replicate; None: the fit's limit when it stopped on one (its
+            solve time), else none.
+        solver : ``"auto"``, ``"bnb"``, ``"oa"`` or ``"heuristic"``; None: the engine that
+            solved this fit.
+
+        Returns
+        -------
+        SubsetBootstrapResult
+            ``table`` / ``to_frame()`` (estimate, bootstrap SE, interval, selection
+            frequency, sign stability per column), ``subset_frequencies()``, ``report()``,
+            ``failures`` and ``status_counts``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, mixmio
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame(rng.normal(size=(200, 4)), columns=["a", "b", "c", "d"])
+        >>> df["y"] = (rng.random(200) < 1 / (1 + np.exp(-2 * df.a))).astype(int)
+        >>> fit = mixmio.mio_glm("y ~ a + b + c + d", df, k=1)
+        >>> boot = fit.bootstrap(B=20, random_state=1)
+        >>> boot.n_ok, boot.selection_frequency[["a", "b", "c", "d"]].tolist()
+        (20, [1.0, 0.0, 0.0, 0.0])
+        """
+        from ..inference.subset_bootstrap import subset_bootstrap
+
+        return subset_bootstrap(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
+                                random_state=random_state, progress=progress,
+                                time_limit=time_limit, solver=solver)
+
     def __str__(self) -> str:
         return str(self.summary())
 
@@ -297,12 +361,15 @@ class GlmSummary(Summary):
                                      "colalign": ("left",) + ("right",) * 6})
 
     def notes(self) -> list[str]:
-        """Status line (and a note when not proven optimal), unselected count, estimator."""
+        """Status line, the constraints (when given), a note when not proven optimal, the
+        unselected count and the estimator."""
         f = self.fit
         tab = f.coef_table()
         n_zero = int((~tab["selected"]).sum()) - f.problem.always.size
         lines = [f"Status: {f.status} (relative gap {_gap(f.gap)}; optimal means proven gap "
                  f"<= {f.mip_gap:g})"]
+        if f.constraints:
+            lines.append("Constraints: " + ", ".join(repr(c) for c in f.constraints))
         if f.status != "optimal":
             lines.append(f"NOTE: not proven optimal ({f.status}): {f.solution.message}")
         lines.append(f"{n_zero} candidate column(s) not selected (coefficient 0).")

@@ -23,6 +23,8 @@ from .bootstrap import BootstrapResult, bootstrap
 from .plots import plot_effects
 from .report import BootstrapReport
 from .stability import StabilityResult, stability
+from .subset_bootstrap import SubsetBootstrapReport, SubsetBootstrapResult, subset_bootstrap
 
-__all__ = ["BootstrapReport", "BootstrapResult", "StabilityResult", "bootstrap",
-           "plot_effects", "stability"]
+__all__ = ["BootstrapReport", "BootstrapResult", "StabilityResult", "SubsetBootstrapReport",
+           "SubsetBootstrapResult", "bootstrap", "plot_effects", "stability",
+           "subset_bootstrap"]

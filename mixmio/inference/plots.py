@@ -6,8 +6,20 @@ when an axes is given).
 
 from __future__ import annotations
 
+import numbers
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+HIGHLIGHT = "tab:blue"
+DIMMED = "lightgray"
 
 
 def _new_axes(ax, height: float):
@@ -87,28 +99,72 @@ def plot_effects(fit, term: str | None = None, boot=None, ax=None):
     return fig
 
 
-def plot_frequencies(table: pd.DataFrame, column: str, ax=None, threshold: float | None = None,
-                     title: str = ""):
-    """Horizontal bars of ``table[column]`` per candidate, sorted, labelled term/level."""
-    t = table.iloc[np.argsort(-table[column].fillna(0).to_numpy(), kind="stable")]
-    names = [(f"{g} {lv}" if g else str(term)) + (f" ({term})" if g else "")
-             for g, lv, term in zip(t["group"], t["level"], t["term"], strict=True)]
-    fig, ax = _new_axes(ax, 1.0 + 0.2 * len(t))
-    y = np.arange(len(t))[::-1]
-    ax.barh(y, t[column].fillna(0).to_numpy(), color="tab:blue")
+def frequency_bars(names: Sequence[str], freq: np.ndarray | Sequence[float], ax: Axes | None = None,
+                   threshold: float | None = None, title: str = "",
+                   highlight: np.ndarray | Sequence[bool] | None = None,
+                   highlight_labels: tuple[str, str] = ("selected", "not selected")) -> Figure:
+    """Horizontal bars of selection frequencies, most frequent on top (stable order on ties).
+
+    ``names`` label the bars; missing frequencies (NaN) are drawn as 0.  ``threshold``: a
+    dashed red line.  ``highlight``: a boolean per bar; True bars are ``tab:blue``, False ones
+    ``lightgray`` (with a legend named by ``highlight_labels``); without it every bar is
+    ``tab:blue``.  Returns the Figure (of ``ax`` when one is given).
+
+    Examples
+    --------
+    >>> fig = frequency_bars(["a", "b", "c"], [0.2, 0.9, 0.5], threshold=0.5,
+    ...                      highlight=[False, True, True])
+    >>> ax = fig.axes[0]
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['b', 'c', 'a']
+    >>> [float(b.get_width()) for b in ax.patches]
+    [0.9, 0.5, 0.2]
+    """
+    freq = np.nan_to_num(np.asarray(freq, dtype=float), nan=0.0)
+    names = [str(v) for v in names]
+    if len(names) != freq.size:
+        raise ValueError(f"{len(names)} names for {freq.size} frequencies")
+    order = np.argsort(-freq, kind="stable")
+    fig, ax = _new_axes(ax, 1.0 + 0.2 * len(order))
+    y = np.arange(len(order))[::-1]
+    handles = []
+    if highlight is None:
+        colors = ["tab:blue"] * len(order)
+    else:
+        hl = np.asarray(highlight, dtype=bool)
+        if hl.shape != freq.shape:
+            raise ValueError(f"highlight has {hl.size} entries for {freq.size} frequencies")
+        colors = [HIGHLIGHT if hl[i] else DIMMED for i in order]
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=HIGHLIGHT, label=highlight_labels[0]),
+                   Patch(color=DIMMED, label=highlight_labels[1])]
+    ax.barh(y, freq[order], color=colors)
     ax.set_yticks(y)
-    ax.set_yticklabels(names, fontsize=7 if len(t) > 30 else 9)
+    ax.set_yticklabels([names[i] for i in order], fontsize=7 if len(order) > 30 else 9)
     ax.set_xlim(0, 1)
     ax.set_xlabel("selection frequency")
     if threshold is not None:
-        ax.axvline(threshold, color="tab:red", lw=1, ls="--", label=f"threshold {threshold:g}")
-        ax.legend(loc="lower right", fontsize=8)
+        handles.append(ax.axvline(threshold, color="tab:red", lw=1, ls="--",
+                                  label=f"threshold {threshold:g}"))
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
     return fig
 
 
-def plot_selection(boot, ax=None):
+def plot_frequencies(table: pd.DataFrame, column: str, ax: Axes | None = None,
+                     threshold: float | None = None, title: str = "") -> Figure:
+    """Horizontal bars of ``table[column]`` per candidate, sorted, labelled term/level."""
+    names = [(f"{g} {lv}" if g else str(term)) + (f" ({term})" if g else "")
+             for g, lv, term in zip(table["group"], table["level"], table["term"],
+                                    strict=True)]
+    return frequency_bars(names, table[column].to_numpy(dtype=float), ax=ax,
+                          threshold=threshold, title=title)
+
+
+def plot_selection(boot, ax: Axes | None = None) -> Figure:
     """Bootstrap selection frequency of every cluster effect (and capped fixed effect)."""
     t = boot.table
     keep = t["kind"] == "random"
@@ -117,3 +173,79 @@ def plot_selection(boot, ax=None):
     return plot_frequencies(t[keep], "selection_frequency", ax=ax,
                             title=f"Selection frequency, {boot.scheme} bootstrap, "
                                   f"{boot.n_ok} replicates")
+
+
+def check_frequency(min_frequency) -> float:
+    """``min_frequency`` as a float in [0, 1], else a ValueError."""
+    if (isinstance(min_frequency, bool) or not isinstance(min_frequency, numbers.Real)
+            or not 0 <= min_frequency <= 1):
+        raise ValueError(f"min_frequency must be in [0, 1], got {min_frequency!r}")
+    return float(min_frequency)
+
+
+def plot_subset_selection(boot, ax: Axes | None = None, min_frequency: float = 0.5) -> Figure:
+    """Selection frequency of every candidate column of a best-subset bootstrap
+    (:class:`~mixmio.inference.subset_bootstrap.SubsetBootstrapResult`), most frequent on
+    top; the columns the full-data fit selected in blue, the others gray; a dashed line at
+    ``min_frequency``.  Always-in columns (the intercept) are left out."""
+    min_frequency = check_frequency(min_frequency)
+    t = boot.table
+    cand = t[~t["always_in"].to_numpy(dtype=bool)]
+    return frequency_bars(
+        list(cand.index), cand["selection_frequency"].to_numpy(dtype=float), ax=ax,
+        threshold=min_frequency, highlight=cand["selected"].to_numpy(dtype=bool),
+        highlight_labels=("selected on the full data", "not selected"),
+        title=f"Selection frequency ({boot.model}, k = {boot.options.get('k')}), "
+              f"{boot.scheme} bootstrap, {boot.n_ok} replicates")
+
+
+OUTLIER_COLOR = "black"
+
+
+def plot_clusters(fit, x: str | None = None, ax: Axes | None = None) -> Figure:
+    """Scatter of a clusterwise regression's response against the design column ``x``, one
+    collection per non-empty cluster (colour ``C<k>``), outliers as black crosses (their own
+    collection), and each cluster's fitted line ``y = b_x * x + c_k`` over the range of
+    ``x``: ``c_k`` is the cluster's line at its members' means of the other columns (and
+    offset), so with one covariate besides the intercept (and no offset) it is the fitted
+    line itself.  See :meth:`mixmio.clr.MioClrResult.plot`."""
+    cols = [str(c) for c in fit.design.X.columns]
+    covariates = [c for c in cols if c != "Intercept"]
+    if x is None:
+        if not covariates:
+            raise ValueError(f"the model has no covariate to plot against (columns {cols})")
+        x = covariates[0]
+    if x not in covariates:
+        raise ValueError(f"x must be one of the design's non-intercept columns {covariates}, "
+                         f"got {x!r}")
+    j = cols.index(x)
+    X = np.asarray(fit.problem.X, dtype=float)
+    y = np.asarray(fit.design.y, dtype=float)
+    off = np.asarray(fit.design.offset, dtype=float)
+    labels = np.asarray(fit.solution.info["labels"])
+    coef = fit.coef.to_numpy(dtype=float)
+    xv = X[:, j]
+    grid = np.array([xv.min(), xv.max()])
+    fig, ax = _new_axes(ax, 4.8)
+    for k in range(fit.n_clusters):
+        mine = labels == k
+        if not mine.any():
+            continue
+        color = f"C{k % 10}"
+        ax.scatter(xv[mine], y[mine], s=20, color=color, label=f"cluster {k} (n={mine.sum()})")
+        b = coef[k]
+        rest = np.delete(X[mine].mean(axis=0) * b, j).sum() + off[mine].mean()
+        ax.plot(grid, rest + b[j] * grid, color=color, lw=1.5)
+    out = labels < 0
+    if out.any():
+        ax.scatter(xv[out], y[out], s=30, marker="x", color=OUTLIER_COLOR,
+                   label=f"outlier (n={out.sum()})")
+    ax.set_xlabel(x)
+    ax.set_ylabel(fit.design.spec.response)
+    others = [c for c in covariates if c != x] + (["the offset"] if fit.design.spec.offsets
+                                                  else [])
+    ax.set_title(f"mio_clr, {fit.n_clusters} clusters: {fit.formula}"
+                 + (f"\nlines at the cluster means of {', '.join(others)}" if others else ""),
+                 fontsize=9)
+    ax.legend(fontsize=8)
+    return fig

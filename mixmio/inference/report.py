@@ -38,8 +38,64 @@ def _excludes_zero(t: pd.DataFrame) -> np.ndarray:
     return ((lo > 0) | (hi < 0)) & np.isfinite(lo) & np.isfinite(hi)
 
 
+class ReportRendering:
+    """Text, Markdown and HTML renderings shared by the bootstrap reports: a title, the
+    ``header`` lines, then titled tables (:meth:`_sections`: (title, DataFrame) pairs; an
+    empty table prints as "(none)")."""
+
+    TITLE = ""
+    CSS = ""
+    header: tuple[str, ...]
+
+    def _sections(self) -> list[tuple[str, pd.DataFrame]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _rows(t: pd.DataFrame) -> list[list]:
+        return [[f"{v:.4g}" if isinstance(v, float) else
+                 ("yes" if v is True or v is np.True_ else
+                  "no" if v is False or v is np.False_ else v) for v in row]
+                for row in t.itertuples(index=False)]
+
+    def _tables(self, fmt: str) -> list[tuple[str, str]]:
+        return [(title, tabulate(self._rows(t), headers=list(t.columns), tablefmt=fmt,
+                                 disable_numparse=True) if len(t) else "(none)")
+                for title, t in self._sections()]
+
+    def __str__(self) -> str:
+        lines = [self.TITLE, *self.header]
+        for title, body in self._tables("simple"):
+            lines += ["", f"{title}:", body]
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def to_markdown(self) -> str:
+        """The report as Markdown: the header as a bullet list, the tables as pipe tables."""
+        lines = [f"## {self.TITLE}", ""]
+        lines += [f"- {h}" for h in self.header[0].split("\n")] + [f"- {h}" for h in
+                                                                      self.header[1:]]
+        for title, body in self._tables("pipe"):
+            lines += ["", f"### {title}", "", body]
+        return "\n".join(lines) + "\n"
+
+    def to_html(self) -> str:
+        """The report as an HTML fragment (a ``div``; also what Jupyter shows)."""
+        parts = [f"<div class='{self.CSS}'><h4>{html.escape(self.TITLE)}</h4>",
+                 "<ul>" + "".join(f"<li>{html.escape(h)}</li>" for h in
+                                  "\n".join(self.header).split("\n")) + "</ul>"]
+        for title, body in self._tables("html"):
+            parts.append(f"<p><b>{html.escape(title)}</b></p>")
+            parts.append(body if body != "(none)" else "<p>(none)</p>")
+        return "\n".join(parts) + "</div>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
 @dataclass(frozen=True, eq=False)
-class BootstrapReport:
+class BootstrapReport(ReportRendering):
     """The bootstrap significance report of a :class:`~mixmio.inference.BootstrapResult`.
 
     ``clusters``: the flagged cluster effects (selection frequency >= ``min_frequency``),
@@ -69,6 +125,9 @@ class BootstrapReport:
     fixed: pd.DataFrame
     header: tuple[str, ...]
     min_frequency: float
+
+    TITLE = "Bootstrap significance report"
+    CSS = "mixmio-bootstrap-report"
 
     @classmethod
     def from_bootstrap(cls, boot: BootstrapResult, min_frequency: float = 0.5
@@ -142,31 +201,8 @@ class BootstrapReport:
         return pd.concat([c, f], ignore_index=True)[
             ["section"] + [x for x in CLUSTER_COLUMNS if x in c or x in f]]
 
-    def _rows(self, t: pd.DataFrame) -> list[list]:
-        out = []
-        for row in t.itertuples(index=False):
-            out.append([f"{v:.4g}" if isinstance(v, float) else
-                        ("yes" if v is True or v is np.True_ else
-                         "no" if v is False or v is np.False_ else v) for v in row])
-        return out
-
-    def _tables(self, fmt: str) -> list[tuple[str, str]]:
-        parts = []
-        for title, t in (("Flagged clusters", self.clusters),
-                         ("Stable fixed effects", self.fixed)):
-            body = tabulate(self._rows(t), headers=list(t.columns), tablefmt=fmt,
-                            disable_numparse=True) if len(t) else "(none)"
-            parts.append((title, body))
-        return parts
-
-    def __str__(self) -> str:
-        lines = ["Bootstrap significance report", *self.header]
-        for title, body in self._tables("simple"):
-            lines += ["", f"{title}:", body]
-        return "\n".join(lines) + "\n"
-
-    def __repr__(self) -> str:
-        return str(self)
+    def _sections(self) -> list[tuple[str, pd.DataFrame]]:
+        return [("Flagged clusters", self.clusters), ("Stable fixed effects", self.fixed)]
 
     def to_markdown(self) -> str:
         """The report as Markdown: the header as a bullet list, the tables as pipe tables.
@@ -181,12 +217,7 @@ class BootstrapReport:
         >>> md.splitlines()[0], "### Flagged clusters" in md
         ('## Bootstrap significance report', True)
         """
-        lines = ["## Bootstrap significance report", ""]
-        lines += [f"- {h}" for h in self.header[0].split("\n")] + [f"- {h}" for h in
-                                                                      self.header[1:]]
-        for title, body in self._tables("pipe"):
-            lines += ["", f"### {title}", "", body]
-        return "\n".join(lines) + "\n"
+        return super().to_markdown()
 
     def to_html(self) -> str:
         """The report as an HTML fragment (a ``div``; also what Jupyter shows).
@@ -201,13 +232,4 @@ class BootstrapReport:
         >>> html_text.startswith("<div class='mixmio-bootstrap-report'>"), html_text.count("<table")
         (True, 2)
         """
-        parts = ["<div class='mixmio-bootstrap-report'><h4>Bootstrap significance report</h4>",
-                 "<ul>" + "".join(f"<li>{html.escape(h)}</li>" for h in
-                                  "\n".join(self.header).split("\n")) + "</ul>"]
-        for title, body in self._tables("html"):
-            parts.append(f"<p><b>{html.escape(title)}</b></p>")
-            parts.append(body if body != "(none)" else "<p>(none)</p>")
-        return "\n".join(parts) + "</div>"
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
+        return super().to_html()
