@@ -30,7 +30,7 @@ incumbent U.  Every node also offers the exact support of the trimmed problem at
 beta as an incumbent (re-evaluated by the joint refit of ``InterceptStats.f_support``).
 
 One continuous cluster-level column (a school's mean intake score) may come with the
-categorical ones, within the limit of two bisected coordinates in all.  Its coefficient s is
+categorical ones, within the limit of three bisected coordinates in all.  Its coefficient s is
 bisected like a soft coordinate, but W_w does not depend on it, so the ball gives it no box;
 :func:`free_range` derives a finite start box from disjoint pairs of clusters within groups.
 """
@@ -48,9 +48,9 @@ from mixmio.solvers._engine_bnb import _sum_smallest
 from mixmio.solvers._engine_stats import InterceptStats
 
 _REL = 1e-12
-#: applicability limits: soft dimensions, and sum of squared group sizes (cells per group
-#: grow as N_g^2)
-MAX_SOFT = 2
+#: applicability limits: bisected dimensions (soft and free columns), and the sum of
+#: squared group sizes (cells per group grow as N_g^2)
+MAX_SOFT = 3
 MAX_CELLS = 60_000
 
 
@@ -118,7 +118,7 @@ def detect(st: InterceptStats, rel_tol: float = 1e-9) -> Groups | None:
     if soft.size > MAX_SOFT:
         return None
     pat = st.D[:, hard] / n[:, None]
-    split = _split_hard(pat, MAX_SOFT - soft.size)
+    split = _split_hard(pat, min(1, MAX_SOFT - soft.size))  # free_range handles one
     if split is None:
         return None
     _, free, group = split

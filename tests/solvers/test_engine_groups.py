@@ -76,6 +76,18 @@ def test_grouped_path_matches_brute_force(seed):
     check_grouped(pr, 1e-6)
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_grouped_path_with_three_bisected_coordinates(seed):
+    """Three soft columns, or two and a free column (MAX_SOFT = 3)."""
+    pr = grouped_problem(40 + seed, K=8, n_groups=2, p_soft=3 - seed, k=2)
+    if seed:
+        pr = with_free_column(pr, seed)
+    st = build_stats(pr.X, pr.y, pr.terms[0].codes, 8, float(pr.ridge), 2)
+    gr = detect(st)
+    assert gr is not None and gr.M.shape[1] == 3 and gr.n_free == seed
+    check_grouped(pr, 1e-6)
+
+
 def test_grouped_path_without_soft_columns_is_exact_at_the_root():
     pr = grouped_problem(11, K=9, n_groups=3, p_soft=0, k=4)
     sol = check_grouped(pr, 1e-9)
