@@ -275,12 +275,20 @@ WARM_START = "full-data support"
 def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
     """Selection re-solve (+ the fit's refit rule); failures as values."""
     from .. import solvers
-    from ..solvers.refit import refit_if_feasible
 
     kw = dict(ctx.solve_kw, random_state=int(seed), warm=warm_mask(ctx, problem, colmap))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sol = solvers.solve(problem, **kw)
+    return replicate_out(ctx, problem, sol, colmap)
+
+
+def replicate_out(ctx: _Context, problem: Problem, sol, colmap) -> _Out:
+    """A replicate's solution as an :class:`_Out`: failed statuses, non-finite or infeasible
+    coefficients become failures; the fit's refit rule applies; columns that are all zero in
+    the replicate are missing (NaN), not zero estimates."""
+    from ..solvers.refit import refit_if_feasible
+
     status = str(getattr(sol, "status", "error"))
     if status in FAILED_STATUSES:
         msg = getattr(sol, "message", "")

@@ -6,7 +6,6 @@ when an axes is given).
 
 from __future__ import annotations
 
-import numbers
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -175,19 +174,13 @@ def plot_selection(boot, ax: Axes | None = None) -> Figure:
                                   f"{boot.n_ok} replicates")
 
 
-def check_frequency(min_frequency) -> float:
-    """``min_frequency`` as a float in [0, 1], else a ValueError."""
-    if (isinstance(min_frequency, bool) or not isinstance(min_frequency, numbers.Real)
-            or not 0 <= min_frequency <= 1):
-        raise ValueError(f"min_frequency must be in [0, 1], got {min_frequency!r}")
-    return float(min_frequency)
-
-
 def plot_subset_selection(boot, ax: Axes | None = None, min_frequency: float = 0.5) -> Figure:
     """Selection frequency of every candidate column of a best-subset bootstrap
     (:class:`~mixmio.inference.subset_bootstrap.SubsetBootstrapResult`), most frequent on
     top; the columns the full-data fit selected in blue, the others gray; a dashed line at
     ``min_frequency``.  Always-in columns (the intercept) are left out."""
+    from .report import check_frequency
+
     min_frequency = check_frequency(min_frequency)
     t = boot.table
     cand = t[~t["always_in"].to_numpy(dtype=bool)]

@@ -17,6 +17,7 @@ Renderings: ``str()`` (plain text), ``to_markdown()``, ``to_html()`` / ``_repr_h
 from __future__ import annotations
 
 import html
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,14 @@ FIXED_COLUMNS = ["term", "estimate", "lower", "upper", "se", "selection_frequenc
 def _excludes_zero(t: pd.DataFrame) -> np.ndarray:
     lo, hi = t["lower"].to_numpy(), t["upper"].to_numpy()
     return ((lo > 0) | (hi < 0)) & np.isfinite(lo) & np.isfinite(hi)
+
+
+def check_frequency(min_frequency) -> float:
+    """``min_frequency`` as a float in [0, 1], else a ValueError."""
+    if (isinstance(min_frequency, bool) or not isinstance(min_frequency, numbers.Real)
+            or not 0 <= min_frequency <= 1):
+        raise ValueError(f"min_frequency must be in [0, 1], got {min_frequency!r}")
+    return float(min_frequency)
 
 
 class ReportRendering:
@@ -146,8 +155,7 @@ class BootstrapReport(ReportRendering):
         >>> report.clusters["level"].tolist()
         ['309', '310', '337']
         """
-        if not 0 <= min_frequency <= 1:
-            raise ValueError(f"min_frequency must be in [0, 1], got {min_frequency!r}")
+        min_frequency = check_frequency(min_frequency)
         t = boot.table
         ok = boot.draws[boot.ok]
         rnd = t[(t["kind"] == "random") & (t["selection_frequency"] >= min_frequency)].copy()

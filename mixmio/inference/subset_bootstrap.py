@@ -38,7 +38,6 @@ p-value.  Results are identical for any ``n_jobs`` and joblib backend given ``ra
 
 from __future__ import annotations
 
-import numbers
 import time
 import warnings
 from collections import Counter
@@ -58,12 +57,13 @@ from ._tasks import (
     _Out,
     check_seed,
     make_context,
+    replicate_out,
     run_tasks,
     seeds_of,
     solve_and_refit,
 )
 from .bootstrap import _check_level, _pct, coefficient_stats, interval_bounds, point_mass_at_zero
-from .report import ReportRendering
+from .report import ReportRendering, check_frequency
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -129,7 +129,6 @@ def _lm_replicate(ctx: _Context, seed: np.random.SeedSequence) -> _Out:
 def _significance_replicate(ctx: _Context, problem, seed: int) -> _Out:
     """King's significance rounds on the replicate (as ``mio_lm`` runs them), then the refit."""
     from ..api import significance_loop
-    from ..solvers.refit import refit_if_feasible
 
     kw = dict(ctx.solve_kw, random_state=int(seed))
     with warnings.catch_warnings():
@@ -137,21 +136,9 @@ def _significance_replicate(ctx: _Context, problem, seed: int) -> _Out:
         problem, sol, _, _ = significance_loop(problem, ctx.options["significance"], kw,
                                                refit=ctx.refit)
     status = str(getattr(sol, "status", "error"))
-    if status in FAILED_STATUSES or not np.isfinite(sol.objective):
-        return _Out(None, status if status in FAILED_STATUSES else "error",
-                    f"solver status {status!r}: {getattr(sol, 'message', '')}")
-    w = np.asarray(sol.w, dtype=float)
-    if w.shape != (problem.n_coef,) or not np.all(np.isfinite(w)):
-        return _Out(None, status, "solver returned non-finite or mis-shaped coefficients")
-    if ctx.refit:
-        w = refit_if_feasible(problem, w, z=sol.info.get("z"))
-        if not np.all(np.isfinite(w)):
-            return _Out(None, status, "refit on the selected support is not finite")
-    dead = ~np.any(problem.X != 0, axis=0)
-    if dead.any():
-        w = w.copy()
-        w[dead] = np.nan
-    return _Out(w, status)
+    if status not in FAILED_STATUSES and not np.isfinite(sol.objective):
+        return _Out(None, "error", f"solver status {status!r}: {getattr(sol, 'message', '')}")
+    return replicate_out(ctx, problem, sol, None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -495,9 +482,7 @@ class SubsetBootstrapReport(ReportRendering):
     @classmethod
     def from_bootstrap(cls, boot: SubsetBootstrapResult, min_frequency: float = 0.5
                        ) -> SubsetBootstrapReport:
-        if (isinstance(min_frequency, bool) or not isinstance(min_frequency, numbers.Real)
-                or not 0 <= min_frequency <= 1):
-            raise ValueError(f"min_frequency must be in [0, 1], got {min_frequency!r}")
+        min_frequency = check_frequency(min_frequency)
         t = boot.table.reset_index()
         cand = t[~t["always_in"]]
         freq = cand["selection_frequency"].to_numpy()

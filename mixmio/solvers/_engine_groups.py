@@ -480,7 +480,6 @@ class GroupBnB:
         self.Mn = np.linalg.norm(gr.M[:, : self.ps], axis=1)
         self.infl = (np.sqrt(gr.v)[:, None] * np.abs(gr.M)).sum(0)  # split score per axis
         self.s_box = (np.zeros(0), np.zeros(0))
-        self.use_lin = True  # the linearised bound (switchable for tests and measurements)
 
     def free_box(self, U: float) -> bool:
         """Start box of the free coordinates from an incumbent value U (valid for every
@@ -603,7 +602,7 @@ class GroupBnB:
             lb = Wlb + G - self.tol - _REL * abs(Wlb + G)
             if lb >= Ut or not uhat.size:
                 break
-        if self.use_lin and uhat.size and lb < Ut:
+        if uhat.size and lb < Ut:
             lin = self.linearised(lo_u, hi_u)
             if np.isfinite(lin):
                 lb = max(lb, lin - self.tol - _REL * (abs(lin) + abs(gr.Wmin)))
