@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -197,7 +198,7 @@ def _glm_problem_with_k_max(design, k, ridge, cons=(), tmap=None
         kk = int(cap.k)
         if k is None and compiled.k_max is not None and compiled.k_max < kk:
             kk = int(compiled.k_max)  # no cap asked: the largest support the constraints allow
-        units, forced, rows = _units_from_rows(compiled.rows, selectable, names)
+        units, forced, rows = _units_from_rows(replace(lm, constraints=compiled.rows))
         return GlmProblem(X, design.y.astype(float), np.asarray(design.offset, dtype=float),
                           units, always, kk, float(lm.ridge), names, forced, rows), \
             compiled.k_max
@@ -215,66 +216,37 @@ def _glm_problem_with_k_max(design, k, ridge, cons=(), tmap=None
                       tuple(units), always, int(cap.k), float(lm.ridge), names), None
 
 
-def _units_from_rows(rows, selectable: list[int], names) -> tuple:
-    """Compiled rows on column indicators -> (units, forced unit indices, packing rows).
+def _units_from_rows(problem) -> tuple:
+    """(units, forced unit indices, packing rows) of the linear-model ``problem`` carrying the
+    compiled rows, through :class:`~mixmio.solvers.constrained.IndicatorStructure` (the units
+    ``mio_lm``'s engines use): equality ties merge columns into units, fixings force a unit
+    in or drop it (its columns stay at 0), and every other row must be a packing row
+    ``sum_u a_u z_u <= b`` with a >= 0 on the remaining units (rows met by any selection, and
+    repeats, are left out)."""
+    from ..solvers.constrained import IndicatorStructure
 
-    Equality rows ``z_a - z_b == 0`` (groups, a factor's dummies) merge columns into units
-    (union-find); a unit with a ``z_j >= 1`` row is forced in, one with a ``z_j <= 0`` row is
-    dropped (its columns stay at 0); every other row must be ``sum a_j z_j <= b`` with a > 0,
-    and becomes ``sum_u (sum of a_j over the unit's columns) z_u <= b`` on the remaining
-    units (rows met by any selection are left out)."""
-    parent = {j: j for j in selectable}
-
-    def find(j: int) -> int:
-        while parent[j] != j:
-            parent[j] = parent[parent[j]]
-            j = parent[j]
-        return j
-
-    singles_in, singles_out, packing = set(), set(), []
-    for r in rows:
-        idx = [int(j) for j in r.index]
-        coef = [float(a) for a in r.coef]
-        if any(j not in parent for j in idx):
-            raise ValueError(f"{r.name}: constrains a column without a selection indicator "
-                             f"{[names[j] for j in idx if j < len(names)]}")
-        if r.sense == "==" and len(idx) == 2 and r.rhs == 0 and coef[0] == -coef[1] != 0:
-            a, b = find(idx[0]), find(idx[1])
-            parent[a] = b
-        elif r.sense == ">=" and len(idx) == 1 and coef[0] > 0 and r.rhs >= coef[0]:
-            singles_in.add(idx[0])
-        elif r.sense == "<=" and len(idx) == 1 and coef[0] > 0 and r.rhs <= 0:
-            singles_out.add(idx[0])
-        elif r.sense == "<=" and all(a > 0 for a in coef) and r.rhs >= 0:
-            packing.append(r)
-        else:  # not produced by the supported constraints
-            raise ValueError(f"{r.name}: mio_glm handles forced-in and forced-out columns, "
+    st = IndicatorStructure(problem)
+    keep = np.flatnonzero(~st.excluded)
+    new = np.full(st.n_units, -1)
+    new[keep] = np.arange(keep.size)
+    units = tuple(st.units[u] for u in keep)
+    forced = tuple(int(new[u]) for u in np.flatnonzero(st.forced & ~st.excluded))
+    prows, seen = [], set()
+    n_rows = len(st.rows) - len(problem.caps)  # IndicatorStructure appends the caps
+    for i, (idx, coef, sense, rhs, name) in enumerate(st.rows[:n_rows]):
+        if idx.size == 1 and coef[0] > 0:
+            continue  # a fixing: forced or excluded above
+        if sense != "<=" or np.any(st.U[i] < 0):  # not produced by the supported constraints
+            raise ValueError(f"{name}: mio_glm handles forced-in and forced-out columns, "
                              "groups and packing rows only")
-    groups: dict[int, list[int]] = {}
-    for j in selectable:
-        groups.setdefault(find(j), []).append(j)
-    out_roots = {find(j) for j in singles_out}
-    kept = sorted((sorted(g) for root, g in groups.items() if root not in out_roots),
-                  key=lambda g: g[0])
-    units = tuple(np.array(g, dtype=int) for g in kept)
-    unit_of = {j: u for u, g in enumerate(kept) for j in g}
-    forced = tuple(sorted({unit_of[j] for j in singles_in}))
-    prows = []
-    seen = set()
-    for r in packing:
-        acc: dict[int, float] = {}
-        for j, a in zip(r.index, r.coef, strict=True):
-            if int(j) in unit_of:  # an excluded column contributes 0
-                u = unit_of[int(j)]
-                acc[u] = acc.get(u, 0.0) + float(a)
-        if sum(acc.values()) <= r.rhs:
+        acc = st.U[i][keep]
+        us = np.flatnonzero(acc)
+        if acc.sum() <= rhs:
             continue  # every selection meets it
-        key = (tuple(sorted(acc.items())), float(r.rhs))
-        if key in seen:
-            continue
-        seen.add(key)
-        us = np.array(sorted(acc), dtype=int)
-        prows.append((us, np.array([acc[u] for u in us]), float(r.rhs)))
+        key = (tuple(us), tuple(acc[us]), float(rhs))
+        if key not in seen:
+            seen.add(key)
+            prows.append((us, acc[us].astype(float), float(rhs)))
     return units, forced, tuple(prows)
 
 
