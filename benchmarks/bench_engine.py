@@ -102,8 +102,13 @@ pr = build_problem(mixmio.build_design("y ~ service + (1 | s) + (1 | d)", df),
 t_build = time.perf_counter() - t
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    sol = solve_engine(pr, time_limit=float(sys.argv[2]))
+    log = []
+    sol = solve_engine(pr, time_limit=float(sys.argv[2]), log=log)
+bounds = [(t, b) for kind, t, b in log if kind == "bound"]
+cover = sol.info.get("cover") or {}
+t1 = next((t for t, b in bounds if (sol.objective - b) <= 0.01 * abs(sol.objective)), None)
 print(json.dumps(dict(n=pr.n, p=pr.p, seconds=sol.solve_time, build=t_build,
+                      t_gap1=t1, relaxations=cover.get("relaxations"),
                       objective=sol.objective, bound=sol.best_bound, gap=sol.gap,
                       status=sol.status, nodes=sol.nodes,
                       heur=sol.info.get("heuristic_objective"),

@@ -120,7 +120,7 @@ class BestFirst:
 
 
 def finish(problem, w, bound, mip_gap: float, timed_out: bool, t0: float, nodes: int,
-           solver: str, info: dict, log: list | None = None):
+           solver: str, info: dict, log: list | None = None, reason: str | None = None):
     """Solution of an engine run: ``optimal`` only when the proven relative gap is at most
     ``mip_gap``; else ``time_limit`` (stopped by the clock) or ``gap_limit`` (search complete,
     the rounding safety margins keep the gap above ``mip_gap``), each with a warning."""
@@ -132,7 +132,7 @@ def finish(problem, w, bound, mip_gap: float, timed_out: bool, t0: float, nodes:
     if log is not None:
         log.append(("incumbent", time.perf_counter() - t0, obj))
         log.append(("bound", time.perf_counter() - t0, bound))
-    status, msg = certified_status(gap, mip_gap, timed_out, solver)
+    status, msg = certified_status(gap, mip_gap, timed_out, solver, reason=reason)
     info = dict(info, timed_out=timed_out, mip_gap=mip_gap)
     return Solution(w=w, objective=obj, best_bound=float(bound), status=status, solver=solver,
                     solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)

@@ -15,6 +15,9 @@ quadratic W (``pen_stats``).  Hence:
 * exact search when one term has few maximal supports (C(K_t, k_t) <= ``MAX_ENUM``): for every
   maximal support of that term, the other term's problem is solved by the intercept branch and
   bound; the bound is the minimum of the per-support bounds;
+* otherwise, with at most ``_crossed_relax.MAX_FIXED`` fixed columns: the row-wise perspective
+  relaxation, made valid for every value of the fixed effects by a best-first cover of their
+  space (``_crossed_relax``; its first relaxation runs in a thread while the heuristic does);
 * otherwise a valid lower bound: dropping either cap is a relaxation, so
   max(bound with k_b := K_b, bound with k_a := K_a) (each a single-term problem with the other
   term as dense ridge columns, bounded by the intercept branch and bound within the time left),
@@ -199,6 +202,50 @@ def _run_with_cutoff(bnb, sel, f0, U, mip_gap, time_limit, t0):
     return bnb.run(sel, f0, mip_gap, time_limit, t0)
 
 
+def _cover_start(cr, deadline):
+    """Start the certificate's first relaxation (at the least-squares fixed effects) in a
+    thread, so that it runs while the heuristic does.  None when the certificate does not apply:
+    more than ``MAX_FIXED`` fixed columns (the cover is over their space), more than
+    ``MAX_ROWS`` rows (memory), or no Clarabel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mixmio.solvers import _crossed_relax as cx
+
+    if not (0 < cr.Xf.shape[1] <= cx.MAX_FIXED) or cr.y.size > cx.MAX_ROWS:
+        return None
+    if min(_n_supports(cr.K[1], cr.k[1]), _n_supports(cr.K[0], cr.k[0])) <= MAX_ENUM:
+        return None
+    try:
+        import clarabel  # noqa: F401
+    except ImportError:  # pragma: no cover - clarabel ships with cvxpy
+        return None
+    data = cx.CrossedData(cr.Xf, cr.y, cr.codes, cr.K, cr.k, cr.mu)
+    w0 = data.Q.T @ data.y
+    left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+    ex = ThreadPoolExecutor(max_workers=1)
+    fut = ex.submit(cx.solve_rowwise, data, w0, cx.TOL, left)
+    ex.shutdown(wait=False)
+    return data, w0, fut
+
+
+def _cover_bound(started, U, beta_f, mip_gap, deadline, log, t0):
+    """The cover, centred at the incumbent's fixed effects, with the first relaxation (at
+    the least-squares ones) taken from the thread started by ``_cover_start``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mixmio.solvers import _crossed_relax as cx
+
+    data, _, fut = started
+    w_inc = data.w_of_beta(beta_f)
+    first = []
+    if not fut.done():  # use the idle core: the relaxation at the incumbent's fixed effects
+        left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+        with ThreadPoolExecutor(max_workers=1) as ex:
+            first.append(ex.submit(cx.solve_rowwise, data, w_inc, cx.TOL, left).result())
+    first.insert(0, fut.result())
+    return cx.cover_bound(data, U, w_inc, mip_gap, deadline, log=log, first=first, t0=t0)
+
+
 def _n_supports(K, k):
     return math.comb(K, min(k, K))
 
@@ -217,6 +264,7 @@ def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
         Sa, Sb = nz[: K[0]].copy(), nz[K[0]:].copy()
         if Sa.sum() <= k[0] and Sb.sum() <= k[1]:
             wS = (Sa, Sb)
+    started = _cover_start(cr, deadline)
     best = cr.heuristic(deadline=deadline, warm=wS)
     U, Sa, Sb, bf, ga, gb = best
     if log is not None:
@@ -248,6 +296,19 @@ def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
     else:
         bound = cr.ridge_bound()
         info["ridge_bound"] = bound
+        cover = None if started is None else _cover_bound(started, U, bf, mip_gap, deadline,
+                                                          log, t0)
+        if cover is not None:
+            cbound, cstats = cover
+            info["cover_bound"] = cbound
+            info["cover"] = cstats
+            bound = max(bound, min(cbound, U))
+            w = cr.w_vector(bf, ga, gb)
+            info.update(method="row-wise perspective relaxation over a fixed-effect cover",
+                        support=np.flatnonzero(w[problem.p:] != 0), heuristic_objective=best[0])
+            return finish(problem, w, bound, mip_gap, bool(cstats["out_of_time"]), t0, nodes,
+                          "mixmio-bnb", info, log=log,
+                          reason="the certificate stopped at the row-wise relaxation's own gap")
         for tt in (0, 1):  # relax the other term's cap: single-term problem in tt
             if K[1 - tt] > MAX_DENSE:  # the other term's columns become dense statistics
                 continue
