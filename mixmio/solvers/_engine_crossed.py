@@ -211,8 +211,8 @@ def _cover_start(cr, deadline):
 
     from mixmio.solvers import _crossed_relax as cx
 
-    if not (0 < cr.Xf.shape[1] <= cx.MAX_FIXED) or cr.y.size > cx.MAX_ROWS:
-        return None
+    if not (0 < cr.Xf.shape[1] <= cx.MAX_FIXED) or cr.y.size > cx.MAX_ROWS or cr.mu <= 0:
+        return None  # (the dual's kappa^2 / (2 mu) needs a positive ridge)
     if min(_n_supports(cr.K[1], cr.k[1]), _n_supports(cr.K[0], cr.k[0])) <= MAX_ENUM:
         return None
     try:
@@ -221,7 +221,8 @@ def _cover_start(cr, deadline):
         return None
     data = cx.CrossedData(cr.Xf, cr.y, cr.codes, cr.K, cr.k, cr.mu)
     w0 = data.Q.T @ data.y
-    left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+    left = None if deadline is None else max(deadline - time.perf_counter() - cx.CLOCK_MARGIN,
+                                             1e-3)
     ex = ThreadPoolExecutor(max_workers=1)
     fut = ex.submit(cx.solve_rowwise, data, w0, cx.TOL, left)
     ex.shutdown(wait=False)
@@ -239,7 +240,8 @@ def _cover_bound(started, U, beta_f, mip_gap, deadline, log, t0):
     w_inc = data.w_of_beta(beta_f)
     first = []
     if not fut.done():  # use the idle core: the relaxation at the incumbent's fixed effects
-        left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+        left = None if deadline is None else max(
+            deadline - time.perf_counter() - cx.CLOCK_MARGIN, 1e-3)
         with ThreadPoolExecutor(max_workers=1) as ex:
             first.append(ex.submit(cx.solve_rowwise, data, w_inc, cx.TOL, left).result())
     first.insert(0, fut.result())
