@@ -317,7 +317,8 @@ class GlmSummary(Summary):
             ("Family:", "Binomial (link: logit)"), ("Response:", resp),
             ("Observations:", f.n_obs,
              f"{f.n_obs}" + (f" ({dropped} dropped, NA)" if dropped else "")),
-            ("k (cap):", f.k),
+            ("k (cap):", f.k, f"{f.k}" + ("" if f.k_max is None else
+                                          f" (k_max {f.k_max} under the constraints)")),
             ("Selected:", len(f.selected), f"{len(f.selected)} of {n_cand} candidate columns"),
             ("Df model:", f.df_model),
             ("Log-likelihood:", f.loglik, f"{f.loglik:.4f}"),

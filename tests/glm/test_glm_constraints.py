@@ -197,6 +197,9 @@ def test_summary_lists_the_constraints_and_the_bootstrap_keeps_them():
     text = str(fit.summary())
     assert "Constraints: ForceInclude(['x1']), CorrelationLimit(rho=0.9)" in text.splitlines()
     assert "Constraints:" not in str(mio_glm(FORMULA, DF, k=3).summary())
+    assert fit.k_max is not None and f"k_max {fit.k_max} under the constraints" in text
+    assert "k_max" not in str(mio_glm(FORMULA, DF, k=3).summary())
+    assert fit.summary()["model"].loc["k (cap)", "value"] == 3  # the value stays the cap
     pr = fit.problem
     assert pr.rows and pr.forced  # both kinds of constraint are live in this fit
     boot = fit.bootstrap(B=12, random_state=0)
