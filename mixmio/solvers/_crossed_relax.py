@@ -47,6 +47,7 @@ import numpy as np
 import scipy.sparse as sp
 
 MAX_FIXED = 3  # the cover is over the fixed-effect space: at most this many whitened columns
+MAX_REFINE = 6  # extra targets tried between the last stage met and the first one missed
 MAX_BOXES = 20_000  # open boxes; beyond this the relaxation is too weak to finish
 MAX_ROWS = 100_000  # one cone per row: about 15 KB per row at peak (1.1 GiB on InstEval)
 STAGES = (0.05, 0.01, 0.005, 0.002, 0.001)
@@ -334,7 +335,9 @@ def cover_bound(data: CrossedData, U: float, w_start: np.ndarray, mip_gap: float
     stages = [g for g in STAGES if g > mip_gap] + [mip_gap]
     reached = None
     out_of_time = False
-    for g in stages:
+    refinements = 0
+    while stages:
+        g = stages.pop(0)
         T = U - g * abs(U)
         while heap and heap[0][0] < T:
             if deadline is not None and time.perf_counter() > deadline:
@@ -379,8 +382,14 @@ def cover_bound(data: CrossedData, U: float, w_start: np.ndarray, mip_gap: float
                 counter += 1
                 stats["boxes"] += 1
                 heapq.heappush(heap, (max(lb, box_lb(c2, h2)), counter, c2, h2))
-        if out_of_time or (heap and heap[0][0] < T):
+        if out_of_time or len(heap) >= MAX_BOXES:
             break
+        if heap and heap[0][0] < T:  # the relaxation stops short of g: aim between
+            if reached is None or refinements >= MAX_REFINE or reached < 1.25 * g:
+                break
+            refinements += 1
+            stages = [float(np.sqrt(reached * g))]
+            continue
         reached = g
         if log is not None:
             log.append(("bound", time.perf_counter() - (t_start if t0 is None else t0),
