@@ -202,7 +202,7 @@ def _run_with_cutoff(bnb, sel, f0, U, mip_gap, time_limit, t0):
     return bnb.run(sel, f0, mip_gap, time_limit, t0)
 
 
-def _cover_start(cr, deadline):
+def _cover_start(cr, counts, deadline):
     """Start the certificate's first relaxation (at the least-squares fixed effects) in a
     thread, so that it runs while the heuristic does.  None when the certificate does not apply:
     more than ``MAX_FIXED`` fixed columns (the cover is over their space), more than
@@ -213,7 +213,7 @@ def _cover_start(cr, deadline):
 
     if not (0 < cr.Xf.shape[1] <= cx.MAX_FIXED) or cr.y.size > cx.MAX_ROWS or cr.mu <= 0:
         return None  # (the dual's kappa^2 / (2 mu) needs a positive ridge)
-    if min(_n_supports(cr.K[1], cr.k[1]), _n_supports(cr.K[0], cr.k[0])) <= MAX_ENUM:
+    if min(counts) <= MAX_ENUM:  # the exact enumeration path runs instead
         return None
     try:
         import clarabel  # noqa: F401
@@ -266,12 +266,12 @@ def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
         Sa, Sb = nz[: K[0]].copy(), nz[K[0]:].copy()
         if Sa.sum() <= k[0] and Sb.sum() <= k[1]:
             wS = (Sa, Sb)
-    started = _cover_start(cr, deadline)
+    counts = [_n_supports(K[1], k[1]), _n_supports(K[0], k[0])]  # enumerate term 1-t -> solve t
+    started = _cover_start(cr, counts, deadline)
     best = cr.heuristic(deadline=deadline, warm=wS)
     U, Sa, Sb, bf, ga, gb = best
     if log is not None:
         log.append(("incumbent", time.perf_counter() - t0, U))
-    counts = [_n_supports(K[1], k[1]), _n_supports(K[0], k[0])]  # enumerate term 1-t -> solve t
     t = int(np.argmin(counts))  # term solved by branch and bound
     other = 1 - t
     nodes = 0
