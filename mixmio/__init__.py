@@ -14,6 +14,7 @@ from . import datasets
 from .api import mio_lm, mio_lmer
 from .clr import MioClrResult, mio_clr
 from .design import Design, RankDeficientError, build_design
+from .errors import MixmioError
 from .formula import FormulaError, FormulaSpec, RandomTerm, parse_formula
 from .glm import MioGlmResult, mio_glm
 from .holistic import (
@@ -45,6 +46,7 @@ __all__ = [
     "mio_lm",
     "Design",
     "FormulaError",
+    "MixmioError",
     "FormulaSpec",
     "RandomTerm",
     "RankDeficientError",

@@ -11,6 +11,7 @@ import pandas as pd
 
 from mixmio._warnings import user_stacklevel
 
+from ._validate import as_frame, check_bool, check_random_state, check_ridge, check_solve_args
 from .design import build_design
 from .problem import LinearConstraint
 from .problem.build import build_lm_problem, build_problem
@@ -78,8 +79,13 @@ def mio_lmer(formula: str, data: pd.DataFrame, k: int | Mapping[str, int | tuple
     """
     from .solvers import solve
 
-    _check_solve_args(mip_gap, time_limit)
-    _check_refit_and_seed(refit, random_state)
+    data = as_frame(data)
+    check_solve_args(mip_gap, time_limit)
+    check_bool("refit", refit)
+    check_bool("warm_start", warm_start)
+    check_bool("verbose", verbose)
+    check_ridge(ridge, positive=True)
+    random_state = check_random_state(random_state)
     from .holistic.compile import apply_transforms, check_constraints, compile_constraints
 
     cons = check_constraints(constraints)
@@ -151,8 +157,14 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None,
     from .holistic.compile import apply_transforms, check_constraints, compile_constraints
     from .solvers import solve
 
-    _check_solve_args(mip_gap, time_limit)
-    _check_refit_and_seed(refit, random_state, allowed=("auto", True, False))
+    data = as_frame(data)
+    check_solve_args(mip_gap, time_limit)
+    if not (isinstance(refit, str) and refit == "auto"):
+        check_bool("refit", refit)
+    check_bool("warm_start", warm_start)
+    check_bool("verbose", verbose)
+    check_ridge(ridge)
+    random_state = check_random_state(random_state)
     cons = check_constraints(constraints)
     formula2, tmap = apply_transforms(formula, data, cons)
     design = build_design(formula2, data, na_action=na_action)
@@ -334,19 +346,3 @@ def _raise_if_no_solution(solution) -> None:
         raise RuntimeError(f"the solver found no feasible solution ({solution.message}); "
                            "try solver='auto' or an exact MIQP solver")
 
-
-def _check_refit_and_seed(refit, random_state, allowed=(True, False)) -> None:
-    ok = isinstance(refit, (bool, np.bool_)) or (isinstance(refit, str) and refit in allowed)
-    if not ok:
-        raise ValueError(f"refit must be one of {list(allowed)}, got {refit!r}")
-    from .inference._tasks import check_seed
-
-    check_seed(random_state)
-
-
-def _check_solve_args(mip_gap, time_limit) -> None:
-    if not isinstance(mip_gap, (int, float)) or not 0 <= mip_gap < 1:
-        raise ValueError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
-    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
-            time_limit, (int, float)) or not time_limit > 0):
-        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")

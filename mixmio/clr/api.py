@@ -73,12 +73,19 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
     >>> fit.coef.round(0).abs().to_numpy().tolist()
     [[1.0, 2.0], [30.0, 3.0]]
     """
-    from ..api import _check_solve_args
+    from .._validate import (
+        as_frame,
+        check_bool,
+        check_int,
+        check_random_state,
+        check_solve_args,
+    )
     from ..design import build_design
-    from ..inference._tasks import check_seed
 
-    _check_solve_args(mip_gap, time_limit)
-    check_seed(random_state)
+    data = as_frame(data)
+    check_solve_args(mip_gap, time_limit)
+    random_state = check_random_state(random_state)
+    check_bool("verbose", verbose)
     name = str(solver).lower()
     if name not in SOLVERS:
         raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
@@ -96,11 +103,9 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
             or not np.isfinite(outlier_penalty) or outlier_penalty <= 0):
         raise ValueError(f"outlier_penalty must be a positive number or None, got "
                          f"{outlier_penalty!r}")
-    if not isinstance(symmetry_breaking, bool | np.bool_):
-        raise ValueError(f"symmetry_breaking must be True or False, got {symmetry_breaking!r}")
-    _check_int("n_clusters", n_clusters)
-    if min_size is not None:
-        _check_int("min_size", min_size)
+    check_bool("symmetry_breaking", symmetry_breaking)
+    check_int("n_clusters", n_clusters)
+    check_int("min_size", min_size, none_ok=True)
     design = build_design(formula, data, na_action=na_action)
     if design.blocks:
         raise ValueError(f"mio_clr fits fixed-effects formulas only; remove the random "
@@ -134,7 +139,3 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
                       RuntimeWarning, stacklevel=user_stacklevel())
     return MioClrResult(design, problem, solution, float(mip_gap))
 
-
-def _check_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")

@@ -312,9 +312,7 @@ def solve_highs(pr: ClrProblem, model: MilpModel, start: np.ndarray | None,
     return MilpOutcome(status, obj, bound, nodes, labels, f"HiGHS: {h.modelStatusToString(st)}")
 
 
-class GurobiLicenceError(RuntimeError):
-    """Gurobi refused the model (error 10010: the pip wheel's size-limited licence)."""
-
+from ..errors import GurobiLicenceError  # noqa: E402,F401  (defined in mixmio.errors)
 
 #: the pip wheel's size-limited licence: at most this many variables and linear constraints
 GUROBI_PIP_LIMIT = 2000

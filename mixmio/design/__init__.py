@@ -22,16 +22,19 @@ import scipy.sparse as sp
 
 from mixmio._warnings import user_stacklevel
 
+from .._validate import as_frame, check_choice, dtype_class
+from ..errors import ColumnNotFoundError, DataError, DataTypeError
 from ..formula import FormulaSpec, RandomTerm, parse_formula
 from ._checks import (
     RankDeficientError,
+    check_columns,
     check_finite,
     check_rank,
     check_response,
     missing_rows,
 )
 from ._grouping import grouping_codes, map_codes
-from ._materialize import evaluate_offset, materialize, required_columns
+from ._materialize import bare_variables, evaluate_offset, materialize, required_columns
 
 __all__ = ["Design", "NewDesign", "RandomBlock", "RankDeficientError", "build_design"]
 
@@ -197,6 +200,7 @@ class Design:
     row_index: pd.Index
     na_counts: dict[str, int]
     model_spec: object = field(repr=False, default=None)
+    column_dtypes: dict[str, str] = field(repr=False, default_factory=dict)
 
     @property
     def formula(self) -> str:
@@ -301,14 +305,16 @@ class Design:
         >>> nd.X.shape, nd.Z.shape, nd.unseen
         ((3, 2), (3, 18), {})
         """
-        newdata = _as_frame(newdata)
+        newdata = as_frame(newdata, "newdata")
         cols = required_columns(self.spec, response=False)
         missing = [c for c in cols if c not in newdata.columns]
         if missing:
-            raise KeyError(f"newdata lacks the column(s) {missing} used by the formula")
+            raise ColumnNotFoundError(
+                f"newdata lacks the column(s) {missing} used by the formula")
+        self._check_new_dtypes(newdata, cols)
         mask, counts = missing_rows(newdata, cols)
         if mask.any():
-            raise ValueError(
+            raise DataError(
                 f"newdata has missing values in {counts}; drop or impute those rows first.")
         X = materialize(self.model_spec, newdata, "fixed part")
         check_finite("the fixed-effects columns of newdata", list(X.columns),
@@ -331,6 +337,23 @@ class Design:
                           "taken as zero (population level)", stacklevel=user_stacklevel())
         return NewDesign(X, _stack_z(blocks_Z, len(newdata)),
                          _offset(self.spec, newdata, "newdata"), unseen, unseen_rows)
+
+    def _check_new_dtypes(self, newdata: pd.DataFrame, cols: list[str]) -> None:
+        """A column of newdata must be encoded as in training: a number stays a number, a
+        factor a factor (grouping factors match levels by label, so only their containers
+        are checked)."""
+        groups = {v for b in self.blocks for v in b.term.group_vars}
+        check_columns(newdata, cols, groups, set())
+        for c in cols:
+            old = self.column_dtypes.get(c)
+            if old is None or c in groups:
+                continue
+            new = newdata[c].dtype
+            if dtype_class(new) != dtype_class(old):
+                raise DataTypeError(
+                    f"column '{c}' of newdata has dtype {new}, but the model was trained with "
+                    f"dtype {old}; convert it to the training dtype first, e.g. "
+                    f"newdata['{c}'] = newdata['{c}'].astype('{old}')")
 
     def describe(self) -> str:
         """A plain-text description of the design (sizes, terms, clusters).
@@ -383,25 +406,31 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     (178, 18)
     """
     spec = formula if isinstance(formula, FormulaSpec) else parse_formula(formula)
-    data = _as_frame(data)
-    if na_action not in ("drop", "raise"):
-        raise ValueError(f"na_action must be 'drop' or 'raise', got {na_action!r}")
+    data = as_frame(data)
+    check_choice("na_action", na_action, ("drop", "raise"))
     cols = required_columns(spec)
     unknown = [c for c in cols if c not in data.columns]
     if unknown:
-        raise KeyError(_unknown_message(unknown, data.columns, spec.formula))
+        raise ColumnNotFoundError(_unknown_message(unknown, data.columns, spec.formula))
     check_response(data, spec.response)
+    groups = {v for t in spec.random for v in t.group_vars}
+    dtypes = check_columns(data, cols, groups, bare_variables(spec))
     mask, counts = missing_rows(data, cols)
     dropped = data.index[mask]
     if mask.any():
         if na_action == "raise":
-            raise ValueError(
+            raise DataError(
                 f"missing values in {counts} ({int(mask.sum())} rows); pass na_action='drop' to "
                 "drop those rows, or impute them first.")
         data = data.loc[~mask]
     if len(data) == 0:
-        raise ValueError("no rows left to fit after dropping rows with missing values"
-                         if mask.any() else "the data has no rows")
+        raise DataError("no rows left to fit after dropping rows with missing values"
+                        if mask.any() else "the data has no rows")
+    if len(data) == 1:
+        raise DataError("the data has a single row"
+                        + (f" left after dropping {int(mask.sum())} with missing values"
+                           if mask.any() else "")
+                        + ": a model needs at least 2 rows (and more rows than coefficients)")
 
     mm = materialize(spec.fixed_formula, data, "formula")
     lhs, X = mm.lhs, mm.rhs
@@ -437,7 +466,7 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     Z = _stack_z(z_parts, len(y))
     offset = _offset(spec, data, "data")
     return Design(spec, y, X, Z, tuple(blocks), offset,
-                  int(mask.sum()), dropped, data.index, counts, X.model_spec)
+                  int(mask.sum()), dropped, data.index, counts, X.model_spec, dtypes)
 
 
 def _check_empty_terms(X: pd.DataFrame, data: pd.DataFrame) -> None:
@@ -458,20 +487,6 @@ def _check_empty_terms(X: pd.DataFrame, data: pd.DataFrame) -> None:
                          "needs at least 2 levels (lme4: 'contrasts can be applied only to "
                          "factors with 2 or more levels'). Remove the term from the formula.")
 
-
-def _as_frame(data) -> pd.DataFrame:
-    """A DataFrame, or a mapping of named columns (dict of arrays); a bare array has no
-    column names for the formula to refer to and is refused."""
-    if isinstance(data, pd.DataFrame):
-        return data
-    if isinstance(data, (np.ndarray, list, tuple)) or not hasattr(data, "keys"):
-        raise TypeError(f"data must be a pandas DataFrame (or a dict of named columns), got "
-                        f"{type(data).__name__}: the formula refers to columns by name")
-    try:
-        return pd.DataFrame(data)
-    except Exception as exc:  # pragma: no cover - pandas' own message is shown
-        raise TypeError(f"data must be a pandas DataFrame (or convertible), got "
-                        f"{type(data).__name__}") from exc
 
 
 def _term_values(term: RandomTerm, data: pd.DataFrame, spec) -> tuple[np.ndarray, list, object]:

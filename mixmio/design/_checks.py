@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
-
-class RankDeficientError(ValueError):
-    """X does not have full column rank; the message names the aliased columns."""
-
-    def __init__(self, message: str, aliased: list[str]):
-        self.aliased = aliased
-        super().__init__(message)
+from ..errors import RankDeficientError  # noqa: F401  (defined in mixmio.errors)
 
 
 def check_rank(X: pd.DataFrame, tol: float = 1e-7) -> None:
@@ -52,7 +48,9 @@ def check_finite(what: str, names: list[str], values: np.ndarray) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         cols = {names[j]: int(bad[:, j].sum()) for j in np.flatnonzero(bad.any(axis=0))}
-        raise ValueError(f"non-finite values (inf or NaN) in {what} {cols} (rows per column); "
+        from ..errors import DataError
+
+        raise DataError(f"non-finite values (inf or NaN) in {what} {cols} (rows per column); "
                          "they come from the data or from a transformation such as np.log(0). "
                          "Drop or fix those rows, or change the transformation.")
 
@@ -63,7 +61,9 @@ def check_response(data: pd.DataFrame, response: str) -> None:
     if name in data.columns:
         dt = data[name].dtype
         if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)):
-            raise TypeError(
+            from ..errors import DataTypeError
+
+            raise DataTypeError(
                 f"the response '{name}' must be numeric, but its dtype is {dt}. "
                 f"Convert it first, e.g. data['{name}'] = pd.to_numeric(data['{name}'])."
             )
@@ -76,3 +76,69 @@ def missing_rows(data: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, di
     na = data[columns].isna()
     counts = {c: int(v) for c, v in na.sum().items() if v}
     return na.any(axis=1).to_numpy(), counts
+
+
+def _unhashable(series: pd.Series):
+    """Index label and type of the first cell of an object column that is unhashable (a
+    list, dict, set or array in a cell), or None."""
+    if series.dtype != object:
+        return None
+    for label, v in series.items():
+        try:
+            hash(v)
+        except TypeError:
+            return label, type(v).__name__
+    return None
+
+
+def _numbers_as_object(series: pd.Series) -> bool:
+    """An object column whose non-missing cells are all numbers (not bools)."""
+    if series.dtype != object:
+        return False
+    vals = series.dropna()
+    if vals.empty:
+        return False
+    return bool(vals.map(lambda v: isinstance(v, numbers.Real)
+                         and not isinstance(v, bool | np.bool_)).all())
+
+
+def check_columns(data: pd.DataFrame, columns: list[str], groups: set[str],
+                  bare: set[str]) -> dict[str, str]:
+    """Refuse columns a formula cannot use, naming them; return every column's dtype.
+
+    ``groups`` are the grouping factors (any hashable values are levels, datetimes
+    included); ``bare`` the variables used as they are (not inside ``C()`` or a function),
+    which must not be numbers stored as ``object`` (formulaic would make one dummy per
+    value).  Complex columns are refused everywhere, datetime and timedelta columns except
+    as grouping factors, and unhashable cells (a list in a cell) everywhere.
+    """
+    from .._validate import dtype_class
+    from ..errors import DataTypeError
+
+    dtypes = {}
+    for c in columns:
+        s = data[c]
+        if isinstance(s, pd.DataFrame):  # duplicates are refused by as_frame; be safe
+            raise DataTypeError(f"column '{c}' appears more than once in the data")
+        kind = dtype_class(s.dtype)
+        dtypes[c] = str(s.dtype)
+        if kind == "complex":
+            raise DataTypeError(f"column '{c}' is complex ({s.dtype}); a model matrix is real. "
+                                f"Use its real part (np.real) or modulus (np.abs) explicitly.")
+        if kind in ("datetime", "timedelta") and c not in groups:
+            raise DataTypeError(
+                f"column '{c}' has dtype {s.dtype}, which a formula cannot use as a number or "
+                "a factor. Convert it first: e.g. (data['{c}'] - data['{c}'].min()) / "
+                "pd.Timedelta(days=1) for days elapsed, or .astype(str) for a factor."
+                .replace("{c}", c))
+        bad = _unhashable(s)
+        if bad is not None:
+            raise DataTypeError(f"column '{c}' holds a {bad[1]} in row {bad[0]!r}: cells must be "
+                                "single values (numbers or labels), not containers")
+        if c in bare and c not in groups and _numbers_as_object(s):
+            raise DataTypeError(
+                f"column '{c}' has dtype object but holds numbers (often after a NaN or a "
+                f"stray value in a CSV); used as it is it would become a factor with one "
+                f"dummy per value. Convert it: data['{c}'] = pd.to_numeric(data['{c}']), or "
+                f"write C({c}) in the formula to use it as a factor.")
+    return dtypes

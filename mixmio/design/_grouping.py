@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mixmio.errors import DataError
 from mixmio.formula import group_columns
 
 
@@ -33,7 +34,7 @@ def _factor(series: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
         used = np.unique(cat.codes[cat.codes >= 0])
         if len(used) < len(cat.categories):
             empty = [str(c) for i, c in enumerate(cat.categories) if i not in set(used)]
-            raise ValueError(
+            raise DataError(
                 f"grouping factor '{name}' has levels with no rows: {empty[:10]}"
                 f"{' ...' if len(empty) > 10 else ''}. Every cluster needs data; drop the empty "
                 f"levels first with data['{name}'] = data['{name}'].cat.remove_unused_categories()."
@@ -66,10 +67,10 @@ def grouping_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index
                "with '_')" if colon else
                "because values of different types print alike (e.g. 1, 1.0 and '1'). Convert "
                "the column to one type (e.g. .astype(str))")
-        raise ValueError(f"grouping factor '{group}': different levels get the same label "
+        raise DataError(f"grouping factor '{group}': different levels get the same label "
                          f"{dup[:5]} {why} so every cluster has its own label.")
     if len(labels) < 2:
-        raise ValueError(
+        raise DataError(
             f"grouping factor '{group}' has {len(labels)} level"
             f"{'' if len(labels) == 1 else 's'}; a random effect needs at least 2 clusters. "
             "Remove the term or check the grouping column."

@@ -16,11 +16,14 @@ from formulaic.errors import (
     FormulaSyntaxError,
 )
 
+from mixmio.errors import DataError
+
 from ..formula import FormulaError, FormulaSpec
 
 
-def _factor_variables(formula: str) -> set[str]:
-    """Names of data columns a formulaic formula reads (stateful transforms included)."""
+def _factor_variables(formula: str, bare_only: bool = False) -> set[str]:
+    """Names of data columns a formulaic formula reads (stateful transforms included);
+    ``bare_only``: only those read as they are (``x``, not ``C(x)`` or ``np.log(x)``)."""
     names: set[str] = set()
     f = Formula(formula)
     parts = [f.lhs, f.rhs] if hasattr(f, "lhs") else [f]
@@ -30,9 +33,18 @@ def _factor_variables(formula: str) -> set[str]:
                 method = getattr(factor.eval_method, "value", factor.eval_method)
                 if method == "lookup":
                     names.add(factor.expr.strip("`"))
-                elif method == "python":
+                elif method == "python" and not bare_only:
                     names |= _python_names(factor.expr)
     return names
+
+
+def bare_variables(spec: FormulaSpec) -> set[str]:
+    """Variables of the fixed part and the random terms' left-hand sides used as they are."""
+    out = _factor_variables(spec.fixed_formula, bare_only=True)
+    for t in spec.random:
+        if t.expr.strip() != "1":
+            out |= _factor_variables(t.expr, bare_only=True)
+    return {n.strip("`") for n in out}
 
 
 def _python_names(expr: str) -> set[str]:
@@ -51,8 +63,11 @@ def _spec_variables(expr: str, spec: FormulaSpec) -> set[str]:
     :class:`FormulaError` with a caret at that part of the user's formula."""
     try:
         return _factor_variables(expr)
-    except (FormulaSyntaxError, FormulaParsingError) as exc:
-        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines()[0]
+    except (FormulaSyntaxError, FormulaParsingError, SyntaxError) as exc:
+        if isinstance(exc, SyntaxError) and not isinstance(exc, FormulaSyntaxError):
+            reason = f"a term is not valid Python ({exc.msg}: {exc.text!r})"
+        else:
+            reason = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines()[0]
         where = spec.formula.find(expr.split("~")[-1].strip())
         raise FormulaError(f"cannot read '{expr}': {reason}", spec.formula,
                            max(where, 0)) from None
@@ -83,15 +98,15 @@ def materialize(formula_or_spec, data: pd.DataFrame, what: str):
                 return model_matrix(formula_or_spec, data, na_action="raise")
             return formula_or_spec.get_model_matrix(data, na_action="raise")
     except DataMismatchWarning as exc:
-        raise ValueError(f"{what}: new data has factor levels not seen in training. "
+        raise DataError(f"{what}: new data has factor levels not seen in training. "
                          f"{exc}") from None
-    except (FormulaSyntaxError, FormulaParsingError) as exc:
-        raise ValueError(f"{what}: formula syntax error: {exc}") from None
+    except (FormulaSyntaxError, FormulaParsingError, SyntaxError) as exc:
+        raise DataError(f"{what}: formula syntax error: {exc}") from None
     except FactorEvaluationError as exc:
-        raise ValueError(f"{what}: could not evaluate a term: {exc}") from None
+        raise DataError(f"{what}: could not evaluate a term: {exc}") from None
     except ValueError as exc:
         if "null values" in str(exc):
-            raise ValueError(f"{what}: {exc} (a transform produced NaN, e.g. log of a "
+            raise DataError(f"{what}: {exc} (a transform produced NaN, e.g. log of a "
                              "non-positive value)") from None
         raise
 
@@ -99,5 +114,5 @@ def materialize(formula_or_spec, data: pd.DataFrame, what: str):
 def evaluate_offset(expr: str, data: pd.DataFrame) -> np.ndarray:
     mm = materialize(f"0 + I({expr})", data, f"offset({expr})")
     if mm.shape[1] != 1:
-        raise ValueError(f"offset({expr}) must be one numeric column")
+        raise DataError(f"offset({expr}) must be one numeric column")
     return mm.to_numpy(dtype=float)[:, 0]

@@ -246,6 +246,8 @@ def _parse_random(body: str, formula: str, offset: int) -> list[RandomTerm]:
     if second is not None:
         raise FormulaError("random term has more than one '|'", formula, goff + second[0])
     groups = _expand_groups(group, formula, goff)
+    if width == 1:
+        split_top_level(body[:bar], formula, offset)  # '(0 ++ x | g)': as in the fixed part
     exprs = _split_uncorrelated(expr, formula, offset) if width == 2 else [expr]
     return [RandomTerm(e, g, width == 1) for g in groups for e in exprs]
 

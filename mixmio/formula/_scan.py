@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import FormulaError  # noqa: F401  (defined in mixmio.errors)
+
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
-
-
-class FormulaError(ValueError):
-    """A formula syntax error, shown with a caret under the offending position."""
-
-    def __init__(self, message: str, formula: str, position: int):
-        self.reason = message
-        self.formula = formula
-        self.position = max(0, min(position, len(formula)))
-        super().__init__(f"{message}\n    {formula}\n    {' ' * self.position}^")
-
 
 _QUOTES = "'\"`"
 

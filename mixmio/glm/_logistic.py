@@ -16,15 +16,7 @@ import time
 import numpy as np
 from scipy.special import expit
 
-
-class SeparationError(ValueError):
-    """The classes are (quasi-)completely separated: the unpenalised maximum-likelihood
-    estimate is infinite, so no finite coefficient bound can be proven.  ``columns`` names the
-    columns of the separating direction."""
-
-    def __init__(self, message: str, columns: list[str] | None = None):
-        self.columns = list(columns or [])
-        super().__init__(message)
+from ..errors import SeparationError  # noqa: E402,F401  (defined in mixmio.errors)
 
 
 def nll(eta: np.ndarray, y: np.ndarray) -> float:

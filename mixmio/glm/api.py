@@ -94,18 +94,25 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
     >>> held.selected, held.status
     (['a', 'b'], 'optimal')
     """
-    from ..api import _check_solve_args
+    from .._validate import (
+        as_frame,
+        check_bool,
+        check_random_state,
+        check_ridge,
+        check_solve_args,
+    )
     from ..design import build_design
-    from ..inference._tasks import check_seed
 
     if family not in ("binomial", "logit"):
         raise ValueError(f"family must be 'binomial' (logistic regression), got {family!r}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
-    _check_solve_args(mip_gap, time_limit)
-    check_seed(random_state)
-    if not isinstance(warm_start, bool | np.bool_):
-        raise ValueError(f"warm_start must be True or False, got {warm_start!r}")
+    data = as_frame(data)
+    check_solve_args(mip_gap, time_limit)
+    random_state = check_random_state(random_state)
+    check_bool("warm_start", warm_start)
+    check_bool("verbose", verbose)
+    check_ridge(ridge)
     cons = _check_glm_constraints(constraints)
     data, levels, response = _binary_response(formula, data)
     tmap: dict = {}

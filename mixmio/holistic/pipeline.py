@@ -367,12 +367,14 @@ def holistic_regression(formula: str, data: pd.DataFrame,
     >>> res.split_sizes
     (60, 30, 30)
     """
-    from mixmio.api import _check_solve_args
+    from mixmio._validate import as_frame, check_random_state, check_solve_args, check_split
     from mixmio.solvers import check_solver
     from mixmio.solvers._cd import single_thread
 
     # every argument checked before any solve (a bad solver was found after the whole grid)
-    _check_solve_args(1e-4, time_limit)
+    data = as_frame(data)
+    check_solve_args(1e-4, time_limit)
+    random_state = check_random_state(random_state)
     check_solver(solver)
     check_solver(grid_solver)
     for name, v, lo in (("n_gamma", n_gamma, 1), ("top", top, 1), ("B", B, 10)):
@@ -381,9 +383,7 @@ def holistic_regression(formula: str, data: pd.DataFrame,
     if patience is not None and (isinstance(patience, bool) or not isinstance(
             patience, (int, np.integer)) or patience < 1):
         raise ValueError(f"patience must be None or an integer >= 1, got {patience!r}")
-    if (len(split) != 3 or any(not 0 < float(f) < 1 for f in split)
-            or abs(sum(float(f) for f in split) - 1) > 1e-9):
-        raise ValueError(f"split must be three fractions in (0, 1) summing to 1, got {split!r}")
+    split = check_split(split)
     with single_thread():
         return _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B,
                          grid_solver, solver, time_limit, patience, split, random_state,
@@ -411,8 +411,6 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
     if sig is None and significance:
         sig = significance if isinstance(significance, Significance) else Significance(
             B=B, random_state=random_state)
-    if len(split) != 3 or abs(sum(split) - 1) > 1e-9 or min(split) <= 0:
-        raise ValueError(f"split must be three positive fractions summing to 1, got {split}")
     data = data.reset_index(drop=True)
     formula2, tmap = apply_transforms(formula, data, cons)
     data = data.loc[build_design(formula2, data, na_action=na_action).row_index]

@@ -122,24 +122,12 @@ RESAMPLE_UNSUPPORTED = ("resampling clusters or observations of a fit with sign 
                         "or 'parametric'; for fit.stability, fit without those constraints")
 
 
-def check_seed(random_state) -> None:
-    """``random_state`` must seed a ``numpy.random.SeedSequence`` (None, an int or ints):
-    each replicate gets its own child sequence, so a Generator cannot stand in."""
-    if random_state is None:
-        return
-    try:
-        np.random.SeedSequence(random_state)
-    except (TypeError, ValueError):
-        raise TypeError("random_state must be None, an int or a sequence of ints (it seeds a "
-                        f"numpy SeedSequence), got {type(random_state).__name__}") from None
-
-
 def check_replicate_args(fit, solver: str, time_limit) -> None:
     """The per-replicate solver settings, checked before any replicate runs."""
-    from ..api import _check_solve_args
+    from .._validate import check_solve_args
     from ..solvers import check_solver
 
-    _check_solve_args(fit.mip_gap, time_limit)
+    check_solve_args(fit.mip_gap, time_limit)
     check_solver(solver)
 
 

@@ -49,13 +49,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._validate import check_bool, check_n_jobs, check_random_state
 from ._tasks import (
     FAILED_STATUSES,
     WARM_START,
     ReplicateAccounting,
     _Context,
     _Out,
-    check_seed,
     make_context,
     replicate_out,
     run_tasks,
@@ -97,7 +97,7 @@ def resample_indices(n: int, B: int, random_state: int | Sequence[int] | None) -
     >>> bool((idx == resample_indices(5, 3, random_state=0)).all())
     True
     """
-    check_seed(random_state)
+    random_state = check_random_state(random_state)
     seeds = np.random.SeedSequence(random_state).spawn(int(B))
     return np.vstack([_rows(seeds_of(s)[0], int(n)) for s in seeds]).astype(np.int64)
 
@@ -528,9 +528,9 @@ def _check_ci(ci) -> str:
 def _default_time_limit(fit, time_limit):
     """The per-replicate limit: the one given, else the fit's own when it stopped on one (its
     solve time, which is the limit it had), else none."""
-    from ..api import _check_solve_args
+    from .._validate import check_solve_args
 
-    _check_solve_args(fit.mip_gap, time_limit)
+    check_solve_args(fit.mip_gap, time_limit)
     if time_limit is not None:
         return float(time_limit)
     if fit.status == "time_limit":
@@ -605,9 +605,9 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
                             if model == "mio_glm" and scheme == "residual" else ""))
     _check_ci(ci)
     level = _check_level(level)
-    check_seed(random_state)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise ValueError(f"progress must be True or False, got {progress!r}")
+    random_state = check_random_state(random_state)
+    n_jobs = check_n_jobs(n_jobs)
+    check_bool("progress", progress)
     tl = _default_time_limit(fit, time_limit)
     B = int(B)
     n = int(fit.problem.n)

@@ -11,7 +11,7 @@ from mixmio.formula import FormulaError
     ("Reaction ~ Days + 1|Subject", "|"),
     ("Reaction ~ Days * (1|Subject)", "|"),
     ("Reaction ~ (1|Subject) (1|Subject)", "|"),
-    ("Reaction ~ (Days + | Subject)", "Days +"),
+    ("Reaction ~ (Days + | Subject)", "| Subject"),  # the missing term, before "|"
 ])
 def test_misplaced_bar_and_broken_terms(formula, at):
     d = mixmio.datasets.load("sleepstudy")

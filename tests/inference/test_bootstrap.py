@@ -281,8 +281,12 @@ def test_a_bootstrap_of_another_fit_is_refused():
     with pytest.raises(ValueError, match="not computed from this fit"):
         f8.plot_effects(boot=b3)
     assert f3.with_bootstrap(b3).bootstrap_result is b3
+    # a Generator seeds the replicates through one draw: reproducible from its state
+    g1 = f3.bootstrap(B=10, random_state=np.random.default_rng(0), progress=False)
+    g2 = f3.bootstrap(B=10, random_state=np.random.default_rng(0), progress=False)
+    np.testing.assert_array_equal(g1.draws, g2.draws)
     with pytest.raises(TypeError, match="random_state must be None"):
-        f3.bootstrap(B=10, random_state=np.random.default_rng(0))
+        f3.bootstrap(B=10, random_state=True)
 
 
 def test_cluster_bootstrap_splits_copies_in_every_block_of_the_factor():
