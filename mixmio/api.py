@@ -25,7 +25,7 @@ from .results.lmer import MioLmerResult
 def mio_lmer(formula: str, data: pd.DataFrame, k: int | Mapping[str, int | tuple[int, int]],
              *, k_fixed: int | None = None, ridge: float | str = "auto", solver: str = "auto",
              time_limit: float | None = None, mip_gap: float = 1e-4, refit: bool = True,
-             warm_start: bool = True, random_state: int | None = None,
+             warm_start: bool = True, random_state: int | np.random.Generator | None = None,
              na_action: str = "drop", verbose: bool = False,
              constraints: Sequence[Constraint] | Constraint = ()) -> MioLmerResult:
     """Fit a sparse mixed model: at most ``k`` non-zero cluster deviations per column.
@@ -56,8 +56,9 @@ def mio_lmer(formula: str, data: pd.DataFrame, k: int | Mapping[str, int | tuple
         penalised when the refit would break an asymmetric cap's signs).
     warm_start : also run the discrete first-order heuristic for a first incumbent (the
         engines run their own structure-aware heuristics in any case).
-    random_state : seed of the heuristics' random restarts (the exact result does not
-        depend on it; a heuristic or time-limited one may).
+    random_state : seed of the heuristics' random restarts: None, an int, or a numpy
+        ``Generator`` (drawn from once for a seed); the exact result does not depend on it,
+        a heuristic or time-limited one may.
     na_action : ``"drop"`` (drop rows with a missing value in a variable the formula uses,
         counted in ``fit.design.n_dropped``) or ``"raise"``.
     constraints : holistic constraints (:mod:`mixmio.holistic`): ``ForceInclude`` /
@@ -116,7 +117,7 @@ def mio_lmer(formula: str, data: pd.DataFrame, k: int | Mapping[str, int | tuple
 def mio_lm(formula: str, data: pd.DataFrame, k: int | None,
            constraints: Sequence[Constraint] | Constraint = (), ridge: float | str = "auto",
            solver: str = "auto", time_limit: float | None = None, mip_gap: float = 1e-4,
-           random_state: int | None = None, na_action: str = "drop",
+           random_state: int | np.random.Generator | None = None, na_action: str = "drop",
            refit: bool | str = "auto", warm_start: bool = True,
            verbose: bool = False) -> MioLmResult:
     """Best-subset (holistic) linear regression: at most ``k`` selected columns.

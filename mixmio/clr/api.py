@@ -17,7 +17,8 @@ from .solve import FORMULATIONS, SOLVERS, solve_clr
 def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
             outlier_penalty: float | None = None, min_size: int | None = None,
             solver: str = "auto", time_limit: float | None = None, mip_gap: float = 1e-4,
-            random_state: int | None = None, na_action: str = "drop", verbose: bool = False,
+            random_state: int | np.random.Generator | None = None, na_action: str = "drop",
+            verbose: bool = False,
             formulation: str = "auto", symmetry_breaking: bool = True) -> MioClrResult:
     """Clusterwise least-absolute-deviations regression with unknown clusters.
 

@@ -27,7 +27,8 @@ SUPPORTED_CONSTRAINTS = ("ForceInclude", "Exclude", "GroupSparsity", "Correlatio
 def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
             constraints: Sequence[Constraint] | Constraint = (), family: str = "binomial",
             solver: str = "auto", time_limit: float | None = None, mip_gap: float = 1e-4,
-            random_state: int | None = None, na_action: str = "drop", warm_start: bool = True,
+            random_state: int | np.random.Generator | None = None, na_action: str = "drop",
+            warm_start: bool = True,
             verbose: bool = False, ridge: float | str = 0.0) -> MioGlmResult:
     """Best-subset logistic regression: at most ``k`` selected columns, proven optimal.
 

@@ -303,7 +303,7 @@ def holistic_regression(formula: str, data: pd.DataFrame,
                         grid_solver: str = "heuristic", solver: str = "auto",
                         time_limit: float | None = 10.0, patience: int | None = None,
                         split: Sequence[float] = (0.5, 0.25, 0.25),
-                        random_state: int | None = None,
+                        random_state: int | np.random.Generator | None = None,
                         na_action: str = "drop") -> HolisticResult:
     """King's holistic regression pipeline (see module docstring).
 
