@@ -231,12 +231,26 @@ def same_problem(ctx: _Context, y: np.ndarray) -> tuple[Problem, None]:
 
 
 def map_back(w: np.ndarray, colmap: np.ndarray | None, n_coef: int) -> np.ndarray:
-    """Coefficients in the full-data layout; NaN where absent, the first copy for duplicates."""
+    """Coefficients in the full-data layout; NaN where absent.
+
+    A cluster drawn twice has two identical copies, and which copy an optimum selects is an
+    exact tie that the solver breaks.  The copy with the largest ``|estimate|`` (the first
+    among equals) is reported, so a cluster counts as selected when any copy is, whichever
+    tied optimum the solver returned.
+
+    >>> map_back(np.array([0.0, 2.0, 5.0]), np.array([1, 1, 0]), 3).tolist()
+    [5.0, 2.0, nan]
+    """
+    w = np.asarray(w, dtype=float)
     if colmap is None:
-        return np.asarray(w, dtype=float).copy()
+        return w.copy()
+    colmap = np.asarray(colmap)
     out = np.full(n_coef, np.nan)
-    uniq, first = np.unique(colmap, return_index=True)
-    out[uniq] = w[first]
+    order = np.lexsort((-np.abs(w), colmap))  # by column, largest |w| first, stable
+    cols = colmap[order]
+    head = np.ones(cols.size, dtype=bool)
+    head[1:] = cols[1:] != cols[:-1]
+    out[cols[head]] = w[order][head]
     return out
 
 

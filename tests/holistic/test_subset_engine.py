@@ -41,7 +41,10 @@ def test_engine_matches_brute_force(seed, p, k, rho, ridge):
     sol = solve_subset(pr)
     best, mask = brute_force(pr)
     assert sol.status == "optimal"
-    assert sol.objective == pytest.approx(best, rel=1e-7, abs=1e-9)
+    # "optimal" certifies the default mip_gap (1e-4), no more: a random draw may have a
+    # second-best support within it, which the engine may return (the objective is exact on
+    # its support, so when no other support is that close this still pins the optimum)
+    assert best * (1 - 1e-7) - 1e-9 <= sol.objective <= best * (1 + 1e-4) + 1e-9
     assert sol.best_bound <= best * (1 + 1e-9) + 1e-9
     assert pr.is_feasible(sol.w)
 
@@ -59,7 +62,10 @@ def test_engine_l1_and_rows_match_brute_force(seed, gamma):
     sol = solve_subset(pr)
     best, _ = brute_force(pr)
     assert sol.status == "optimal"
-    assert sol.objective == pytest.approx(best, rel=1e-6, abs=1e-8)
+    # within the certified mip_gap (1e-4) of the brute-force optimum, not necessarily at it
+    # (a second-best support may lie within the gap); 1e-6 below: the l1 fits' accuracy
+    assert best * (1 - 1e-6) - 1e-8 <= sol.objective <= best * (1 + 1e-4) + 1e-8
+    assert sol.best_bound <= best * (1 + 1e-6) + 1e-8
     assert pr.is_feasible(sol.w, z=sol.info["z"])
 
 

@@ -150,7 +150,10 @@ def test_property_scip_equals_brute_force_and_beats_heuristic(seed, K, k, ridge)
     sol = solve_cvxpy(pr, solver="SCIP", warm=heur)
     assert heur.objective >= best - 1e-9 * abs(best)
     assert sol.status == "optimal"
-    assert abs(sol.objective - best) <= 1e-6 * abs(best)
+    # "optimal" certifies SCIP's mip_gap (1e-4): on a random draw a second-best support may
+    # lie within it, so the objective is pinned to that window, not to the optimum itself
+    assert best * (1 - 1e-6) <= sol.objective <= best * (1 + 1e-4)
+    assert sol.best_bound <= best * (1 + 1e-6)
     assert sol.objective <= heur.objective + 1e-9 * abs(heur.objective)
 
 
