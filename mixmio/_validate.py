@@ -24,7 +24,8 @@ import pandas as pd
 from .errors import ArgumentError, ArgumentTypeError, DataError, DataTypeError
 
 __all__ = ["as_frame", "check_bool", "check_choice", "check_int", "check_n_jobs",
-           "check_random_state", "check_ridge", "check_solve_args", "check_split",
+           "check_random_state", "check_replicate_settings", "check_ridge",
+           "check_solve_args", "check_split",
            "dtype_class"]
 
 
@@ -69,32 +70,27 @@ def check_choice(name: str, value, choices) -> None:
         raise ArgumentError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
-def check_int(name: str, value, lo: int | None = None, hi: int | None = None,
-              none_ok: bool = False) -> int | None:
-    """An integer (not a bool) within ``[lo, hi]``."""
+def check_int(name: str, value, lo: int | None = None, none_ok: bool = False) -> int | None:
+    """An integer (not a bool), at least ``lo`` when given."""
     if value is None and none_ok:
         return None
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
         raise ArgumentTypeError(f"{name} must be an int, got {_shown(value)}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        rng = (f">= {lo}" if hi is None else f"between {lo} and {hi}") if lo is not None \
-            else f"<= {hi}"
-        raise ArgumentError(f"{name} must be an integer {rng}, got {value!r}")
+    if lo is not None and value < lo:
+        raise ArgumentError(f"{name} must be an integer >= {lo}, got {value!r}")
     return int(value)
 
 
-def check_ridge(ridge, positive: bool = False, auto: bool = True) -> None:
+def check_ridge(ridge, positive: bool = False) -> None:
     """``"auto"`` or a finite real (> 0 with ``positive``, else >= 0); bools are refused
     (``ridge=True`` is not ridge 1)."""
-    if auto and isinstance(ridge, str) and ridge == "auto":
+    if isinstance(ridge, str) and ridge == "auto":
         return
-    what = "a positive number" if positive else "a non-negative number"
+    what = f"'auto' or a {'positive' if positive else 'non-negative'} number"
     if isinstance(ridge, bool | np.bool_) or not isinstance(ridge, numbers.Real):
-        raise ArgumentTypeError(f"ridge must be {'auto' if auto else ''}"
-                                f"{' or ' if auto else ''}{what}, got {_shown(ridge)}")
+        raise ArgumentTypeError(f"ridge must be {what}, got {_shown(ridge)}")
     if not np.isfinite(ridge) or ridge < 0 or (positive and ridge == 0):
-        raise ArgumentError(f"ridge must be {'auto' if auto else ''}{' or ' if auto else ''}"
-                            f"{what}, got {ridge!r}")
+        raise ArgumentError(f"ridge must be {what}, got {ridge!r}")
 
 
 def check_random_state(random_state):
@@ -137,6 +133,14 @@ def check_n_jobs(n_jobs) -> int | None:
         raise ArgumentError("n_jobs must not be 0: use a positive number of workers, -1 for "
                             "all cores (as in joblib), or None")
     return int(n_jobs)
+
+
+def check_replicate_settings(random_state, n_jobs, progress) -> tuple:
+    """The settings every replicate method (``bootstrap``, ``stability``) shares; returns
+    ``(random_state, n_jobs)`` as :func:`check_random_state` and :func:`check_n_jobs` give
+    them."""
+    check_bool("progress", progress)
+    return check_random_state(random_state), check_n_jobs(n_jobs)
 
 
 def check_solve_args(mip_gap, time_limit) -> None:

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .._validate import as_frame, check_bool, check_int, check_random_state, check_solve_args
 from .._warnings import user_stacklevel
 from . import solve as _solve
 from .result import MioClrResult
@@ -74,13 +75,6 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
     >>> fit.coef.round(0).abs().to_numpy().tolist()
     [[1.0, 2.0], [30.0, 3.0]]
     """
-    from .._validate import (
-        as_frame,
-        check_bool,
-        check_int,
-        check_random_state,
-        check_solve_args,
-    )
     from ..design import build_design
 
     data = as_frame(data)

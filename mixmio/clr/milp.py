@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..errors import GurobiLicenceError  # noqa: F401  (defined in mixmio.errors)
 from .problem import ClrProblem, symmetry_rows
 
 #: integrality / feasibility tolerance: with M_i up to 1e4-1e5 the default 1e-6 would let a
@@ -311,8 +312,6 @@ def solve_highs(pr: ClrProblem, model: MilpModel, start: np.ndarray | None,
         status = "error"
     return MilpOutcome(status, obj, bound, nodes, labels, f"HiGHS: {h.modelStatusToString(st)}")
 
-
-from ..errors import GurobiLicenceError  # noqa: E402,F401  (defined in mixmio.errors)
 
 #: the pip wheel's size-limited licence: at most this many variables and linear constraints
 GUROBI_PIP_LIMIT = 2000

@@ -200,7 +200,7 @@ class Design:
     row_index: pd.Index
     na_counts: dict[str, int]
     model_spec: object = field(repr=False, default=None)
-    column_dtypes: dict[str, str] = field(repr=False, default_factory=dict)
+    column_dtypes: dict[str, object] = field(repr=False, default_factory=dict)
 
     @property
     def formula(self) -> str:

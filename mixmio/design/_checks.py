@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
-from ..errors import RankDeficientError  # noqa: F401  (defined in mixmio.errors)
+from .._validate import dtype_class
+from ..errors import (
+    DataError,
+    DataTypeError,
+    RankDeficientError,  # noqa: F401  (defined in mixmio.errors)
+)
 
 
 def check_rank(X: pd.DataFrame, tol: float = 1e-7) -> None:
@@ -48,8 +51,6 @@ def check_finite(what: str, names: list[str], values: np.ndarray) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         cols = {names[j]: int(bad[:, j].sum()) for j in np.flatnonzero(bad.any(axis=0))}
-        from ..errors import DataError
-
         raise DataError(f"non-finite values (inf or NaN) in {what} {cols} (rows per column); "
                          "they come from the data or from a transformation such as np.log(0). "
                          "Drop or fix those rows, or change the transformation.")
@@ -61,8 +62,6 @@ def check_response(data: pd.DataFrame, response: str) -> None:
     if name in data.columns:
         dt = data[name].dtype
         if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)):
-            from ..errors import DataTypeError
-
             raise DataTypeError(
                 f"the response '{name}' must be numeric, but its dtype is {dt}. "
                 f"Convert it first, e.g. data['{name}'] = pd.to_numeric(data['{name}'])."
@@ -83,6 +82,11 @@ def _unhashable(series: pd.Series):
     list, dict, set or array in a cell), or None."""
     if series.dtype != object:
         return None
+    try:
+        pd.unique(series)  # hashes every cell in C; only a failure needs the row
+        return None
+    except TypeError:
+        pass
     for label, v in series.items():
         try:
             hash(v)
@@ -93,17 +97,12 @@ def _unhashable(series: pd.Series):
 
 def _numbers_as_object(series: pd.Series) -> bool:
     """An object column whose non-missing cells are all numbers (not bools)."""
-    if series.dtype != object:
-        return False
-    vals = series.dropna()
-    if vals.empty:
-        return False
-    return bool(vals.map(lambda v: isinstance(v, numbers.Real)
-                         and not isinstance(v, bool | np.bool_)).all())
+    return series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in (
+        "integer", "floating", "mixed-integer-float", "decimal")
 
 
 def check_columns(data: pd.DataFrame, columns: list[str], groups: set[str],
-                  bare: set[str]) -> dict[str, str]:
+                  bare: set[str]) -> dict[str, object]:
     """Refuse columns a formula cannot use, naming them; return every column's dtype.
 
     ``groups`` are the grouping factors (any hashable values are levels, datetimes
@@ -112,16 +111,11 @@ def check_columns(data: pd.DataFrame, columns: list[str], groups: set[str],
     value).  Complex columns are refused everywhere, datetime and timedelta columns except
     as grouping factors, and unhashable cells (a list in a cell) everywhere.
     """
-    from .._validate import dtype_class
-    from ..errors import DataTypeError
-
     dtypes = {}
     for c in columns:
-        s = data[c]
-        if isinstance(s, pd.DataFrame):  # duplicates are refused by as_frame; be safe
-            raise DataTypeError(f"column '{c}' appears more than once in the data")
+        s = data[c]  # one column: as_frame refuses duplicate names
         kind = dtype_class(s.dtype)
-        dtypes[c] = str(s.dtype)
+        dtypes[c] = s.dtype
         if kind == "complex":
             raise DataTypeError(f"column '{c}' is complex ({s.dtype}); a model matrix is real. "
                                 f"Use its real part (np.real) or modulus (np.abs) explicitly.")

@@ -64,7 +64,7 @@ def _spec_variables(expr: str, spec: FormulaSpec) -> set[str]:
     try:
         return _factor_variables(expr)
     except (FormulaSyntaxError, FormulaParsingError, SyntaxError) as exc:
-        if isinstance(exc, SyntaxError) and not isinstance(exc, FormulaSyntaxError):
+        if isinstance(exc, SyntaxError):  # Python's, from formulaic's code sanitizer
             reason = f"a term is not valid Python ({exc.msg}: {exc.text!r})"
         else:
             reason = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines()[0]
@@ -101,7 +101,8 @@ def materialize(formula_or_spec, data: pd.DataFrame, what: str):
         raise DataError(f"{what}: new data has factor levels not seen in training. "
                          f"{exc}") from None
     except (FormulaSyntaxError, FormulaParsingError, SyntaxError) as exc:
-        raise DataError(f"{what}: formula syntax error: {exc}") from None
+        text = formula_or_spec if isinstance(formula_or_spec, str) else str(what)
+        raise FormulaError(f"{what}: formula syntax error: {exc}", text, 0) from None
     except FactorEvaluationError as exc:
         raise DataError(f"{what}: could not evaluate a term: {exc}") from None
     except ValueError as exc:

@@ -16,7 +16,7 @@ import time
 import numpy as np
 from scipy.special import expit
 
-from ..errors import SeparationError  # noqa: E402,F401  (defined in mixmio.errors)
+from ..errors import SeparationError  # noqa: F401  (defined in mixmio.errors)
 
 
 def nll(eta: np.ndarray, y: np.ndarray) -> float:

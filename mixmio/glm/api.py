@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._validate import as_frame, check_bool, check_random_state, check_ridge, check_solve_args
 from .engine import SOLVERS, solve_glm
 from .problem import GlmProblem
 from .result import MioGlmResult
@@ -95,13 +96,6 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
     >>> held.selected, held.status
     (['a', 'b'], 'optimal')
     """
-    from .._validate import (
-        as_frame,
-        check_bool,
-        check_random_state,
-        check_ridge,
-        check_solve_args,
-    )
     from ..design import build_design
 
     if family not in ("binomial", "logit"):

@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .._validate import check_bool, check_n_jobs, check_random_state
+from .._validate import check_replicate_settings
 from ._tasks import (
     RESAMPLE_UNSUPPORTED,
     WARM_START,
@@ -754,9 +754,7 @@ def bootstrap(fit: MioLmerResult, B: int = 500, scheme: str = "residual",
     group = fit.design.blocks[unit].group
     K = fit.design.blocks[unit].n_levels
     check_replicate_args(fit, solver, time_limit)
-    random_state = check_random_state(random_state)
-    n_jobs = check_n_jobs(n_jobs)
-    check_bool("progress", progress)
+    random_state, n_jobs = check_replicate_settings(random_state, n_jobs, progress)
     if scheme == "cluster" and not resamplable(fit.problem):
         raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     if ci == "bca":

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._validate import check_bool, check_n_jobs, check_random_state
+from .._validate import check_replicate_settings
 from ._tasks import (
     RESAMPLE_UNSUPPORTED,
     WARM_START,
@@ -374,9 +374,7 @@ def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
     _check_stability_args(B, frac, pairing, threshold, scheme)
     unit = unit_block_index(fit, cluster_by)
     check_replicate_args(fit, solver, time_limit)
-    random_state = check_random_state(random_state)
-    n_jobs = check_n_jobs(n_jobs)
-    check_bool("progress", progress)
+    random_state, n_jobs = check_replicate_settings(random_state, n_jobs, progress)
     if not resamplable(fit.problem):
         raise NotImplementedError(RESAMPLE_UNSUPPORTED)
     options = {"scheme": scheme, "cluster_by": fit.design.blocks[unit].group,

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._validate import check_bool, check_n_jobs, check_random_state
+from .._validate import check_random_state, check_replicate_settings
 from ._tasks import (
     FAILED_STATUSES,
     WARM_START,
@@ -605,9 +605,7 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
                             if model == "mio_glm" and scheme == "residual" else ""))
     _check_ci(ci)
     level = _check_level(level)
-    random_state = check_random_state(random_state)
-    n_jobs = check_n_jobs(n_jobs)
-    check_bool("progress", progress)
+    random_state, n_jobs = check_replicate_settings(random_state, n_jobs, progress)
     tl = _default_time_limit(fit, time_limit)
     B = int(B)
     n = int(fit.problem.n)
