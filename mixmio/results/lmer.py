@@ -51,7 +51,7 @@ class MioLmerResult(CertificateMixin):
     mip_gap: float
     refit: bool
     bootstrap_result: object = field(default=None, repr=False)
-
+    cv_result: object = field(default=None, repr=False)  # CVResult when fitted with k="cv"
 
     @property
     def k(self) -> dict[str, int]:
