@@ -29,10 +29,15 @@ from .holistic import (
 )
 from .holistic.pipeline import HolisticResult, holistic_regression
 from .simulate import SimulatedData, simulate
+from .tuning import CVResult, PathResult, cv_lmer, lmer_path
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CVResult",
+    "PathResult",
+    "cv_lmer",
+    "lmer_path",
     "CorrelationLimit",
     "Exclude",
     "ForceInclude",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +13,7 @@ from mixmio._warnings import user_stacklevel
 
 from ._validate import as_frame, check_bool, check_random_state, check_ridge, check_solve_args
 from .design import build_design
+from .errors import ArgumentError
 from .problem import LinearConstraint
 from .problem.build import build_lm_problem, build_problem
 from .results.lm import MioLmResult, condition_number
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 from .results.lmer import MioLmerResult
 
 
-def mio_lmer(formula: str, data: pd.DataFrame, k: int | Mapping[str, int | tuple[int, int]],
+def mio_lmer(formula: str, data: pd.DataFrame,
+             k: int | Mapping[str, int | tuple[int, int]] | str,
              *, k_fixed: int | None = None, ridge: float | str = "auto", solver: str = "auto",
              time_limit: float | None = None, mip_gap: float = 1e-4, refit: bool = True,
              warm_start: bool = True, random_state: int | np.random.Generator | None = None,
@@ -40,7 +42,10 @@ def mio_lmer(formula: str, data: pd.DataFrame, k: int | Mapping[str, int | tuple
     k : int (caps every random-effect column) or dict keyed by column label
         (``{"1|school": 5, "x|school": 2}``); a pair ``(worst, best)`` is an asymmetric cap:
         at most ``worst`` positive and ``best`` negative deviations
-        (``{"1|hospital": (3, 0)}`` flags only clusters above the population).
+        (``{"1|hospital": (3, 0)}`` flags only clusters above the population); or ``"cv"``:
+        choose it by 5-fold cluster-blocked cross-validation over the default grid
+        (:func:`mixmio.cv_lmer`), return the refit at the chosen cap with the CV table in
+        ``fit.cv_result``.
     k_fixed : optional cap on the selectable fixed effects (the intercept is always in).
     ridge : ``"auto"`` (1e-4 x median column sum of squares of [X | Z]) or a positive number.
     solver : ``"auto"`` (exact: mixmio's own engines where they apply, else a CVXPY model
@@ -78,40 +83,99 @@ def mio_lmer(formula: str, data: pd.DataFrame, k: int | Mapping[str, int | tuple
     >>> sorted(fit.selected["level"])
     ['309', '310', '337']
     """
-    from .solvers import solve
+    if isinstance(k, str):
+        if k != "cv":
+            raise ArgumentError(f"k must be an int, a dict of caps or 'cv', got {k!r}")
+        from .tuning.cv import cv_lmer
 
+        return cv_lmer(formula, data, k_fixed=k_fixed, ridge=ridge, solver=solver,
+                       time_limit=time_limit, mip_gap=mip_gap, refit=refit,
+                       warm_start=warm_start, random_state=random_state, na_action=na_action,
+                       constraints=constraints).fit
     data = as_frame(data)
+    settings = _lmer_settings(k_fixed=k_fixed, ridge=ridge, solver=solver,
+                              time_limit=time_limit, mip_gap=mip_gap, refit=refit,
+                              warm_start=warm_start, random_state=random_state,
+                              verbose=verbose)
+    prepared = _lmer_prepare(formula, data, na_action, constraints)
+    return _lmer_fit(prepared, k, settings)
+
+
+@dataclass(frozen=True)
+class _LmerPrepared:
+    """What a mio_lmer fit builds before its caps are known: the checked constraints, the
+    transform map and the design (shared by every fit of a path over k)."""
+
+    design: object
+    cons: tuple
+    tmap: object
+
+
+def _lmer_settings(*, k_fixed=None, ridge="auto", solver="auto", time_limit=None,
+                   mip_gap=1e-4, refit=True, warm_start=True, random_state=None,
+                   verbose=False) -> dict:
+    """mio_lmer's solve settings, checked (before any design is built)."""
     check_solve_args(mip_gap, time_limit)
     check_bool("refit", refit)
     check_bool("warm_start", warm_start)
     check_bool("verbose", verbose)
     check_ridge(ridge, positive=True)
-    random_state = check_random_state(random_state)
-    from .holistic.compile import apply_transforms, check_constraints, compile_constraints
+    return dict(k_fixed=k_fixed, ridge=ridge, solver=solver, time_limit=time_limit,
+                mip_gap=mip_gap, refit=refit, warm_start=warm_start,
+                random_state=check_random_state(random_state), verbose=verbose)
+
+
+def _lmer_prepare(formula: str, data: pd.DataFrame, na_action: str,
+                  constraints) -> _LmerPrepared:
+    from .holistic.compile import apply_transforms, check_constraints
 
     cons = check_constraints(constraints)
     formula2, tmap = apply_transforms(formula, data, cons)
     design = build_design(formula2, data, na_action=na_action)
+    return _LmerPrepared(design, cons, tmap)
+
+
+def _lmer_problem(prepared: _LmerPrepared, k, settings: dict, base=None):
+    """The Problem of one cap ``k``.  ``base``: a Problem of the same design whose arrays are
+    reused (so the engines' per-cluster statistics, cached per array, are built once)."""
+    from .holistic.compile import compile_constraints
+
+    design, cons, k_fixed = prepared.design, prepared.cons, settings["k_fixed"]
+    ridge = settings["ridge"] if base is None else base.ridge
     problem = build_problem(design, k, k_fixed=k_fixed, ridge=ridge)
+    if base is not None:
+        problem = replace(problem, X=base.X, Z=base.Z, y=base.y, terms=base.terms)
     if cons or k_fixed is not None:
         fixed_cap = next((c for c in problem.caps if c.label == "fixed effects"), None)
         compiled = compile_constraints(
             cons, design, fixed_selectable=None if fixed_cap is None else fixed_cap.index,
             k_fixed=k_fixed, caps=problem.caps, auto_groups=k_fixed is not None,
-            transforms=tmap, context="mio_lmer")
+            transforms=prepared.tmap, context="mio_lmer")
         if compiled.significance is not None:
             raise ValueError("Significance is supported by mio_lm and holistic_regression only")
         if compiled.rows or compiled.l1 is not None:
             problem = replace(problem, constraints=compiled.rows, l1=compiled.l1)
-    solution = solve(problem, solver=solver, time_limit=time_limit, mip_gap=mip_gap,
-                     warm_start=warm_start, random_state=random_state, verbose=verbose)
+    return problem
+
+
+def _lmer_fit(prepared: _LmerPrepared, k, settings: dict, base=None,
+              warm=None) -> MioLmerResult:
+    """Solve one cap on a prepared design (``warm``: a previous Solution or support mask)."""
+    from .solvers import solve
+
+    problem = _lmer_problem(prepared, k, settings, base=base)
+    solution = solve(problem, solver=settings["solver"], time_limit=settings["time_limit"],
+                     mip_gap=settings["mip_gap"], warm_start=settings["warm_start"],
+                     random_state=settings["random_state"], verbose=settings["verbose"],
+                     warm=warm)
     _raise_if_no_solution(solution)
     w = solution.w
-    if refit:
+    if settings["refit"]:
         from .solvers.refit import refit_if_feasible
 
         w = refit_if_feasible(problem, w, z=solution.info.get("z"))
-    return MioLmerResult(design, problem, solution, w, mip_gap, refit)
+    return MioLmerResult(prepared.design, problem, solution, w, settings["mip_gap"],
+                         settings["refit"])
 
 
 def mio_lm(formula: str, data: pd.DataFrame, k: int | None,

@@ -57,6 +57,9 @@ def refit_support(problem: Problem, w: np.ndarray) -> np.ndarray:
     and the intercept is the mean).  It is computed exactly: the unpenalised columns are
     profiled out and the penalised ones get the minimum-norm (pseudo-inverse) solution.
     """
+    fast = _refit_disjoint(problem, w)
+    if fast is not None:
+        return fast
     cols, G, c = _support_gram(problem, w)
     out = np.zeros(problem.n_coef)
     if len(cols) == 0:
@@ -89,6 +92,56 @@ def refit_support(problem: Problem, w: np.ndarray) -> np.ndarray:
     wU = np.linalg.lstsq(GUU, c[U] - GUP @ wP, rcond=None)[0] if U.size else np.zeros(0)
     out[cols[U]] = wU
     out[cols[P]] = wP
+    return out
+
+
+def _refit_disjoint(problem: Problem, w: np.ndarray) -> np.ndarray | None:
+    """:func:`refit_support` when the refit's Z columns touch disjoint rows (selected random
+    intercepts of one grouping factor), every uncapped column is in X and every Z column is
+    penalised; else None.
+
+    The Z block of the Gram is then diagonal (D), so the cluster effects are profiled out
+    exactly: gamma = D^-1 (Z'y - Z'X beta), and beta solves the p x p Schur system
+    S0 beta = r0 with S0 = X'X - X'Z D^-1 Z'X.  When S0 is singular (an intercept with every
+    cluster selected, a cluster-level covariate), the least-squares solutions are
+    beta0 + N t (N spanning S0's null space), and the ridge limit is the one of least
+    ||gamma||: a least-squares problem in t of the null space's dimension.  O(n p + K p^2)
+    instead of an eigen-decomposition of the (p + K) square Gram.
+    """
+    p = problem.p
+    capped = np.asarray(problem.capped, dtype=int)
+    if np.any(capped < p) or not np.all(problem.penalized[p:]) or np.any(problem.penalized[:p]):
+        return None
+    zc = capped[w[capped] != 0] - p
+    Zs = problem.Z[:, zc].tocsc()
+    if zc.size == 0 or np.bincount(Zs.indices, minlength=problem.n).max() > 1:
+        return None
+    X, y = problem.X, problem.y
+    dvec = np.asarray(Zs.multiply(Zs).sum(axis=0)).ravel()
+    if np.any(dvec <= 0):
+        return None
+    B = np.asarray((Zs.T @ X).T)  # X'Z, p x s
+    cZ = np.asarray(Zs.T @ y).ravel()
+    BD = B / dvec
+    S0 = X.T @ X - BD @ B.T
+    r0 = X.T @ y - BD @ cZ
+    # scale by X'X's diagonal (the columns' units), not S0's: a direction S0 nearly
+    # annihilates has a near-zero diagonal there, which S0's own scaling would blow up to 1
+    dx = np.sqrt(np.clip(np.einsum("ij,ij->j", X, X), 0.0, None))
+    dinv = np.where(dx > 0, 1.0 / np.where(dx > 0, dx, 1.0), 0.0)
+    Ss = S0 * np.outer(dinv, dinv)
+    eig, V = np.linalg.eigh(0.5 * (Ss + Ss.T))
+    keep = eig > 1e-10 * max(1.0, float(np.max(np.abs(eig)))) if eig.size else eig > 0
+    beta = dinv * (V[:, keep] @ ((V[:, keep].T @ (dinv * r0)) / eig[keep]))
+    N = dinv[:, None] * V[:, ~keep]
+    if N.shape[1]:
+        # least ||gamma|| = ||D^-1 (cZ - B'(beta + N t))|| over t
+        resid = (cZ - B.T @ beta) / dvec
+        M = (B.T @ N) / dvec[:, None]
+        beta = beta + N @ np.linalg.lstsq(M, resid, rcond=None)[0]
+    out = np.zeros(problem.n_coef)
+    out[:p] = beta
+    out[p + zc] = (cZ - B.T @ beta) / dvec
     return out
 
 

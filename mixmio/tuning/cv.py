@@ -1,0 +1,334 @@
+"""Cross-validation of the caps k: folds blocked by cluster, within clusters, or any
+scikit-learn splitter."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mixmio.errors import ArgumentError, ArgumentTypeError
+
+from .path import check_lmer_args, path_from_prepared, resolve_grid
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from mixmio.results.lmer import MioLmerResult
+
+PREDICT_NEW = ("soft", "hard", "population", "features")
+
+
+# ---------------------------------------------------------------------------- folds
+def blocked_folds(codes: np.ndarray, folds: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Test rows of each fold: the clusters, shuffled, dealt to the folds in turn (every
+    cluster's rows in one fold)."""
+    K = int(codes.max()) + 1
+    order = rng.permutation(K)
+    fold_of = np.empty(K, dtype=int)
+    fold_of[order] = np.arange(K) % folds
+    return [np.flatnonzero(fold_of[codes] == f) for f in range(folds)]
+
+
+def within_folds(codes: np.ndarray, folds: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Test rows of each fold: each cluster's rows, shuffled, dealt to the folds in turn from
+    a random fold on.  A cluster with two or more rows keeps rows in training in every fold;
+    a cluster with one row is never held out (it would leave training)."""
+    n = codes.size
+    fold_of = np.full(n, -1)
+    perm = rng.permutation(n)
+    order = perm[np.argsort(codes[perm], kind="stable")]  # rows by cluster, shuffled within
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    offsets = rng.integers(0, folds, size=sizes.size)
+    pos = np.arange(n) - np.repeat(starts, sizes)  # position within its cluster
+    cl = codes[order]
+    fold_of[order] = (offsets[cl] + pos) % folds
+    fold_of[order[sizes[cl] < 2]] = -1
+    return [np.flatnonzero(fold_of == f) for f in range(folds)]
+
+
+def _splitter_folds(cv, data: pd.DataFrame, y: np.ndarray, groups: np.ndarray
+                    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # KFold and friends say they ignore the groups
+            warnings.filterwarnings("ignore", message="The groups parameter is ignored")
+            splits = list(cv.split(data, y, groups))
+    except Exception as exc:  # a splitter's own complaint, with context
+        raise ArgumentError(f"the splitter {cv!r} failed on the data: {exc}") from exc
+    if not splits:
+        raise ArgumentError(f"the splitter {cv!r} produced no folds")
+    return [(np.asarray(tr, dtype=int), np.asarray(te, dtype=int)) for tr, te in splits]
+
+
+# ---------------------------------------------------------------------------- result
+@dataclass(frozen=True, eq=False)
+class CVResult:
+    """Cross-validated choice of k.
+
+    ``table``: one row per cap: ``k``, ``mean`` and ``se`` of the held-out mean squared error
+    over folds, ``n_certified`` (folds whose fit at that cap is proven optimal) and one column
+    per fold (``fold_1``, ...).  ``k_best`` (by ``rule``), ``k_min`` and ``k_1se``, ``fit``
+    (the refit at ``k_best`` on all rows, its ``cv_result`` is this object), ``folds`` (test
+    row positions of each fold), ``plot()``.
+
+    >>> import mixmio
+    >>> exam = mixmio.datasets.load("Exam")
+    >>> cv = mixmio.cv_lmer("normexam ~ standLRT + (1 | school)", exam, k=[0, 5, 10, 20],
+    ...                     random_state=1)
+    >>> cv.k_best in (0, 5, 10, 20), cv.fit.cv_result is cv
+    (True, True)
+    """
+
+    formula: str
+    cv: str
+    rule: str
+    predict_new: str
+    table: pd.DataFrame
+    folds: list = field(repr=False)
+    caps: dict = field(repr=False)
+    k_min: Any = None
+    k_1se: Any = None
+    fit: MioLmerResult | None = field(default=None, repr=False)
+
+    @property
+    def k_best(self):
+        """The chosen cap: ``k_min`` under ``rule="min"``, ``k_1se`` under ``"1se"``."""
+        return self.k_min if self.rule == "min" else self.k_1se
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        """Held-out mean squared error, caps by folds."""
+        return self.table.set_index("k").filter(like="fold_")
+
+    def plot(self, ax: Axes | None = None) -> Figure:
+        """The CV curve (mean +- 1 SE per cap), with the minimum and the 1-SE choice marked."""
+        from mixmio.inference.plots import _new_axes
+
+        t = self.table
+        x = np.array([sum(self.caps[key].values()) for key in t["k"]], dtype=float)
+        fig, ax = _new_axes(ax, 4.0)
+        ax.errorbar(x, t["mean"], yerr=t["se"], marker="o", ms=3, capsize=2, lw=1)
+        xm = sum(self.caps[self.k_min].values())
+        x1 = sum(self.caps[self.k_1se].values())
+        ax.axvline(xm, color="tab:red", ls="--", lw=1, label=f"min (k={self.k_min})")
+        ax.axvline(x1, color="tab:green", ls=":", lw=1.5, label=f"1 SE (k={self.k_1se})")
+        ax.axhline(float(t.loc[t["k"] == self.k_min, "mean"].iloc[0])
+                   + float(t.loc[t["k"] == self.k_min, "se"].iloc[0]), color="gray", lw=0.5)
+        ax.set_xlabel("k (cap on the number of non-zero cluster effects)")
+        ax.set_ylabel(f"held-out MSE ({self.cv} folds)")
+        ax.legend()
+        return fig
+
+    def __repr__(self) -> str:
+        return (f"<CVResult {self.formula!r}: {self.cv} CV over {len(self.table)} caps, "
+                f"k_best={self.k_best!r} (rule {self.rule!r})>")
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False)
+
+
+# ---------------------------------------------------------------------------- one fold
+def _fold_scores(task) -> tuple[list[float], list[bool]]:
+    """Held-out MSE and certification of every cap on one fold."""
+    from mixmio.api import _lmer_prepare
+    from mixmio.solvers._cd import single_thread
+
+    (formula, train, test, y_test, grid, settings, na_action, constraints, predict_new,
+     predict_kw) = task
+    with single_thread(user_api=None):
+        prepared = _lmer_prepare(formula, train, na_action, constraints)
+        sizes = {lab: prepared.design.block_of(lab)[0].n_levels
+                 for lab in prepared.design.column_labels}
+        capped = [(key, {lab: min(v, sizes[lab]) for lab, v in pt.items()}) for key, pt in grid]
+        uniq: dict = {}
+        for _, pt in capped:
+            uniq.setdefault(tuple(pt.values()), pt)
+        inner = [(vals, pt) for vals, pt in uniq.items()]
+        inner.sort(key=lambda t: (sum(t[0]), t[0]))
+        path = path_from_prepared(prepared, inner, settings, formula)
+        mse, ok = [], []
+        cache: dict = {}
+        for _, pt in capped:
+            vals = tuple(pt.values())
+            if vals not in cache:
+                fit = path.fits[vals]
+                pred = np.asarray(_predict(fit, test, predict_new, predict_kw), dtype=float)
+                good = np.isfinite(pred)
+                cache[vals] = (float(np.mean((y_test[good] - pred[good]) ** 2)),
+                               fit.status == "optimal")
+            mse.append(cache[vals][0])
+            ok.append(cache[vals][1])
+    return mse, ok
+
+
+def _predict(fit, test: pd.DataFrame, mode: str, kw: dict):
+    import warnings
+
+    with warnings.catch_warnings():
+        # a held-out fold may miss factor levels or carry new ones: the mode decides
+        warnings.simplefilter("ignore", UserWarning)
+        return fit.predict(test, new_levels=mode, **kw)
+
+
+# ---------------------------------------------------------------------------- front door
+def cv_lmer(formula: str, data: pd.DataFrame,
+            k: Sequence[int] | Mapping[str, Sequence[int] | int] | None = None, *,
+            cv: str | Any = "blocked", folds: int = 5, rule: str = "min",
+            predict_new: str = "soft", cluster_features: Sequence[str] | None = None,
+            random_state: int | np.random.Generator | None = None, n_jobs: int | None = None,
+            progress: bool = False, **mio_lmer_args) -> CVResult:
+    """Choose the caps k of :func:`mixmio.mio_lmer` by cross-validated prediction error.
+
+    Every fold fits the warm-started path of :func:`mixmio.lmer_path` on its training rows and
+    scores the held-out rows by mean squared error; caps larger than a fold's number of
+    clusters are taken as that number.
+
+    Parameters
+    ----------
+    formula, data : as in :func:`mixmio.mio_lmer`.
+    k : the grid, as in :func:`mixmio.lmer_path` (None: the seed paper's fractions of K).
+    cv : ``"blocked"`` (default): whole clusters of the first random term's grouping factor
+        are held out, so the score is prediction for *new* clusters, predicted by
+        ``predict_new``; ``"within"``: rows are held out inside every cluster (every cluster
+        with two or more rows stays in training), so the score is prediction for *known*
+        clusters; or any scikit-learn splitter (``GroupKFold(5)``, ``KFold(5, shuffle=True)``,
+        ...), called as ``cv.split(data, y, groups)`` with the grouping factor as groups.
+    folds : number of folds for ``"blocked"`` and ``"within"``.
+    rule : ``"min"`` (the cap of least mean error) or ``"1se"`` (the smallest cap whose mean
+        is within one standard error of the minimum).
+    predict_new : the ``new_levels`` mode of :meth:`MioLmerResult.predict` for held-out
+        clusters: ``"soft"`` (default), ``"hard"``, ``"population"`` or ``"features"``.
+    cluster_features : columns for ``predict_new="features"``.
+    random_state : seed of the fold assignment (and of the fits' heuristics).
+    n_jobs : folds run through joblib (``joblib.parallel_config(backend="dask")`` sends them
+        to a Dask cluster); results are identical for every ``n_jobs``.
+    progress : show a progress bar over folds (on a terminal).
+    **mio_lmer_args : passed to every fit (``ridge``, ``solver``, ``time_limit``, ...).
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> exam = mixmio.datasets.load("Exam")
+    >>> cv = mixmio.cv_lmer("normexam ~ standLRT + (1 | school)", exam, k=[0, 10, 20],
+    ...                     cv="within", random_state=0)
+    >>> list(cv.table["k"]), int(cv.table["n_certified"].min())
+    ([0, 10, 20], 5)
+    """
+    from mixmio._validate import (
+        as_frame,
+        check_bool,
+        check_choice,
+        check_int,
+        check_n_jobs,
+        check_random_state,
+    )
+    from mixmio.api import _lmer_fit, _lmer_prepare, _lmer_settings
+
+    kw = check_lmer_args(mio_lmer_args, "cv_lmer")
+    na_action = kw.pop("na_action", "drop")
+    constraints = kw.pop("constraints", ())
+    check_choice("rule", rule, ("min", "1se"))
+    check_choice("predict_new", predict_new, PREDICT_NEW)
+    check_bool("progress", progress)
+    n_jobs = check_n_jobs(n_jobs)
+    seed = check_random_state(random_state)
+    if "random_state" not in kw:
+        kw["random_state"] = seed
+    if isinstance(cv, str):
+        check_choice("cv", cv, ("blocked", "within"))
+        folds = check_int("folds", folds, lo=2)
+        cv_name = cv
+    elif hasattr(cv, "split"):
+        cv_name = type(cv).__name__
+    else:
+        raise ArgumentTypeError("cv must be 'blocked', 'within' or a scikit-learn splitter "
+                                f"(an object with a split method), got {cv!r}")
+    predict_kw: dict = {}
+    if cluster_features is not None:
+        if predict_new != "features":
+            raise ArgumentError("cluster_features is used by predict_new='features' only")
+        predict_kw["cluster_features"] = list(cluster_features)
+    data = as_frame(data)
+    settings = _lmer_settings(**kw)
+    prepared = _lmer_prepare(formula, data, na_action, constraints)
+    design = prepared.design
+    if not design.blocks:
+        raise ArgumentError("cv_lmer needs a random term such as (1 | g); for a model "
+                            "without one use mixmio.mio_lm")
+    grid = resolve_grid(design, k)
+    if predict_new == "features" and cluster_features is not None:
+        missing = [c for c in cluster_features if c not in data.columns]
+        if missing:
+            from mixmio.errors import ColumnNotFoundError
+
+            raise ColumnNotFoundError(f"cluster_features {missing} are not columns of data")
+    used = data.drop(index=list(design.dropped_rows)) if design.n_dropped else data
+    used = used.reset_index(drop=True)
+    block = design.blocks[0]
+    codes = np.asarray(block.codes)
+    rng = np.random.default_rng(seed)
+    if cv_name == "blocked":
+        if folds > block.n_levels:
+            raise ArgumentError(f"folds={folds} is more than the {block.n_levels} clusters of "
+                                f"'{block.group}'; blocked CV needs at least one cluster per "
+                                "fold")
+        tests = blocked_folds(codes, folds, rng)
+    elif cv_name == "within":
+        if folds > len(codes):
+            raise ArgumentError(f"folds={folds} is more than the {len(codes)} rows")
+        tests = within_folds(codes, folds, rng)
+    else:
+        splits = _splitter_folds(cv, used, design.y, codes)
+        tests = [te for _, te in splits]
+    if cv_name in ("blocked", "within"):
+        n = len(codes)
+        splits = [(np.setdiff1d(np.arange(n), te), te) for te in tests]
+    empty = [i + 1 for i, (tr, te) in enumerate(splits) if tr.size == 0 or te.size == 0]
+    if empty:
+        raise ArgumentError(f"fold(s) {empty} have no training or no test rows; use fewer "
+                            "folds")
+    tasks = [(formula, used.iloc[tr], used.iloc[te], design.y[te], grid, settings, na_action,
+              constraints, predict_new, predict_kw) for tr, te in splits]
+    results = _run(tasks, n_jobs, progress)
+    F = len(tasks)
+    mse = np.array([r[0] for r in results]).T  # caps x folds
+    cert = np.array([r[1] for r in results]).T
+    mean = mse.mean(axis=1)
+    se = mse.std(axis=1, ddof=1) / np.sqrt(F) if F > 1 else np.zeros(len(grid))
+    keys = [key for key, _ in grid]
+    table = pd.DataFrame({"k": keys, "mean": mean, "se": se, "n_certified": cert.sum(axis=1)})
+    for f in range(F):
+        table[f"fold_{f + 1}"] = mse[:, f]
+    i_min = int(np.argmin(mean))
+    i_1se = int(np.flatnonzero(mean <= mean[i_min] + se[i_min])[0])
+    caps = dict(grid)
+    result = CVResult(formula, cv_name, rule, predict_new, table, [te for _, te in splits],
+                      caps, keys[i_min], keys[i_1se])
+    best = caps[result.k_best]
+    fit = _lmer_fit(prepared, best, settings)
+    fit = replace(fit, cv_result=result)
+    object.__setattr__(result, "fit", fit)
+    return result
+
+
+def _run(tasks: list, n_jobs, progress: bool) -> list:
+    from joblib import Parallel, delayed
+
+    from mixmio.inference._tasks import show_progress
+
+    # always through joblib, so an active parallel_config (a Dask cluster) takes the folds
+    gen = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_fold_scores)(t) for t in tasks)
+    if not show_progress(progress):
+        return list(gen)
+    from tqdm.auto import tqdm
+
+    return list(tqdm(gen, total=len(tasks), desc="CV folds", unit="fold", file=sys.stderr))
