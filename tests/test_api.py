@@ -97,7 +97,8 @@ def test_predict_new_levels(sleep, fit3):
     with pytest.warns(UserWarning, match="not seen"):
         pred = fit3.predict(new)
     beta = fit3.fixef
-    assert pred[2] == pytest.approx(beta["Intercept"] + beta["Days"] * new.Days.iloc[2])
+    assert isinstance(pred, pd.Series) and pred.index.equals(new.index)
+    assert pred.iloc[2] == pytest.approx(beta["Intercept"] + beta["Days"] * new.Days.iloc[2])
     with pytest.raises(ValueError, match="not seen in training"):
         fit3.predict(new, new_levels="error")
 

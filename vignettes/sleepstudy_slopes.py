@@ -12,6 +12,8 @@ fit = mixmio.mio_lmer("Reaction ~ Days + (Days | Subject)", data,
                       k={"1|Subject": 4, "Days|Subject": 3}, random_state=0)
 print(fit.summary())
 
-# %% Predictions for a new subject use the population line (with a warning)
+# %% Predictions for a new subject (a Series on new's index): the population line, or the
+# effects of the subjects a tree on Days finds alike ("soft")
 new = data.head(3).assign(Subject=999)
 print(fit.predict(new, new_levels="population"))
+print(fit.predict(new, new_levels="soft"))

@@ -24,7 +24,7 @@ from mixmio._warnings import user_stacklevel
 
 from .._validate import as_frame, check_choice, dtype_class
 from ..errors import ColumnNotFoundError, DataError, DataTypeError
-from ..formula import FormulaSpec, RandomTerm, parse_formula
+from ..formula import FormulaSpec, RandomTerm, group_columns, parse_formula
 from ._checks import (
     RankDeficientError,
     check_columns,
@@ -33,7 +33,7 @@ from ._checks import (
     check_response,
     missing_rows,
 )
-from ._grouping import grouping_codes, map_codes
+from ._grouping import _labels, grouping_codes
 from ._materialize import bare_variables, evaluate_offset, materialize, required_columns
 
 __all__ = ["Design", "NewDesign", "RandomBlock", "RankDeficientError", "build_design"]
@@ -147,7 +147,12 @@ class NewDesign:
     """X and Z for new rows, with the levels that training never saw.
 
     ``unseen`` maps a grouping factor to its new levels, ``unseen_rows`` to a boolean mask of
-    the rows holding them.  Made by :meth:`Design.transform`.
+    the rows holding them.  ``complete`` is the mask of newdata's rows that X, Z and the
+    other arrays describe (all rows unless :meth:`Design.transform` was asked to skip rows
+    with missing values).  Per random block (in ``Design.blocks`` order), ``codes`` holds
+    every row's training level code (-1: unseen) and ``term_values`` the term's own columns;
+    ``level_keys`` maps a grouping factor to every row's level label.  Made by
+    :meth:`Design.transform`.
 
     Examples
     --------
@@ -160,6 +165,8 @@ class NewDesign:
     ...     nd = d.transform(new)
     >>> nd.unseen, nd.unseen_rows["Subject"].tolist()
     ({'Subject': ['999']}, [False, True])
+    >>> nd.codes[0].tolist(), nd.level_keys["Subject"].tolist()
+    ([0, -1], ['308', '999'])
     """
 
     X: pd.DataFrame
@@ -167,6 +174,10 @@ class NewDesign:
     offset: np.ndarray
     unseen: dict[str, list[str]]
     unseen_rows: dict[str, np.ndarray]
+    complete: np.ndarray | None = None
+    codes: tuple[np.ndarray, ...] = ()
+    term_values: tuple[np.ndarray, ...] = ()
+    level_keys: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,7 +187,10 @@ class Design:
     Attributes: ``y`` (float array), ``X`` (DataFrame, formulaic column names), ``Z``
     (sparse CSC), ``z_columns`` (group, level, term of every Z column), ``blocks`` (one
     :class:`RandomBlock` per random term), ``offset``, ``n_dropped`` and ``dropped_rows``
-    (index labels of rows removed for missing values).  Built by :func:`build_design`.
+    (index labels of rows removed for missing values), ``na_action`` (as given to
+    :func:`build_design`) and ``data`` (the training rows used, every column of the data, for
+    cluster-level features at prediction; a copy-on-write view, so later edits of the
+    caller's frame do not reach it).  Built by :func:`build_design`.
 
     Examples
     --------
@@ -201,6 +215,8 @@ class Design:
     na_counts: dict[str, int]
     model_spec: object = field(repr=False, default=None)
     column_dtypes: dict[str, object] = field(repr=False, default_factory=dict)
+    na_action: str = "drop"
+    data: pd.DataFrame | None = field(repr=False, default=None)
 
     @property
     def formula(self) -> str:
@@ -290,53 +306,80 @@ class Design:
         raise KeyError(
             f"'{label}' names no random-effect column; the columns are {self.column_labels}")
 
-    def transform(self, newdata: pd.DataFrame) -> NewDesign:
+    def transform(self, newdata: pd.DataFrame, *, missing: str = "raise",
+                  warn_unseen: bool = True) -> NewDesign:
         """Build X and Z for new rows with the training columns and levels.
 
         Rows whose level of a grouping factor was not seen in training get no Z entries for
-        that factor; they are reported in ``unseen`` / ``unseen_rows`` and with a warning.
+        that factor; they are reported in ``unseen`` / ``unseen_rows`` (and with a warning
+        unless ``warn_unseen=False``).
+
+        ``missing="raise"`` refuses rows with a missing value in a variable the formula uses
+        (naming the columns); ``missing="skip"`` leaves them out: X, Z and the per-row arrays
+        then describe only the rows of ``complete`` (a mask over newdata's rows).
 
         Examples
         --------
-        >>> import mixmio
+        >>> import numpy as np, mixmio
         >>> data = mixmio.datasets.load("sleepstudy")
         >>> d = mixmio.build_design("Reaction ~ Days + (1 | Subject)", data)
         >>> nd = d.transform(data.head(3))
         >>> nd.X.shape, nd.Z.shape, nd.unseen
         ((3, 2), (3, 18), {})
+        >>> nd = d.transform(data.head(3).assign(Days=[0, np.nan, 2]), missing="skip")
+        >>> nd.X.shape, nd.complete.tolist()
+        ((2, 2), [True, False, True])
         """
+        check_choice("missing", missing, ("raise", "skip"))
         newdata = as_frame(newdata, "newdata")
         cols = required_columns(self.spec, response=False)
-        missing = [c for c in cols if c not in newdata.columns]
-        if missing:
+        missing_cols = [c for c in cols if c not in newdata.columns]
+        if missing_cols:
             raise ColumnNotFoundError(
-                f"newdata lacks the column(s) {missing} used by the formula")
+                f"newdata lacks the column(s) {missing_cols} used by the formula")
         self._check_new_dtypes(newdata, cols)
         mask, counts = missing_rows(newdata, cols)
         if mask.any():
-            raise DataError(
-                f"newdata has missing values in {counts}; drop or impute those rows first.")
+            if missing == "raise":
+                raise DataError(f"newdata has missing values in {counts}; drop or impute those "
+                                "rows first.")
+            newdata = newdata.loc[~mask]
+        complete = ~mask
+        if len(newdata) == 0:  # every row has a missing value: nothing to encode
+            return NewDesign(
+                pd.DataFrame(np.zeros((0, self.X.shape[1])), columns=self.X.columns),
+                sp.csc_matrix((0, self.Z.shape[1])), np.zeros(0), {}, {}, complete,
+                tuple(np.zeros(0, dtype=np.int64) for _ in self.blocks),
+                tuple(np.zeros((0, b.q)) for b in self.blocks),
+                {b.group: np.zeros(0, dtype=object) for b in self.blocks})
         X = materialize(self.model_spec, newdata, "fixed part")
         check_finite("the fixed-effects columns of newdata", list(X.columns),
                      X.to_numpy(dtype=float))
-        blocks_Z = []
+        blocks_Z, codes_all, values_all = [], [], []
         unseen: dict[str, list[str]] = {}
         unseen_rows: dict[str, np.ndarray] = {}
+        keys_of: dict[str, np.ndarray] = {}
         for b in self.blocks:
             values = _term_values(b.term, newdata, b.model_spec)[0]
             check_finite(f"the columns of random term ({b.term}) in newdata", list(b.columns),
                          values)
-            codes, new_levels = map_codes(newdata, b.term.group, b.levels)
-            if new_levels:
-                unseen[b.group] = new_levels
+            if b.group not in keys_of:
+                keys_of[b.group] = _level_keys(newdata, b.term.group)
+            keys = keys_of[b.group]
+            codes = b.levels.get_indexer(pd.Index(keys)).astype(np.int64)
+            if (codes < 0).any():
+                unseen[b.group] = sorted(set(keys[codes < 0]))
                 unseen_rows[b.group] = codes < 0
             blocks_Z.append(_term_z(values, codes, b.n_levels))
-        if unseen:
+            codes_all.append(codes)
+            values_all.append(values)
+        if unseen and warn_unseen:
             desc = "; ".join(f"{g}: {len(v)} level(s) e.g. {v[:3]}" for g, v in unseen.items())
             warnings.warn(f"levels not seen in training ({desc}); their random effects are "
                           "taken as zero (population level)", stacklevel=user_stacklevel())
         return NewDesign(X, _stack_z(blocks_Z, len(newdata)),
-                         _offset(self.spec, newdata, "newdata"), unseen, unseen_rows)
+                         _offset(self.spec, newdata, "newdata"), unseen, unseen_rows,
+                         complete, tuple(codes_all), tuple(values_all), keys_of)
 
     def _check_new_dtypes(self, newdata: pd.DataFrame, cols: list[str]) -> None:
         """A column of newdata must be encoded as in training: a number stays a number, a
@@ -466,7 +509,8 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     Z = _stack_z(z_parts, len(y))
     offset = _offset(spec, data, "data")
     return Design(spec, y, X, Z, tuple(blocks), offset,
-                  int(mask.sum()), dropped, data.index, counts, X.model_spec, dtypes)
+                  int(mask.sum()), dropped, data.index, counts, X.model_spec, dtypes,
+                  na_action, data.copy(deep=False))
 
 
 def _check_empty_terms(X: pd.DataFrame, data: pd.DataFrame) -> None:
@@ -487,6 +531,15 @@ def _check_empty_terms(X: pd.DataFrame, data: pd.DataFrame) -> None:
                          "needs at least 2 levels (lme4: 'contrasts can be applied only to "
                          "factors with 2 or more levels'). Remove the term from the formula.")
 
+
+
+def _level_keys(data: pd.DataFrame, group: str) -> np.ndarray:
+    """Every row's level label of grouping factor ``group`` (``"a:b"`` joins the labels),
+    as :func:`~mixmio.design._grouping.map_codes` matches them to the training levels."""
+    labelled = [_labels(data[v]) for v in group_columns(group)]
+    keys = labelled[0] if len(labelled) == 1 else pd.concat(labelled, axis=1).agg(":".join,
+                                                                                   axis=1)
+    return keys.to_numpy(dtype=object)
 
 
 def _term_values(term: RandomTerm, data: pd.DataFrame, spec) -> tuple[np.ndarray, list, object]:

@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mixmio._warnings import user_stacklevel
-
+from ..errors import ArgumentError, DataError
 from ..problem import Problem
 from ..solvers.solution import Solution
 from ._certificate import CertificateMixin
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -283,17 +282,44 @@ class MioLmerResult(CertificateMixin):
         return pd.Series(out, name="icc", dtype=float)
 
     # use -----------------------------------------------------------------------------------
-    def predict(self, newdata: pd.DataFrame | None = None, new_levels: str = "population"
-                ) -> np.ndarray:
-        """Predictions for ``newdata`` (the training rows when None).
+    def predict(self, newdata: pd.DataFrame | None = None, new_levels: str | None = None, *,
+                cluster_features: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+                max_depth: int | None = None, random_state: int | None = 0) -> pd.Series:
+        """Predictions for ``newdata`` (the training rows when None), a Series on its index.
 
-        ``new_levels="population"`` predicts x'beta (zero cluster effect) for levels not seen
-        in training, with a warning; ``"error"`` refuses them.
+        Rows of known clusters use their estimated effects.  A level of a grouping factor not
+        seen in training gets, for that factor's terms, by ``new_levels``:
+
+        - ``None`` (default): the population line x'beta (zero effect), with a warning;
+        - ``"population"``: the same, without a warning;
+        - ``"soft"``: ``sum_c pi_c(x) z(x)' gamma_c``, with ``pi(x)`` the class probabilities
+          of a ``DecisionTreeClassifier`` (depth ``max_depth``, default ceil(log2 K)) trained
+          on the training rows' fixed-effects columns (intercept excluded; factors as their
+          dummy columns) to predict a row's cluster;
+        - ``"hard"``: the effect of that tree's most probable cluster;
+        - ``"features"``: a ``DecisionTreeRegressor`` from cluster-level features to the
+          clusters' effects (one output per term column), trained on the training clusters;
+          the features are the ``cluster_features`` columns (constant within every cluster,
+          in the training data and within every new cluster of newdata) or, without them,
+          the cluster means of the numeric fixed-effects columns;
+        - ``"error"``: refuse them.
+
+        With several grouping factors, each factor's rule applies to the rows whose level of
+        that factor is new.  Rows with a missing value in a variable of the formula predict
+        NaN when the fit used ``na_action="drop"`` and raise under ``"raise"``.  The tree used
+        last is ``cluster_model_``; the classification tree is cached per design, so fits
+        sharing one design (a path over k) train it once.
 
         Parameters
         ----------
-        newdata : DataFrame with the formula's variables (the response is not needed).
-        new_levels : ``"population"`` or ``"error"``.
+        newdata : DataFrame (or dict of columns) with the formula's variables (the response
+            is not needed).
+        new_levels : ``None``, ``"population"``, ``"soft"``, ``"hard"``, ``"features"`` or
+            ``"error"``.
+        cluster_features : columns for ``"features"``: a list (for every grouping factor) or
+            ``{grouping factor: columns}``.
+        max_depth : depth of the trees (None: ceil(log2 K), K the factor's training clusters).
+        random_state : the trees' seed (None: not reproducible).
 
         Examples
         --------
@@ -302,25 +328,96 @@ class MioLmerResult(CertificateMixin):
         >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, k=3)
         >>> new = data[data["Subject"].isin([308, 309])].groupby("Subject").head(1)
         >>> fit.predict(new).round(1)  # 308 is at the population line, 309 below it
-        array([256.3, 168.1])
+        0     256.3
+        10    168.1
+        Name: prediction, dtype: float64
+        >>> unseen = new.assign(Subject=999)
+        >>> fit.predict(unseen, new_levels="population").round(1).tolist()
+        [256.3, 256.3]
+        >>> # every subject has Days 0-9, so pi = 1/18 each: the mean effect, 256.3 - 4.9
+        >>> fit.predict(unseen, new_levels="soft").round(1).tolist()
+        [251.4, 251.4]
         """
-        if new_levels not in ("population", "error"):
-            raise ValueError("new_levels must be 'population' or 'error', "
-                             f"got {new_levels!r}")
-        if newdata is None:
-            return self.fitted.copy()
-        import warnings
+        from .._validate import as_frame
+        from . import _newlevels as nl
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            nd = self.design.transform(newdata)
-        if nd.unseen and new_levels == "error":
-            raise ValueError(f"newdata has levels not seen in training: {nd.unseen}; pass "
-                             "new_levels='population' to predict them at the population level")
-        for w in caught:
-            warnings.warn(w.message, w.category, stacklevel=user_stacklevel())
+        mode = nl.check_mode(new_levels)
+        nl.check_tree_args(max_depth, random_state)
+        if cluster_features is not None and mode != "features":
+            raise ArgumentError("cluster_features is used by new_levels='features' only; got "
+                                f"new_levels={new_levels!r}")
+        design = self.design
+        if newdata is None:
+            return pd.Series(self.fitted, index=design.row_index, name="prediction")
+        newdata = as_frame(newdata, "newdata")
+        groups = list(dict.fromkeys(b.group for b in design.blocks))
+        feats: dict[str, list[str]] = {g: [] for g in groups}
+        if mode == "features":
+            if cluster_features is not None:
+                feats = nl.check_cluster_features(design, cluster_features, groups, newdata)
+            if any(not feats[g] for g in groups) and not nl.numeric_columns(design):
+                raise ArgumentError(
+                    "new_levels='features' needs cluster-level features: the formula has no "
+                    "numeric fixed-effects column whose cluster means could serve; pass "
+                    "cluster_features=[...] (columns constant within clusters)")
+        missing = "skip" if getattr(design, "na_action", "drop") == "drop" else "raise"
+        nd = design.transform(newdata, missing=missing, warn_unseen=new_levels is None)
+        if nd.unseen and mode == "error":
+            raise DataError(f"newdata has levels not seen in training: {nd.unseen}; pass "
+                            "new_levels='population', 'soft', 'hard' or 'features' to "
+                            "predict them")
         p = self.problem.p
-        return nd.X.to_numpy(dtype=float) @ self.w[:p] + nd.Z @ self.w[p:] + nd.offset
+        gamma = self.w[p:]
+        pred = nd.X.to_numpy(dtype=float) @ self.w[:p] + nd.Z @ gamma + nd.offset
+        if mode in ("soft", "hard", "features"):
+            blocks = list(enumerate(design.blocks))
+            for g in groups:
+                rows = nd.unseen_rows.get(g)
+                if rows is None:
+                    continue
+                own = [(i, b) for i, b in blocks if b.group == g]
+                # Gamma of a block: (q, K), row j the term column j of every cluster
+                G = [gamma[b.z_slice].reshape(b.q, b.n_levels) for _, b in own]
+                if mode == "features":
+                    targets = np.hstack([Gb.T for Gb in G])  # K x (sum of q)
+                    eff, model = nl.feature_effects(design, targets, g, nd, rows, newdata,
+                                                    feats[g] or None, max_depth, random_state)
+                    at = 0
+                    for i, b in own:
+                        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows],
+                                                eff[:, at: at + b.q])
+                        at += b.q
+                else:
+                    P = nl.cluster_probabilities(design, g, nd.X.loc[rows], max_depth,
+                                                 random_state)
+                    model = nl.cluster_tree(design, g, max_depth, random_state)
+                    if mode == "hard":
+                        P = np.eye(P.shape[1])[np.argmax(P, axis=1)]
+                    for (i, _), Gb in zip(own, G, strict=True):
+                        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows], P @ Gb.T)
+                object.__setattr__(self, "_cluster_model", model)
+        out = np.full(len(newdata), np.nan)
+        out[nd.complete if nd.complete is not None else slice(None)] = pred
+        return pd.Series(out, index=newdata.index, name="prediction")
+
+    @property
+    def cluster_model_(self) -> object | None:
+        """The tree that :meth:`predict` used last for new clusters (a scikit-learn
+        ``DecisionTreeClassifier`` for ``"soft"`` / ``"hard"``, ``DecisionTreeRegressor`` for
+        ``"features"``); None before any such prediction.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> data = mixmio.datasets.load("sleepstudy")
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", data, k=3)
+        >>> fit.cluster_model_ is None
+        True
+        >>> _ = fit.predict(data.head(2).assign(Subject=999), new_levels="hard")
+        >>> type(fit.cluster_model_).__name__, fit.cluster_model_.get_depth() <= 5
+        ('DecisionTreeClassifier', True)
+        """
+        return self.__dict__.get("_cluster_model")
 
     def to_frame(self) -> pd.DataFrame:
         """All coefficients in one long table (fixed and random): ``kind``, ``group``,
