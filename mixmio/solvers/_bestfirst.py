@@ -26,15 +26,18 @@ PROGRESS_EVERY = 2.0  # seconds between progress lines
 
 class Node:
     """A search node: the engine's discrete ``state`` (per-cluster decisions), the box
-    ``[lo, hi]`` on the hard directions of the fixed effects, and its depth."""
+    ``[lo, hi]`` on the hard directions of the fixed effects, its depth, and optionally
+    ``bounds`` that the parent proved on the node's region (engine-specific; the intercept
+    engine passes interval bounds of its clusters' gains)."""
 
-    __slots__ = ("state", "lo", "hi", "depth")
+    __slots__ = ("state", "lo", "hi", "depth", "bounds")
 
-    def __init__(self, state, lo, hi, depth):
+    def __init__(self, state, lo, hi, depth, bounds=None):
         self.state = state
         self.lo = lo
         self.hi = hi
         self.depth = depth
+        self.bounds = bounds
 
 
 class BestFirst:

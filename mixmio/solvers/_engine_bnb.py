@@ -17,6 +17,12 @@ E = {Q(b) <= Ut - L} intersected with the box, with L = 1/2 trim(l_F) the trimme
 lower bounds of phi over that region.  Interval bounds [l_j, u_j] of phi_j over the region
 classify free clusters as surely selected / surely unselected (moved into IN / OUT, where
 their exact phi enters Q), which shrinks E; iterate to a fixed point.
+
+With one hard direction (h = 1, the intercept) each node also *sweeps* its box
+(:meth:`BnB._sweep`): the same bounds computed on 16 slices of the box at once, with every
+interval restricted to the slice, so slices far from the optimum are discarded together and
+the survivors become the children, each carrying its slice's proven interval bounds
+(``Node.bounds``), instead of one bisection level per node.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from mixmio.solvers._engine_stats import InterceptStats, swap_search
 FREE, IN, OUT = 0, 1, 2
 
 _REL = 1e-12  # relative safety margins against rounding (x the OLS objective)
+_SLICES = 16  # slices per sweep of a one-dimensional box (``BnB._sweep``)
+_SWEEPS = 3  # sweeps per node
+_CHILDREN = 16  # children of a node split along the slices of its sweep
 
 
 def hard_directions(st: InterceptStats, thresh: float = 0.1, hmax: int = 6) -> np.ndarray:
@@ -88,24 +97,28 @@ class _Ell:
 
     def __init__(self, H, g, kappa, V):
         try:
-            cf = sla.cho_factor(H, lower=True, check_finite=False)
+            Lc = np.linalg.cholesky(H)
         except np.linalg.LinAlgError:  # never expected: H >= HW > 0
             H = H + 1e-12 * np.trace(H) / max(1, H.shape[0]) * np.eye(H.shape[0])
-            cf = sla.cho_factor(H, lower=True, check_finite=False)
-        self.cf = cf
-        self.Lc = np.tril(cf[0])
-        self.Linv = np.linalg.inv(self.Lc)
-        self.c = sla.cho_solve(cf, g, check_finite=False)
-        self.Qmin = kappa - 0.5 * float(g @ self.c)
+            Lc = np.linalg.cholesky(H)
+        self.Lc = Lc
+        self.Linv = Linv = np.linalg.inv(Lc)  # lower triangular; H^{-1} = Linv' Linv
+        zg = Linv @ g
+        self.c = Linv.T @ zg
+        self.Qmin = kappa - 0.5 * float(zg @ zg)  # g'H^{-1}g = |L^{-1} g|^2
         self.V = V
         self.h = V.shape[1]
         if self.h:
-            self.A = self.Linv @ V
+            self.A = Linv @ V
             self.G = self.A.T @ self.A  # V'H^{-1}V
-            # pinv, not inv: with nearly collinear X (a covariate ~1e6 + small variation) G can
-            # be numerically singular; the pseudo-inverse's quadratic is <= the true one
-            # (which is infinite off range(G)), so the box bound stays valid
-            self.Ginv = np.linalg.pinv(self.G, hermitian=True)
+            if self.h == 1:  # the pseudo-inverse of a 1 x 1 matrix
+                g00 = float(self.G[0, 0])
+                self.Ginv = np.array([[1.0 / g00 if g00 > 0 else 0.0]])
+            else:
+                # pinv, not inv: with nearly collinear X (a covariate ~1e6 + small variation)
+                # G can be numerically singular; the pseudo-inverse's quadratic is <= the true
+                # one (which is infinite off range(G)), so the box bound stays valid
+                self.Ginv = np.linalg.pinv(self.G, hermitian=True)
             self.tc = V.T @ self.c
 
     def shadow(self, rho, lo, hi):
@@ -120,8 +133,7 @@ class _Ell:
         if not self.h:
             return self.Qmin, self.c
         dq, tb = _box_qp(self.Ginv, self.tc, lo, hi)
-        b = self.c + sla.cho_solve(self.cf, self.V @ (self.Ginv @ (tb - self.tc)),
-                                   check_finite=False)
+        b = self.c + self.Linv.T @ (self.A @ (self.Ginv @ (tb - self.tc)))
         return self.Qmin + dq, b
 
     def ranges(self, rho, lo, hi, Df):
@@ -177,13 +189,25 @@ class BnB:
         uK = np.full(K, np.inf)
         tol = self.tol_abs
         L_amb = 0.0
+        if node.bounds is not None:
+            # interval bounds of phi proven by the parent on a region that holds this node's
+            idx, l0, u0 = node.bounds
+            lK[idx] = l0
+            uK[idx] = u0
+            fr = state == FREE
+            L_amb = 0.5 * _sum_smallest(lK[fr], int(fr.sum()) - (k - int(np.sum(state == IN))))
         ell2 = None  # exchange ellipsoid from the previous pass (a valid region constraint)
         rho2 = np.inf
         info: dict = {}
         lb_prev = -np.inf
         lb = -np.inf
+        ell1, n_out1 = None, -1
+        out2_prev = None
+        sweeps = 0
         for _it in range(max_it):
-            ell1 = self._ell(state == OUT)
+            out1 = state == OUT
+            if ell1 is None or int(out1.sum()) != n_out1:  # OUT only grows within a node
+                ell1, n_out1 = self._ell(out1), int(out1.sum())
             rho1 = Ut - L_amb - ell1.Qmin + tol + _REL * abs(ell1.Qmin)
             if rho1 < 0:
                 return "pruned", Ut, state, lo, hi, info
@@ -262,7 +286,8 @@ class BnB:
             Gam = float(np.sum(pairs[pairs > 0]))
             out2 = state == OUT
             out2[free[T0]] = True
-            ell2 = self._ell(out2)
+            if out2_prev is None or not np.array_equal(out2, out2_prev):
+                ell2, out2_prev = self._ell(out2), out2
             rho2 = Ut + 0.5 * Gam - ell2.Qmin + tol + _REL * abs(ell2.Qmin)
             if rho2 < 0:
                 return "pruned", Ut, state, lo, hi, info
@@ -276,9 +301,104 @@ class BnB:
                 # T0 is the unselected set everywhere on the region: node solved
                 return "leaf", lb, state, lo, hi, info
             if lb - lb_prev <= 0.02 * (Ut - lb):
-                break
+                if self.h != 1 or sweeps >= _SWEEPS or not np.all(np.isfinite(hi - lo)):
+                    break
+                # one hard direction: bound slices of the box at once, keep their hull
+                sweeps += 1
+                width = float(hi[0] - lo[0])
+                found = self._sweep(ell1, rho1, ell2, rho2, lo, hi, free, n_out, T0, lK, uK,
+                                    Ut)
+                if found is None:
+                    return "pruned", Ut, state, lo, hi, info
+                slo, shi, sb, sl, su = found
+                lo, hi = slo[0].copy(), shi[-1].copy()
+                lb = max(lb, float(sb.min()))
+                info.update(slices=(slo, shi, sb, free, sl, su))
+                if lb >= Ut:
+                    return "pruned", Ut, state, lo, hi, info
+                if float(hi[0] - lo[0]) > 0.5 * width:
+                    break
             lb_prev = lb
         return "open", lb, state, lo, hi, info
+
+    def _sweep(self, ell1, rho1, ell2, rho2, lo, hi, free, n_out, T0, lK, uK, Ut):
+        """h = 1: split the box [lo, hi] into ``_SLICES`` slices and bound F_N on each, as the
+        passes of :meth:`evaluate` bound the whole box, but with every interval and quadratic
+        restricted to the slice.  On E = {Qmin + 1/2 (b - c)'H(b - c) <= Qmin + rho}, with
+        z = L'(b - c) and tau = V'(b - c), ||z||^2 = tau^2 / G + ||z_perp||^2, so on a slice
+        whose nearest point to tc is at distance dmin, ||z_perp||^2 <= 2 rho - dmin^2 / G and
+        s_j - d_j'c lies in alpha_j tau +- ||e_perp,j|| sqrt(2 rho - dmin^2 / G).  Both
+        ellipsoids hold the node's region; the trimmed lower bounds and the exchange bound
+        (same T0) then give each slice's bound.  Returns (lo, hi, bound) of the slices whose
+        bound is below Ut (increasing), or None when none is."""
+        st = self.st
+        M = _SLICES
+        edges = np.linspace(lo[0], hi[0], M + 1)
+        edges[0], edges[-1] = lo[0], hi[0]
+        ta, tb = edges[:-1], edges[1:]
+        Df = st.D[free]
+        af = st.a[free]
+        wf = st.w[free]
+        s_lo = np.full((M, free.size), -np.inf)
+        s_hi = np.full((M, free.size), np.inf)
+        qmins = []
+        for ell, rho in ((ell1, rho1), (ell2, rho2)):
+            if ell is None:
+                qmins.append(None)
+                continue
+            tc = float(ell.tc[0])
+            ginv = float(ell.Ginv[0, 0])
+            da, db = ta - tc, tb - tc
+            dmin = np.where(da > 0, da, np.where(db < 0, -db, 0.0)) * (1 - 1e-9)
+            q = 0.5 * ginv * dmin**2  # min over the slice of Q - Qmin
+            qmins.append(ell.Qmin + q)
+            r2 = 2.0 * max(rho, 0.0) - 2.0 * q
+            ok = r2 >= 0
+            rad = np.sqrt(np.maximum(r2, 0.0)) * (1 + 1e-9)
+            E = ell.Linv @ Df.T
+            e2 = np.einsum("ij,ij->j", E, E)
+            sc = Df @ ell.c
+            alpha = ginv * (ell.A[:, 0] @ E)
+            eperp = np.sqrt(np.maximum(e2 - alpha**2 * float(ell.G[0, 0]), 0.0))
+            lo_a = np.minimum(np.outer(da, alpha), np.outer(db, alpha))
+            hi_a = np.maximum(np.outer(da, alpha), np.outer(db, alpha))
+            rp = np.outer(rad, eperp)
+            lo_s = np.where(ok[:, None], sc + lo_a - rp, np.inf)
+            hi_s = np.where(ok[:, None], sc + hi_a + rp, -np.inf)
+            s_lo = np.maximum(s_lo, lo_s)
+            s_hi = np.minimum(s_hi, hi_s)
+        pad = 1e-9 * (np.abs(np.where(np.isfinite(s_lo), s_lo, 0.0))
+                      + np.abs(np.where(np.isfinite(s_hi), s_hi, 0.0)) + np.abs(af)) + 1e-300
+        s_lo = s_lo - pad
+        s_hi = s_hi + pad
+        empty = np.any(s_lo > s_hi, axis=1)
+        dist = np.maximum(np.maximum(s_lo - af, af - s_hi), 0.0)
+        lphi = np.maximum(wf * dist**2 * (1 - 1e-9), lK[free])
+        with np.errstate(invalid="ignore"):
+            uphi = np.minimum(wf * np.maximum((af - s_lo) ** 2, (af - s_hi) ** 2) * (1 + 1e-9),
+                              uK[free])
+        empty |= np.any(lphi > uphi, axis=1)
+        tol = self.tol_abs
+        if 0 < n_out < free.size:
+            L = 0.5 * np.partition(lphi, n_out - 1, axis=1)[:, :n_out].sum(1)
+        else:
+            L = 0.5 * (lphi.sum(1) if n_out >= free.size else np.zeros(M))
+        bound = qmins[0] + L
+        if qmins[1] is not None and 0 < T0.size < free.size:
+            inT0 = np.zeros(free.size, dtype=bool)
+            inT0[T0] = True
+            ud = -np.sort(-uphi[:, inT0], axis=1)
+            la = np.sort(lphi[:, ~inT0], axis=1)
+            r = min(ud.shape[1], la.shape[1])
+            with np.errstate(invalid="ignore"):
+                pairs = ud[:, :r] - la[:, :r]
+            Gam = np.where(pairs > 0, pairs, 0.0).sum(1)
+            bound = np.maximum(bound, qmins[1] - 0.5 * Gam)
+        bound = bound - tol
+        keep = ~empty & (bound < Ut)
+        if not keep.any():
+            return None
+        return ta[keep][:, None], tb[keep][:, None], bound[keep], lphi[keep], uphi[keep]
 
     # ------------------------------------------------------------------ driver
     def run(self, sel0: np.ndarray, f0: float, mip_gap: float, time_limit: float | None,
@@ -344,23 +464,40 @@ class BnB:
             act = np.where(inT0, u > lmin, lo_phi < umax)
             if (amb & act).any():
                 amb = amb & act
+        pb = (free, lo_phi, u)  # proven on this node's region, so on every child's
         if not amb.any():  # everything got decided in the last pass: re-evaluate
-            bf.push(lb, d, Node(state, elo, ehi, d))
+            bf.push(lb, d, Node(state, elo, ehi, d, pb))
             return
         fa, la, ua = free[amb], lo_phi[amb], u[amb]
         if self.h:
             width = ehi - elo
             big = np.isfinite(width) & (width > 1e-12 * (1 + np.abs(elo) + np.abs(ehi)))
+            if big.any() and wb[amb].sum() > we[amb].sum() and "slices" in info:
+                # the surviving slices of the last sweep (h = 1), grouped into at most
+                # _CHILDREN children of consecutive slices, each with its slices' least bound
+                slo, shi, sb, sfree, sl, su = info["slices"]
+                a_all = np.maximum(slo[:, 0], elo[0])
+                b_all = np.minimum(shi[:, 0], ehi[0])
+                ok = a_all <= b_all
+                a_all, b_all, sb, sl, su = a_all[ok], b_all[ok], sb[ok], sl[ok], su[ok]
+                if a_all.size:
+                    for part in np.array_split(np.arange(a_all.size),
+                                               min(_CHILDREN, a_all.size)):
+                        bounds = (sfree, sl[part].min(0), su[part].max(0))
+                        bf.push(max(lb, float(sb[part].min())), d,
+                                Node(state, np.array([a_all[part[0]]]),
+                                     np.array([b_all[part[-1]]]), d, bounds))
+                    return
             if big.any() and wb[amb].sum() > we[amb].sum():
                 i = int(np.argmax(np.where(big, width, -1.0)))
                 mid = 0.5 * (elo[i] + ehi[i])
                 for a_, b_ in ((elo[i], mid), (mid, ehi[i])):
                     lo2, hi2 = elo.copy(), ehi.copy()
                     lo2[i], hi2[i] = a_, b_
-                    bf.push(lb, d, Node(state, lo2, hi2, d))
+                    bf.push(lb, d, Node(state, lo2, hi2, d, pb))
                 return
         j = fa[int(np.argmax(ua - la))]
         for v in (IN, OUT):
             s2 = state.copy()
             s2[j] = v
-            bf.push(lb, d, Node(s2, elo, ehi, d))
+            bf.push(lb, d, Node(s2, elo, ehi, d, pb))

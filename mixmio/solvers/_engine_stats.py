@@ -18,7 +18,7 @@ objective of a support ``S`` (all other clusters out) is ``f(S) = min_b W(b) + 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
@@ -45,6 +45,9 @@ class InterceptStats:
     XtX: np.ndarray
     wa: np.ndarray  # w * a
     wa2: np.ndarray  # w * a^2
+    # k-independent derived quantities (hard directions, groups), shared by the shallow
+    # copies that ``intercept_engine.cached_stats`` makes for other caps
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def p(self) -> int:
@@ -212,8 +215,9 @@ def swap_search(st: InterceptStats, sel: np.ndarray, max_swaps: int = 100000,
         gd = np.einsum("ij,ij->i", NU, U)
         py = NU[:, -1]
         Nyy = N[-1, -1]
-        ins = np.flatnonzero(sel)
-        outs = np.flatnonzero(~sel)
+        ins, outs = _swap_candidates(st, sel, H, g)
+        if not (ins.size and outs.size):
+            break
         cross = NU[ins] @ U[outs].T  # g_ij
         gi = gd[ins][:, None]
         N1yy = Nyy - py[ins] ** 2 / (1.0 + gd[ins])  # remove i
@@ -235,6 +239,42 @@ def swap_search(st: InterceptStats, sel: np.ndarray, max_swaps: int = 100000,
             break
         sel, best_f = trial, f_exact
     return sel, best_f
+
+
+def _swap_candidates(st: InterceptStats, sel: np.ndarray, H: np.ndarray, g: np.ndarray):
+    """The selected clusters i and unselected j that can take part in an improving swap.
+
+    With b the fit of S, H the Hessian of Q_{not S}, m_j = a_j - d_j'b and
+    A_j = w_j |m_j| ||d_j||_{H^{-1}}: swapping i out and j in changes the objective by at
+    least 1/2 (phi_i - phi_j) - 1/2 (A_i + A_j)^2 / (1 - kappa_j), kappa_j = w_j ||d_j||^2_{H^{-1}}
+    (phi_i convex, phi_j exact to second order, the refit of b over H minus j's own term, whose
+    inverse is at most H^{-1} / (1 - kappa_j)).  So only pairs with
+    phi_i - phi_j < (A_i + A_j)^2 / (1 - kappa_j) can improve, and the others are not scored.
+    """
+    ins = np.flatnonzero(sel)
+    outs = np.flatnonzero(~sel)
+    if st.p == 0 or ins.size * outs.size <= 4096:
+        return ins, outs
+    try:
+        Lc = np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:  # pragma: no cover - H >= HW > 0
+        return ins, outs
+    Linv = np.linalg.inv(Lc)
+    b = Linv.T @ (Linv @ g)
+    E = st.D @ Linv.T  # rows L^{-1} d_j
+    dn2 = np.einsum("ij,ij->i", E, E)  # ||d_j||^2_{H^{-1}}
+    m = st.a - st.D @ b
+    phi = st.w * m * m
+    A = st.w * np.abs(m) * np.sqrt(dn2)
+    kap = float(np.max(st.w[outs] * dn2[outs]))
+    if not kap < 1.0:  # pragma: no cover - kappa_j < 1 always
+        return ins, outs
+    c = 1.01 / (1.0 - kap)  # 1 % safety against rounding: this only prunes the search
+    eps = 1e-12 * (1.0 + float(np.max(phi)))
+    A_out, A_in = float(np.max(A[outs])), float(np.max(A[ins]))
+    ins = ins[phi[ins] < float(np.max(phi[outs])) + c * (A[ins] + A_out) ** 2 + eps]
+    outs = outs[phi[outs] > float(np.min(phi[sel])) - c * (A_in + A[outs]) ** 2 - eps]
+    return ins, outs
 
 
 def heuristic_support(st: InterceptStats, k: int, warm: np.ndarray | None = None,

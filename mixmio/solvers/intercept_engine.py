@@ -29,7 +29,11 @@ Also dispatched from here (``structure`` recognises them; details in ENGINE.md s
 one random-slope term with q = 2 and a cap per term column (``_engine_slopes``), and two crossed
 random-intercept terms with a cap each (``_engine_crossed``).
 
-Public: :func:`applies`, :func:`solve_engine`, :func:`structure`.
+Paths over k: Problems made by ``dataclasses.replace(problem, caps=...)`` share X, y, Z and
+terms, so the check of Z and the statistics (step 1, with the hard directions) are computed once
+and reused (small identity-keyed caches, with checksums against in-place edits).
+
+Public: :func:`applies`, :func:`solve_engine`, :func:`structure`, :func:`cached_stats`.
 """
 
 from __future__ import annotations
@@ -109,6 +113,65 @@ def _block_caps(problem: Problem, terms):
 
 
 _STRUCTURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Problems made by ``dataclasses.replace(problem, caps=...)`` (a path over k) share Z, terms,
+# X, y and ridge; two small identity-keyed caches (id -> (weakref, ...), checked by ``is``, the
+# oldest dropped first) let them share the O(nnz) check of Z and the statistics
+_CACHE_SIZE = 4
+_Z_CHECKED: dict = {}
+_STATS: dict = {}
+
+
+def _recall(cache: dict, obj):
+    entry = cache.get(id(obj))
+    if entry is None or entry[0]() is not obj:
+        return None
+    return entry[1:]
+
+
+def _remember(cache: dict, obj, *values) -> None:
+    try:
+        ref = weakref.ref(obj)
+    except TypeError:  # pragma: no cover - not weak-referenceable: do not cache
+        return
+    cache.pop(id(obj), None)
+    while len(cache) >= _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[id(obj)] = (ref, *values)
+
+
+def _z_matches_cached(problem: Problem, terms) -> bool:
+    hit = _recall(_Z_CHECKED, problem.Z)
+    if hit is not None and hit[0] is problem.terms and hit[1:3] == (problem.n, problem.m):
+        return hit[3]
+    ok = _z_matches(problem, terms)
+    _remember(_Z_CHECKED, problem.Z, problem.terms, problem.n, problem.m, ok)
+    return ok
+
+
+def _fingerprint(X: np.ndarray, y: np.ndarray, codes: np.ndarray) -> tuple:
+    """Cheap checksums (O(n p)) that catch in-place edits of arrays cached by identity."""
+    return (float(np.sum(y)), float(y @ y), X.sum(axis=0).tobytes(), int(codes @ codes))
+
+
+def cached_stats(X, y, codes: np.ndarray, K: int, mu: float, k: int):
+    """``build_stats`` remembered per X array: Problems that share the X, y and codes objects
+    and the ridge (``dataclasses.replace(problem, caps=...)`` over a path of caps) share one
+    set of statistics.  Only the ``k`` field differs, and it is replaced in a shallow copy (the
+    arrays are shared and never written to)."""
+    import dataclasses
+
+    if not (isinstance(X, np.ndarray) and isinstance(y, np.ndarray)):
+        return build_stats(X, y, codes, K, mu, k)
+    fp = _fingerprint(np.asarray(X, dtype=float), np.asarray(y, dtype=float), codes)
+    hit = _recall(_STATS, X)
+    if hit is not None:
+        y0, c0, K0, mu0, fp0, st = hit
+        if y0 is y and K0 == K and mu0 == mu and fp0 == fp and (
+                c0 is codes or np.array_equal(c0, codes)):
+            return st if st.k == k else dataclasses.replace(st, k=k)
+    st = build_stats(X, y, codes, K, mu, k)
+    _remember(_STATS, X, y, codes, K, mu, fp, st)
+    return st
 
 
 def structure(problem: Problem):
@@ -143,7 +206,7 @@ def _structure(problem: Problem):
         if off != m:
             return None
         caps = _block_caps(problem, terms)
-        if caps is None or not _z_matches(problem, terms):
+        if caps is None or not _z_matches_cached(problem, terms):
             return None
         if len(terms) == 1 and terms[0].q == 1:
             if _intercept_term(problem) is None or caps[(0, 0)] is None:
@@ -217,16 +280,22 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
     K = int(term.n_levels)
     k = int(min(problem.caps[0].k, K))
     codes = np.asarray(term.codes, dtype=np.int64)
-    st = build_stats(problem.X, problem.y, codes, K, float(problem.ridge), k)
+    st = cached_stats(problem.X, problem.y, codes, K, float(problem.ridge), k)
     deadline = None if time_limit is None else t0 + time_limit
     wm = _warm_mask(warm, problem, K)
     sel, f0 = heuristic_support(st, k, wm, deadline=deadline)
     if log is not None:
         log.append(("incumbent", time.perf_counter() - t0, f0))
-    V = hard_directions(st)
+    if "V" not in st.memo:
+        st.memo["V"] = hard_directions(st)
+    V = st.memo["V"]
     # (0 < k < K: with nothing or everything selectable the generic root is exact, while the
     # grouped path's first-order bound would still bisect)
-    groups = detect_groups(st) if V.shape[1] >= 2 and 0 < k < K else None
+    groups = None
+    if V.shape[1] >= 2 and 0 < k < K:
+        if "groups" not in st.memo:
+            st.memo["groups"] = detect_groups(st)
+        groups = st.memo["groups"]
     if groups is not None and V.shape[1] > groups.hard.size:
         groups = None  # a soft column is nearly cluster-level too: bisection would crawl
     bnb = None
