@@ -33,8 +33,18 @@ from .tuning import CVResult, PathResult, cv_lmer, lmer_path
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # scikit-learn costs ~0.4 s to import: load the estimator only when asked for
+    if name == "MioLmerRegressor":
+        from .sklearn import MioLmerRegressor
+
+        return MioLmerRegressor
+    raise AttributeError(f"module 'mixmio' has no attribute {name!r}")
+
 __all__ = [
     "CVResult",
+    "MioLmerRegressor",
     "PathResult",
     "cv_lmer",
     "lmer_path",

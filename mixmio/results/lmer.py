@@ -388,13 +388,15 @@ class MioLmerResult(CertificateMixin):
                                                 eff[:, at: at + b.q])
                         at += b.q
                 else:
-                    P = nl.cluster_probabilities(design, g, nd.X.loc[rows], max_depth,
-                                                 random_state)
+                    inv, P = nl.leaf_probabilities(design, g, nd.X.loc[rows], max_depth,
+                                                   random_state)
                     model = nl.cluster_tree(design, g, max_depth, random_state)
                     if mode == "hard":
                         P = np.eye(P.shape[1])[np.argmax(P, axis=1)]
                     for (i, _), Gb in zip(own, G, strict=True):
-                        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows], P @ Gb.T)
+                        # pi(x)' Gamma per leaf, then per row
+                        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows],
+                                                (P @ Gb.T)[inv])
                 object.__setattr__(self, "_cluster_model", model)
         out = np.full(len(newdata), np.nan)
         out[nd.complete if nd.complete is not None else slice(None)] = pred
