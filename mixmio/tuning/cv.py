@@ -264,12 +264,17 @@ def cv_lmer(formula: str, data: pd.DataFrame,
         raise ArgumentError("cv_lmer needs a random term such as (1 | g); for a model "
                             "without one use mixmio.mio_lm")
     grid = resolve_grid(design, k)
-    if predict_new == "features" and cluster_features is not None:
-        missing = [c for c in cluster_features if c not in data.columns]
-        if missing:
-            from mixmio.errors import ColumnNotFoundError
+    if predict_new == "features":
+        from mixmio.results import _newlevels as nl
 
-            raise ColumnNotFoundError(f"cluster_features {missing} are not columns of data")
+        groups = sorted({b.group for b in design.blocks})
+        if cluster_features is not None:
+            # present and constant within every cluster, checked on all rows before any fit
+            nl.check_cluster_features(design, list(cluster_features), groups, data)
+        elif not nl.numeric_columns(design):
+            raise ArgumentError("predict_new='features' needs cluster_features=[...] or a "
+                                "numeric fixed-effects column (whose cluster means are the "
+                                "features); the formula has neither")
     used = data.drop(index=list(design.dropped_rows)) if design.n_dropped else data
     used = used.reset_index(drop=True)
     block = design.blocks[0]

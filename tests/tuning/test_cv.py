@@ -170,11 +170,35 @@ def no_fit(monkeypatch):
     (dict(n_jobs=0), ArgumentError, "n_jobs"),
     (dict(cluster_features=["type"]), ArgumentError, "features"),
     (dict(predict_new="features", cluster_features=["nope"]), KeyError, "nope"),
+    (dict(predict_new="features", cluster_features=["standLRT"]), ValueError, "standLRT"),
     (dict(kk=3), TypeError, "unexpected keyword"),
 ])
 def test_bad_input_before_any_fit(exam, no_fit, kwargs, err, msg):
     with pytest.raises(err, match=msg):
         mixmio.cv_lmer(EXAM, exam, **kwargs)
+
+
+def test_features_without_numeric_columns_before_any_fit(exam, no_fit):
+    with pytest.raises(ArgumentError, match="numeric fixed-effects column"):
+        mixmio.cv_lmer("normexam ~ sex + (1 | school)", exam, predict_new="features")
+
+
+def test_features_mode_with_school_level_feature(exam):
+    cv = mixmio.cv_lmer(EXAM, exam, k=[0, 5], folds=3, predict_new="features",
+                        cluster_features=["schavg"], random_state=0)
+    assert cv.predict_new == "features" and np.isfinite(cv.table["mean"]).all()
+
+
+def test_dask_takes_the_folds(exam):
+    distributed = pytest.importorskip("dask.distributed")
+    import joblib
+
+    ref = mixmio.cv_lmer(EXAM, exam, k=[0, 5], cv="within", folds=3, random_state=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster), joblib.parallel_config(backend="dask"):
+        on_dask = mixmio.cv_lmer(EXAM, exam, k=[0, 5], cv="within", folds=3, random_state=1)
+    assert ref.table.equals(on_dask.table)
 
 
 def test_bad_k_string(exam, no_fit):
