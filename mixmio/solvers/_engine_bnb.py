@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dtrtri as _trtri
 
 from mixmio.solvers._bestfirst import BestFirst, Node
 from mixmio.solvers._engine_stats import InterceptStats, swap_search
@@ -39,6 +41,7 @@ _REL = 1e-12  # relative safety margins against rounding (x the OLS objective)
 _SLICES = 16  # slices per sweep of a one-dimensional box (``BnB._sweep``)
 _SWEEPS = 3  # sweeps per node
 _CHILDREN = 16  # children of a node split along the slices of its sweep
+_PEEL = 0.4  # a pass that decides more than this share of the free clusters starts over
 
 
 def hard_directions(st: InterceptStats, thresh: float = 0.1, hmax: int = 6) -> np.ndarray:
@@ -96,13 +99,16 @@ class _Ell:
     {Q <= Qmin + rho}, together with the hard directions t = V'b."""
 
     def __init__(self, H, g, kappa, V):
-        try:
-            Lc = np.linalg.cholesky(H)
-        except np.linalg.LinAlgError:  # never expected: H >= HW > 0
+        # LAPACK directly (potrf + trtri): the numpy wrappers cost more than a 10 x 10 factor
+        Lc, fail = _potrf(H, lower=1, clean=1)
+        if fail:  # never expected: H >= HW > 0
             H = H + 1e-12 * np.trace(H) / max(1, H.shape[0]) * np.eye(H.shape[0])
             Lc = np.linalg.cholesky(H)
+        Linv, fail = _trtri(Lc, lower=1) if Lc.size else (Lc, 0)
+        if fail:  # pragma: no cover - a singular factor of a positive definite matrix
+            Linv = np.linalg.inv(Lc)
         self.Lc = Lc
-        self.Linv = Linv = np.linalg.inv(Lc)  # lower triangular; H^{-1} = Linv' Linv
+        self.Linv = Linv  # lower triangular; H^{-1} = Linv' Linv
         zg = Linv @ g
         self.c = Linv.T @ zg
         self.Qmin = kappa - 0.5 * float(zg @ zg)  # g'H^{-1}g = |L^{-1} g|^2
@@ -147,12 +153,20 @@ class _Ell:
         s_lo, s_hi = sc - r_ell, sc + r_ell
         if not self.h:
             return s_lo, s_hi, np.zeros(sc.size), 2 * r_ell
-        alpha = self.Ginv @ (self.A.T @ E)
-        eperp2 = np.maximum(e2 - np.einsum("ij,ij->j", alpha, self.G @ alpha), 0.0)
-        tlo = (lo - self.tc)[:, None]
-        thi = (hi - self.tc)[:, None]
-        amin = np.minimum(alpha * tlo, alpha * thi).sum(0)
-        amax = np.maximum(alpha * tlo, alpha * thi).sum(0)
+        if self.h == 1:  # the same with scalars (fewer numpy calls per pass)
+            alpha = (float(self.Ginv[0, 0]) * self.A[:, 0]) @ E
+            eperp2 = np.maximum(e2 - alpha * alpha * float(self.G[0, 0]), 0.0)
+            a_lo = alpha * float(lo[0] - self.tc[0])
+            a_hi = alpha * float(hi[0] - self.tc[0])
+            amin = np.minimum(a_lo, a_hi)
+            amax = np.maximum(a_lo, a_hi)
+        else:
+            alpha = self.Ginv @ (self.A.T @ E)
+            eperp2 = np.maximum(e2 - np.einsum("ij,ij->j", alpha, self.G @ alpha), 0.0)
+            tlo = (lo - self.tc)[:, None]
+            thi = (hi - self.tc)[:, None]
+            amin = np.minimum(alpha * tlo, alpha * thi).sum(0)
+            amax = np.maximum(alpha * tlo, alpha * thi).sum(0)
         rperp = rad * np.sqrt(eperp2)
         s_lo = np.maximum(s_lo, sc + amin - rperp)
         s_hi = np.minimum(s_hi, sc + amax + rperp)
@@ -172,6 +186,17 @@ class BnB:
     def _ell(self, out_mask: np.ndarray) -> _Ell:
         H, g, kappa = self.st.quad_out(out_mask)
         return _Ell(H, g, kappa, self.V)
+
+    def _quad_add(self, quad, idx: np.ndarray):
+        """(H, g, kappa) of ``quad`` plus 1/2 sum_{j in idx} phi_j (the clusters idx leave the
+        trimmed sum for Q): an update in O(|idx| p^2) instead of a rebuild over all of OUT."""
+        st = self.st
+        H, g, kappa = quad
+        if not idx.size:
+            return quad
+        Do = st.D[idx]
+        return (H + (Do.T * st.w[idx]) @ Do, g + Do.T @ st.wa[idx],
+                kappa + 0.5 * float(np.sum(st.wa2[idx])))
 
     def evaluate(self, node: Node, Ut: float, max_it: int = 30):
         """Bound one node against the target Ut.
@@ -203,11 +228,17 @@ class BnB:
         lb = -np.inf
         ell1, n_out1 = None, -1
         out2_prev = None
+        quad1, out_q = None, None  # (H, g, kappa) of Q_OUT and the OUT mask it holds
         sweeps = 0
         for _it in range(max_it):
             out1 = state == OUT
             if ell1 is None or int(out1.sum()) != n_out1:  # OUT only grows within a node
-                ell1, n_out1 = self._ell(out1), int(out1.sum())
+                if quad1 is None:
+                    quad1 = st.quad_out(out1)
+                else:  # OUT only grows within a node
+                    quad1 = self._quad_add(quad1, np.flatnonzero(out1 & ~out_q))
+                out_q = out1
+                ell1, n_out1 = _Ell(*quad1, self.V), int(out1.sum())
             rho1 = Ut - L_amb - ell1.Qmin + tol + _REL * abs(ell1.Qmin)
             if rho1 < 0:
                 return "pruned", Ut, state, lo, hi, info
@@ -266,13 +297,25 @@ class BnB:
                 if sure_in.sum() > m or sure_out.sum() > nf - m:  # impossible with valid bounds
                     sure_in[:] = False
                     sure_out[:] = False
-            if sure_out.any() or sure_in.any():
+            n_cls = int(sure_out.sum()) + int(sure_in.sum())
+            if n_cls:
                 state[free[sure_out]] = OUT
                 state[free[sure_in]] = IN
                 keep = ~(sure_out | sure_in)
                 m2 = m - int(sure_in.sum())
-                L_amb = 0.5 * _sum_smallest(lo_phi[keep], int(keep.sum()) - m2)
-                continue
+                nk = int(keep.sum())
+                L_amb = 0.5 * _sum_smallest(lo_phi[keep], nk - m2)
+                if n_cls > _PEEL * nf or m2 <= 0 or m2 >= nk:
+                    continue
+                # only a few clusters decided: rather than a pass that rebuilds the ellipsoid
+                # for them alone, take the exchange bound now on the remaining free clusters.
+                # Q_{OUT} of this pass lacks the newly excluded clusters' phi >= l, so
+                # Qbox1 + 1/2 sum of their l stays a lower bound of the new Q over the box
+                Qbox1 = Qbox1 + 0.5 * float(np.sum(lo_phi[sure_out]))
+                free, Df, af, wf = free[keep], Df[keep], af[keep], wf[keep]
+                lo_phi, u, wb, we = lo_phi[keep], u[keep], wb[keep], we[keep]
+                m, nf = m2, nk
+                n_out = nf - m
             # ---------------- exchange bound: trim(phi_F) >= sum_{T0} phi - Gamma
             bref = info.get("b2", b1)
             phi_ref = wf * (af - Df @ bref) ** 2
@@ -287,7 +330,9 @@ class BnB:
             out2 = state == OUT
             out2[free[T0]] = True
             if out2_prev is None or not np.array_equal(out2, out2_prev):
-                ell2, out2_prev = self._ell(out2), out2
+                # Q_{OUT ∪ T0}: this pass's OUT (held by quad1 or to be added) plus T0
+                ell2, out2_prev = _Ell(*self._quad_add(quad1, np.flatnonzero(out2 & ~out_q)),
+                                       self.V), out2
             rho2 = Ut + 0.5 * Gam - ell2.Qmin + tol + _REL * abs(ell2.Qmin)
             if rho2 < 0:
                 return "pruned", Ut, state, lo, hi, info
@@ -300,6 +345,9 @@ class BnB:
             if Gam <= tol:
                 # T0 is the unselected set everywhere on the region: node solved
                 return "leaf", lb, state, lo, hi, info
+            if n_cls:  # classification is still moving: another pass
+                lb_prev = lb
+                continue
             if lb - lb_prev <= 0.02 * (Ut - lb):
                 if self.h != 1 or sweeps >= _SWEEPS or not np.all(np.isfinite(hi - lo)):
                     break

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg.lapack import dpotrf as _potrf
+from scipy.linalg.lapack import dpotrs as _potrs
 
 
 @dataclass
@@ -66,6 +68,12 @@ class InterceptStats:
     def f_support(self, sel: np.ndarray) -> tuple[float, np.ndarray]:
         """(f(S), b(S)) for a boolean cluster mask ``sel`` (|sel| <= k not checked)."""
         H, g, kappa = self.quad_out(~sel)
+        if H.size:  # LAPACK directly: the scipy wrappers cost more than a p x p solve
+            Lc, fail = _potrf(H, lower=1)
+            if not fail:
+                b, fail = _potrs(Lc, g, lower=1)
+            if not fail:
+                return kappa - 0.5 * float(g @ b), b
         cf = sla.cho_factor(H, lower=True, check_finite=False)
         b = sla.cho_solve(cf, g, check_finite=False)
         return kappa - 0.5 * float(g @ b), b
@@ -308,6 +316,10 @@ def heuristic_support(st: InterceptStats, k: int, warm: np.ndarray | None = None
             continue
         seen.add(key)
         s1, _ = alternate(st, s0)
+        key1 = b"a" + s1.tobytes()
+        if key1 in seen:  # the same local search from the same support: the same result
+            continue
+        seen.add(key1)
         s2, f2 = swap_search(st, s1, deadline=deadline)
         if f2 < best_f:
             best_sel, best_f = s2, f2
