@@ -281,7 +281,12 @@ class BnB:
             lK[free] = lo_phi
             uK[free] = u
             n_out = nf - m  # free clusters left unselected
-            L_amb = 0.5 * _sum_smallest(lo_phi, n_out)
+            if 0 < n_out < nf:  # one partition for the trimmed sum and theta
+                part = np.partition(lo_phi, (n_out - 1, n_out))
+                L_amb = 0.5 * float(np.sum(part[:n_out]))
+                theta = part[n_out]  # m-th largest lower bound
+            else:
+                L_amb = 0.5 * _sum_smallest(lo_phi, n_out)
             # ---------------- classification
             if m <= 0:
                 sure_out = np.ones(nf, dtype=bool)
@@ -290,7 +295,6 @@ class BnB:
                 sure_out = np.zeros(nf, dtype=bool)
                 sure_in = np.ones(nf, dtype=bool)
             else:
-                theta = np.partition(lo_phi, nf - m)[nf - m]  # m-th largest lower bound
                 psi = np.partition(u, nf - m - 1)[nf - m - 1]  # (m+1)-th largest upper bound
                 sure_out = u < theta * (1 - 1e-9)
                 sure_in = lo_phi > psi * (1 + 1e-9)
@@ -304,9 +308,13 @@ class BnB:
                 keep = ~(sure_out | sure_in)
                 m2 = m - int(sure_in.sum())
                 nk = int(keep.sum())
-                L_amb = 0.5 * _sum_smallest(lo_phi[keep], nk - m2)
                 if n_cls > _PEEL * nf or m2 <= 0 or m2 >= nk:
+                    L_amb = 0.5 * _sum_smallest(lo_phi[keep], nk - m2)
                     continue
+                # sure-out clusters have l <= u < theta, so they are among the n_out smallest
+                # l; sure-in ones have l > psi >= the (m+1)-th largest l, so they are not: the
+                # n_out - #out smallest l of the rest are the n_out smallest less the sure-out
+                L_amb = L_amb - 0.5 * float(np.sum(lo_phi[sure_out]))
                 # only a few clusters decided: rather than a pass that rebuilds the ellipsoid
                 # for them alone, take the exchange bound now on the remaining free clusters.
                 # Q_{OUT} of this pass lacks the newly excluded clusters' phi >= l, so
@@ -319,7 +327,7 @@ class BnB:
             # ---------------- exchange bound: trim(phi_F) >= sum_{T0} phi - Gamma
             bref = info.get("b2", b1)
             phi_ref = wf * (af - Df @ bref) ** 2
-            order = np.argsort(phi_ref, kind="stable")
+            order = np.argpartition(phi_ref, n_out - 1)  # T0: the n_out smallest (a set)
             T0 = order[:n_out]
             R0 = order[n_out:]
             ud = np.sort(u[T0])[::-1]
@@ -408,8 +416,9 @@ class BnB:
             sc = Df @ ell.c
             alpha = ginv * (ell.A[:, 0] @ E)
             eperp = np.sqrt(np.maximum(e2 - alpha**2 * float(ell.G[0, 0]), 0.0))
-            lo_a = np.minimum(np.outer(da, alpha), np.outer(db, alpha))
-            hi_a = np.maximum(np.outer(da, alpha), np.outer(db, alpha))
+            oa, ob = np.outer(da, alpha), np.outer(db, alpha)
+            lo_a = np.minimum(oa, ob)
+            hi_a = np.maximum(oa, ob)
             rp = np.outer(rad, eperp)
             lo_s = np.where(ok[:, None], sc + lo_a - rp, np.inf)
             hi_s = np.where(ok[:, None], sc + hi_a + rp, -np.inf)
@@ -498,6 +507,30 @@ class BnB:
                 sel, f = sel2, f2
             bf.offer(f, sel)
 
+    def _classified(self, state, idx, lo_b, up_b):
+        """``state`` with the clusters that the interval bounds [lo_b, up_b] of phi over idx
+        (valid on the child's region) decide moved to IN / OUT: the classification step of
+        :meth:`evaluate` with these bounds alone, applied before the child's first pass so that
+        its first ellipsoid already holds them."""
+        fr = state[idx] == FREE
+        m = self.k - int(np.sum(state == IN))
+        nf = int(fr.sum())
+        if not (0 < m < nf):
+            return state
+        fi, lf, uf = idx[fr], lo_b[fr], up_b[fr]
+        theta = np.partition(lf, nf - m)[nf - m]  # m-th largest lower bound
+        psi = np.partition(uf, nf - m - 1)[nf - m - 1]  # (m+1)-th largest upper bound
+        sure_out = uf < theta * (1 - 1e-9)
+        sure_in = lf > psi * (1 + 1e-9)
+        if sure_in.sum() > m or sure_out.sum() > nf - m:  # impossible with valid bounds
+            return state
+        if not (sure_out.any() or sure_in.any()):
+            return state
+        state = state.copy()
+        state[fi[sure_out]] = OUT
+        state[fi[sure_in]] = IN
+        return state
+
     def _branch(self, bf: BestFirst, lb, d, state, elo, ehi, info) -> None:
         """Split the node: on a hard coordinate of the box when the box, not the cluster
         choice, causes most of the ambiguity; otherwise on the most ambiguous cluster."""
@@ -533,7 +566,8 @@ class BnB:
                                                min(_CHILDREN, a_all.size)):
                         bounds = (sfree, sl[part].min(0), su[part].max(0))
                         bf.push(max(lb, float(sb[part].min())), d,
-                                Node(state, np.array([a_all[part[0]]]),
+                                Node(self._classified(state, *bounds),
+                                     np.array([a_all[part[0]]]),
                                      np.array([b_all[part[-1]]]), d, bounds))
                     return
             if big.any() and wb[amb].sum() > we[amb].sum():

@@ -86,7 +86,8 @@ class InterceptStats:
         beta_r = b + self.b_ols
         beta = np.zeros(self.p_full)
         beta[self.cols] = beta_r
-        res = y - X[:, self.cols] @ beta_r
+        Xr = X if self.cols.size == X.shape[1] else X[:, self.cols]  # no copy when full rank
+        res = y - Xr @ beta_r
         sums = np.bincount(codes, weights=res, minlength=self.K)
         gamma = np.where(sel, sums * self.w, 0.0)
         return beta, gamma
