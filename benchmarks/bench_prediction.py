@@ -32,6 +32,14 @@ import mixmio  # noqa: E402
 from _common import write_tables  # noqa: E402
 
 SETTINGS = {"High (K=14, P=35)": (14, 35), "Larger (K=50, P=35)": (50, 35)}
+#: replicates per setting, as a share of the command-line count (the larger setting's CV over
+#: k = 0..K costs ~2 min a replicate on 2 cores)
+SHARE = {"prediction": {"High (K=14, P=35)": 1.0, "Larger (K=50, P=35)": 0.5},
+         "true_k": {"High (K=14, P=35)": 1.0, "Larger (K=50, P=35)": 0.1}}
+
+
+def reps(part: str, name: str, R: int) -> int:
+    return max(2, int(round(SHARE[part][name] * R)))
 MODES = ("population", "soft", "hard", "features")
 
 
@@ -93,7 +101,7 @@ def prediction_part(R: int) -> tuple[pd.DataFrame, list[str]]:
     rows, notes = [], []
     for name, (K, P) in SETTINGS.items():
         recs = []
-        for r in range(R):
+        for r in range(reps("prediction", name, R)):
             train, test, sim = split_draw(K, P, seed=r)
             rec = baselines(train, test, P)
             rec["_truth"] = float(np.sum(sim.gamma.loc[train["cluster"].unique()] != 0))
@@ -122,13 +130,15 @@ def prediction_part(R: int) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows), notes
 
 
-def true_k_part(R: int) -> pd.DataFrame:
+def true_k_part(R: int, only: str | None = None) -> pd.DataFrame:
     rows = []
     for name, (K, P) in SETTINGS.items():
+        if only is not None and name != only:
+            continue
         formula = "y ~ " + " + ".join(f"x{v}" for v in range(1, P + 1)) + " + (1 | cluster)"
         hits = {("blocked", "min"): [], ("blocked", "1se"): [], ("within", "min"): [],
                 ("within", "1se"): []}
-        for r in range(R):
+        for r in range(reps("true_k", name, R)):
             sim = mixmio.simulate(K, P, zero_fraction=0.5, n_sets=1, random_state=100 + r)
             truth = int(np.sum(sim.gamma.to_numpy() != 0))
             for cvname in ("blocked", "within"):
@@ -147,26 +157,44 @@ def true_k_part(R: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(R: int = 20) -> None:
+HEADER = ("Design: `mixmio.simulate(2K, P, zero_fraction=0.5)`, the paper's confounded "
+          "covariates, 50 rows per cluster, noise sd sqrt(0.5), effects +-10; per replicate "
+          "half of the 2K clusters (at random) train and the other half are unseen test "
+          "clusters. mixmio's k by 5-fold blocked CV with soft prediction. Intervals: "
+          "t-intervals over replicates of the mean test MSE and of the paired difference "
+          "to each baseline (negative = mixmio better).")
+
+
+def main(R: int = 20, part: str = "all") -> None:
+    """``part``: "prediction" writes results/prediction.{md,csv}; "true_k" adds the CV-picks-k
+    table (results/prediction_true_k.csv) and its section to prediction.md, one setting at a
+    time, so a long run keeps what it has finished."""
+    from _common import RESULTS
+
     t0 = time.perf_counter()
-    pred, notes = prediction_part(R)
-    truek = true_k_part(max(10, R // 2))
-    text = ("Design: `mixmio.simulate(2K, P, zero_fraction=0.5)`, the paper's confounded "
-            "covariates, 50 rows per cluster, noise sd sqrt(0.5), effects +-10; per replicate "
-            "half of the 2K clusters (at random) train and the other half are unseen test "
-            "clusters. mixmio's k by 5-fold blocked CV with soft prediction. Intervals: "
-            "t-intervals over replicates of the mean test MSE and of the paired difference "
-            "to each baseline (negative = mixmio better).\n\n"
-            + "\n".join(f"- {n}" for n in notes)
-            + "\n\n## How often CV picks the true number of deviating clusters\n\n"
-            "Training set of `simulate(K, P, zero_fraction=0.5)` (ceil(K/2) clusters deviate), "
-            "grid k = 0..K, 5 folds.\n\n" + truek.to_markdown(index=False)
-            + f"\n\nTotal time {time.perf_counter() - t0:.0f} s.")
-    print(pred.to_string())
-    print(text)
-    write_tables("prediction", pred, "Prediction for unseen clusters (seed paper's design)",
-                 text)
+    if part in ("all", "prediction"):
+        pred, notes = prediction_part(R)
+        print(pred.to_string())
+        write_tables("prediction", pred, "Prediction for unseen clusters (seed paper's design)",
+                     HEADER + "\n\n" + "\n".join(f"- {n}" for n in notes)
+                     + f"\n\nPrediction part: {time.perf_counter() - t0:.0f} s.")
+    if part in ("all", "true_k"):
+        md = RESULTS / "prediction.md"
+        base = md.read_text().split("\n## How often CV picks")[0].rstrip() + "\n"
+        done = []
+        for name in SETTINGS:
+            t1 = time.perf_counter()
+            done.append(true_k_part(R, only=name))
+            truek = pd.concat(done, ignore_index=True)
+            truek.to_csv(RESULTS / "prediction_true_k.csv", index=False)
+            md.write_text(base + "\n## How often CV picks the true number of deviating "
+                          "clusters\n\nTraining set of `simulate(K, P, zero_fraction=0.5)` "
+                          "(ceil(K/2) clusters deviate), grid k = 0..K, 5 folds, soft "
+                          "prediction for blocked folds.\n\n" + truek.to_markdown(index=False)
+                          + f"\n\n{name}: {time.perf_counter() - t1:.0f} s.\n")
+            print(truek.to_string(), flush=True)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20,
+         sys.argv[2] if len(sys.argv) > 2 else "all")
