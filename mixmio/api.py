@@ -91,7 +91,7 @@ def mio_lmer(formula: str, data: pd.DataFrame,
         return cv_lmer(formula, data, k_fixed=k_fixed, ridge=ridge, solver=solver,
                        time_limit=time_limit, mip_gap=mip_gap, refit=refit,
                        warm_start=warm_start, random_state=random_state, na_action=na_action,
-                       constraints=constraints).fit
+                       verbose=verbose, constraints=constraints).fit
     data = as_frame(data)
     settings = _lmer_settings(k_fixed=k_fixed, ridge=ridge, solver=solver,
                               time_limit=time_limit, mip_gap=mip_gap, refit=refit,

@@ -24,7 +24,7 @@ from mixmio._warnings import user_stacklevel
 
 from .._validate import as_frame, check_choice, dtype_class
 from ..errors import ColumnNotFoundError, DataError, DataTypeError
-from ..formula import FormulaSpec, RandomTerm, group_columns, parse_formula
+from ..formula import FormulaSpec, RandomTerm, parse_formula
 from ._checks import (
     RankDeficientError,
     check_columns,
@@ -33,7 +33,7 @@ from ._checks import (
     check_response,
     missing_rows,
 )
-from ._grouping import _labels, grouping_codes
+from ._grouping import grouping_codes, level_keys, map_codes
 from ._materialize import bare_variables, evaluate_offset, materialize, required_columns
 
 __all__ = ["Design", "NewDesign", "RandomBlock", "RankDeficientError", "build_design"]
@@ -364,11 +364,10 @@ class Design:
             check_finite(f"the columns of random term ({b.term}) in newdata", list(b.columns),
                          values)
             if b.group not in keys_of:
-                keys_of[b.group] = _level_keys(newdata, b.term.group)
-            keys = keys_of[b.group]
-            codes = b.levels.get_indexer(pd.Index(keys)).astype(np.int64)
-            if (codes < 0).any():
-                unseen[b.group] = sorted(set(keys[codes < 0]))
+                keys_of[b.group] = level_keys(newdata, b.term.group)
+            codes, new_levels = map_codes(keys_of[b.group], b.levels)
+            if new_levels:
+                unseen[b.group] = new_levels
                 unseen_rows[b.group] = codes < 0
             blocks_Z.append(_term_z(values, codes, b.n_levels))
             codes_all.append(codes)
@@ -531,15 +530,6 @@ def _check_empty_terms(X: pd.DataFrame, data: pd.DataFrame) -> None:
                          "needs at least 2 levels (lme4: 'contrasts can be applied only to "
                          "factors with 2 or more levels'). Remove the term from the formula.")
 
-
-
-def _level_keys(data: pd.DataFrame, group: str) -> np.ndarray:
-    """Every row's level label of grouping factor ``group`` (``"a:b"`` joins the labels),
-    as :func:`~mixmio.design._grouping.map_codes` matches them to the training levels."""
-    labelled = [_labels(data[v]) for v in group_columns(group)]
-    keys = labelled[0] if len(labelled) == 1 else pd.concat(labelled, axis=1).agg(":".join,
-                                                                                   axis=1)
-    return keys.to_numpy(dtype=object)
 
 
 def _term_values(term: RandomTerm, data: pd.DataFrame, spec) -> tuple[np.ndarray, list, object]:

@@ -84,11 +84,17 @@ def _labels(series: pd.Series) -> pd.Series:
     return series.map(dict(zip(uniq, (level_label(v) for v in uniq), strict=True)))
 
 
-def map_codes(data: pd.DataFrame, group: str, levels: pd.Index) -> tuple[np.ndarray, list[str]]:
-    """Codes of new rows against training ``levels``; -1 and a list for unseen levels."""
-    names = list(group_columns(group))
-    labelled = [_labels(data[v]) for v in names]
-    keys = labelled[0] if len(names) == 1 else pd.concat(labelled, axis=1).agg(":".join, axis=1)
-    codes = levels.get_indexer(pd.Index(keys.to_numpy(dtype=object)))
-    unseen = sorted(set(keys.to_numpy()[codes < 0]))
+def level_keys(data: pd.DataFrame, group: str) -> np.ndarray:
+    """Every row's level label of grouping factor ``group`` (``"a:b"`` joins the labels)."""
+    labelled = [_labels(data[v]) for v in group_columns(group)]
+    keys = labelled[0] if len(labelled) == 1 else pd.concat(labelled, axis=1).agg(":".join,
+                                                                                   axis=1)
+    return keys.to_numpy(dtype=object)
+
+
+def map_codes(keys: np.ndarray, levels: pd.Index) -> tuple[np.ndarray, list[str]]:
+    """Codes of rows' level labels (:func:`level_keys`) against training ``levels``; -1 and
+    a sorted list for unseen levels."""
+    codes = levels.get_indexer(pd.Index(keys))
+    unseen = sorted(set(keys[codes < 0]))
     return codes.astype(np.int64), unseen

@@ -24,7 +24,6 @@ share one design train it once.
 from __future__ import annotations
 
 import math
-import numbers
 import threading
 from collections.abc import Mapping, Sequence
 from weakref import WeakKeyDictionary
@@ -33,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .._validate import check_choice, check_int
-from ..errors import ArgumentError, ArgumentTypeError, ColumnNotFoundError, DataError
+from ..errors import ArgumentError, ColumnNotFoundError, DataError
 
 __all__ = ["MODES", "check_cluster_features", "check_tree_args", "cluster_probabilities",
            "cluster_tree", "feature_effects", "leaf_probabilities", "numeric_columns"]
@@ -57,14 +56,7 @@ def check_tree_args(max_depth, random_state) -> None:
     """``max_depth``: None (ceil(log2 K)) or an int >= 1; ``random_state``: None or an int
     >= 0 (the trees' tie-breaking seed)."""
     check_int("max_depth", max_depth, lo=1, none_ok=True)
-    if random_state is not None:
-        if isinstance(random_state, bool | np.bool_) or not isinstance(random_state,
-                                                                         numbers.Integral):
-            raise ArgumentTypeError("random_state (of the new-level trees) must be None or an "
-                                    f"int >= 0, got {type(random_state).__name__} "
-                                    f"{random_state!r}")
-        if random_state < 0:
-            raise ArgumentError(f"random_state must be an int >= 0, got {random_state!r}")
+    check_int("random_state (of the new-level trees)", random_state, lo=0, none_ok=True)
 
 
 def default_depth(n_levels: int) -> int:

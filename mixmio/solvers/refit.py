@@ -25,12 +25,14 @@ def _support_gram(problem: Problem, w: np.ndarray):
     return cols, G, c
 
 
-def _scaled_eigh(G: np.ndarray):
+def _scaled_eigh(G: np.ndarray, diag: np.ndarray | None = None):
     """Eigen-decomposition of G scaled to unit diagonal, with the scale and a keep-mask of the
     eigenvalues above the rank tolerance.  Scaling first makes the rank decision independent
     of the columns' units: on X'X itself a column in dollars (~1e9 on the diagonal) pushed
-    small clusters' dummies below a tolerance relative to the largest eigenvalue."""
-    d = np.sqrt(np.clip(np.diag(G), 0.0, None))
+    small clusters' dummies below a tolerance relative to the largest eigenvalue.  ``diag``:
+    the diagonal to scale by instead of G's own (the columns' sums of squares, when G is a
+    Schur complement whose diagonal nearly vanishes in the directions to detect)."""
+    d = np.sqrt(np.clip(np.diag(G) if diag is None else diag, 0.0, None))
     nz = d > 0
     dinv = np.where(nz, 1.0 / np.where(nz, d, 1.0), 0.0)
     Gs = G * np.outer(dinv, dinv)
@@ -127,11 +129,7 @@ def _refit_disjoint(problem: Problem, w: np.ndarray) -> np.ndarray | None:
     r0 = X.T @ y - BD @ cZ
     # scale by X'X's diagonal (the columns' units), not S0's: a direction S0 nearly
     # annihilates has a near-zero diagonal there, which S0's own scaling would blow up to 1
-    dx = np.sqrt(np.clip(np.einsum("ij,ij->j", X, X), 0.0, None))
-    dinv = np.where(dx > 0, 1.0 / np.where(dx > 0, dx, 1.0), 0.0)
-    Ss = S0 * np.outer(dinv, dinv)
-    eig, V = np.linalg.eigh(0.5 * (Ss + Ss.T))
-    keep = eig > 1e-10 * max(1.0, float(np.max(np.abs(eig)))) if eig.size else eig > 0
+    eig, V, dinv, keep = _scaled_eigh(S0, diag=np.einsum("ij,ij->j", X, X))
     beta = dinv * (V[:, keep] @ ((V[:, keep].T @ (dinv * r0)) / eig[keep]))
     N = dinv[:, None] * V[:, ~keep]
     if N.shape[1]:

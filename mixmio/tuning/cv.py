@@ -280,22 +280,17 @@ def cv_lmer(formula: str, data: pd.DataFrame,
     block = design.blocks[0]
     codes = np.asarray(block.codes)
     rng = np.random.default_rng(seed)
-    if cv_name == "blocked":
-        if folds > block.n_levels:
-            raise ArgumentError(f"folds={folds} is more than the {block.n_levels} clusters of "
-                                f"'{block.group}'; blocked CV needs at least one cluster per "
-                                "fold")
-        tests = blocked_folds(codes, folds, rng)
-    elif cv_name == "within":
-        if folds > len(codes):
-            raise ArgumentError(f"folds={folds} is more than the {len(codes)} rows")
-        tests = within_folds(codes, folds, rng)
+    if cv_name == "blocked" and folds > block.n_levels:
+        raise ArgumentError(f"folds={folds} is more than the {block.n_levels} clusters of "
+                            f"'{block.group}'; blocked CV needs at least one cluster per fold")
+    if cv_name == "within" and folds > len(codes):
+        raise ArgumentError(f"folds={folds} is more than the {len(codes)} rows")
+    if cv_name in ("blocked", "within"):
+        deal = blocked_folds if cv_name == "blocked" else within_folds
+        splits = [(np.setdiff1d(np.arange(len(codes)), te), te)
+                  for te in deal(codes, folds, rng)]
     else:
         splits = _splitter_folds(cv, used, design.y, codes)
-        tests = [te for _, te in splits]
-    if cv_name in ("blocked", "within"):
-        n = len(codes)
-        splits = [(np.setdiff1d(np.arange(n), te), te) for te in tests]
     empty = [i + 1 for i, (tr, te) in enumerate(splits) if tr.size == 0 or te.size == 0]
     if empty:
         raise ArgumentError(f"fold(s) {empty} have no training or no test rows; use fewer "

@@ -102,13 +102,7 @@ def resolve_grid(design, k) -> list[tuple[Any, dict[str, int]]]:
         if vals in seen:
             continue
         seen.add(vals)
-        if single or (k is None and len(labels) == 1):
-            key = vals[0]
-        elif len(vals) == 1:
-            key = vals[0]
-        else:
-            key = vals
-        out.append((key, pt))
+        out.append((vals[0] if single or len(vals) == 1 else vals, pt))
     return out
 
 
@@ -156,9 +150,6 @@ class PathResult:
     def labels(self) -> list[str]:
         """The random-effect column labels (``1|school``, ...)."""
         return next(iter(self.fits.values())).design.column_labels
-
-    def _name(self, lab: str, lev: str) -> str:
-        return lev if len(self.labels) == 1 else f"{lab}: {lev}"
 
     def ranking(self, term: str | None = None) -> pd.DataFrame:
         """Clusters in order of first entry along the path (ties within a step: larger
@@ -301,8 +292,8 @@ def path_from_prepared(prepared, grid, settings: dict, formula: str) -> PathResu
     prev_sel: dict = {}
     multi = len(prepared.design.column_labels) > 1
 
-    def name(kk):
-        return kk[1] if not multi else f"{kk[0]}: {kk[1]}"
+    def name(kk):  # the table's cluster label: the level, or "column: level"
+        return f"{kk[0]}: {kk[1]}" if multi else kk[1]
 
     for key, pt in grid:
         t0 = time.perf_counter()

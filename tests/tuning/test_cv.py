@@ -15,11 +15,6 @@ GRID = [0, 5, 10, 30]
 
 
 @pytest.fixture(scope="module")
-def exam():
-    return mixmio.datasets.load("Exam")
-
-
-@pytest.fixture(scope="module")
 def cv_within(exam):
     return mixmio.cv_lmer(EXAM, exam, k=GRID, cv="within", random_state=3)
 
@@ -146,16 +141,6 @@ def test_plot(cv_within):
     fig = cv_within.plot()
     assert isinstance(fig, Figure) and len(fig.axes[0].lines) >= 3
     assert "k_best=" in repr(cv_within)
-
-
-@pytest.fixture
-def no_fit(monkeypatch):
-    import mixmio.api
-
-    def boom(*a, **k):
-        raise AssertionError("a fit ran before the input was checked")
-
-    monkeypatch.setattr(mixmio.api, "_lmer_fit", boom)
 
 
 @pytest.mark.parametrize("kwargs, err, msg", [

@@ -16,16 +16,6 @@ EXAM = "normexam ~ standLRT + (1 | school)"
 
 
 @pytest.fixture(scope="module")
-def sleep():
-    return mixmio.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
-def exam():
-    return mixmio.datasets.load("Exam")
-
-
-@pytest.fixture(scope="module")
 def exam_path(exam):
     return mixmio.lmer_path(EXAM, exam)
 
@@ -126,17 +116,6 @@ def test_passes_mio_lmer_arguments(sleep):
     path = mixmio.lmer_path(SLEEP, sleep, k=[3], refit=False, ridge=5.0)
     fit = path.fits[3]
     assert fit.problem.ridge == 5.0 and fit.refit is False
-
-
-@pytest.fixture
-def no_fit(monkeypatch):
-    """Any fit fails the test: errors must come before."""
-    import mixmio.api
-
-    def boom(*a, **k):
-        raise AssertionError("a fit ran before the input was checked")
-
-    monkeypatch.setattr(mixmio.api, "_lmer_fit", boom)
 
 
 @pytest.mark.parametrize("k, err, msg", [
