@@ -17,6 +17,7 @@ from .design import Design, RankDeficientError, build_design
 from .errors import MixmioError
 from .formula import FormulaError, FormulaSpec, RandomTerm, parse_formula
 from .glm import MioGlmResult, mio_glm
+from .glmer import MioGlmerResult, mio_glmer
 from .holistic import (
     CorrelationLimit,
     Exclude,
@@ -74,5 +75,7 @@ __all__ = [
     "SimulatedData",
     "mio_clr",
     "mio_glm",
+    "mio_glmer",
+    "MioGlmerResult",
     "simulate",
 ]

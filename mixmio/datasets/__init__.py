@@ -18,6 +18,7 @@ _FILES = {
     "cake": "cake.csv",
     "pastes": "Pastes.csv",
     "exam": "Exam.csv",
+    "ny_hai": "ny_hai_2016.csv",
 }
 
 
@@ -27,7 +28,7 @@ def available() -> list[str]:
     Examples
     --------
     >>> available()
-    ['cake', 'dyestuff', 'exam', 'pastes', 'penicillin', 'sleepstudy']
+    ['cake', 'dyestuff', 'exam', 'ny_hai', 'pastes', 'penicillin', 'sleepstudy']
     """
     return sorted(_FILES)
 
@@ -38,7 +39,7 @@ def load(name: str) -> pd.DataFrame:
     Parameters
     ----------
     name : one of :func:`available` (``"sleepstudy"``, ``"dyestuff"``, ``"penicillin"``,
-        ``"cake"``, ``"pastes"``, ``"exam"``); provenance in ``SOURCES.md``.
+        ``"cake"``, ``"pastes"``, ``"exam"``, ``"ny_hai"``); provenance in ``SOURCES.md``.
 
     Returns
     -------
