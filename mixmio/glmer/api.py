@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,8 @@ from .problem import GlmmProblem
 from .result import MioGlmerResult
 from .solve import check_glmer_solver, solve_glmm
 
-__all__ = ["mio_glmer", "glmer_auto_ridge"]
+__all__ = ["mio_glmer", "glmer_auto_ridge", "GlmerPrepared", "glmer_settings", "glmer_prepare",
+           "glmer_problem", "glmer_fit"]
 
 
 def mio_glmer(formula: str, data: pd.DataFrame, k, family: str = "binomial", *,
@@ -77,35 +79,93 @@ def mio_glmer(formula: str, data: pd.DataFrame, k, family: str = "binomial", *,
     >>> fit.status, sorted(fit.selected["level"])
     ('optimal', ['0', '1'])
     """
-    from ..api import _lmer_prepare, _lmer_problem
-
     data = as_frame(data)
     family = check_family(family)
     check_choice("na_action", na_action, ("drop", "raise"))
+    settings = glmer_settings(ridge=ridge, solver=solver, time_limit=time_limit,
+                              mip_gap=mip_gap, random_state=random_state, verbose=verbose)
+    prepared = glmer_prepare(formula, data, family, weights, na_action, constraints,
+                             settings["ridge"])
+    return glmer_fit(prepared, k, settings)
+
+
+@dataclass(frozen=True)
+class GlmerPrepared:
+    """What a mio_glmer fit builds before its caps are known (shared by every fit of a path
+    over k): mio_lmer's prepared design, the checked response, trials / weights, offset and
+    the ridge value."""
+
+    lmer: object  # mixmio.api._LmerPrepared
+    family: str
+    y: np.ndarray
+    weights: np.ndarray
+    offset: np.ndarray
+    ridge: float
+    n_weight_dropped: int
+    weights_given: bool
+
+    @property
+    def design(self):
+        return self.lmer.design
+
+
+def glmer_settings(*, ridge="auto", solver="auto", time_limit=None, mip_gap=1e-4,
+                   random_state=None, verbose=False) -> dict:
+    """mio_glmer's solve settings, checked before any design is built."""
     check_solve_args(mip_gap, time_limit)
     check_bool("verbose", verbose)
     check_ridge(ridge, positive=True)
-    solver = check_glmer_solver(solver)
-    random_state = check_random_state(random_state)
+    return dict(ridge=ridge, solver=check_glmer_solver(solver), time_limit=time_limit,
+                mip_gap=mip_gap, random_state=check_random_state(random_state),
+                verbose=verbose)
+
+
+def glmer_prepare(formula: str, data: pd.DataFrame, family: str, weights, na_action: str,
+                  constraints, ridge) -> GlmerPrepared:
+    """Design, response checks, separation check and ridge of a mio_glmer fit."""
+    from ..api import _lmer_prepare
+
     wser, data, n_weight_na = resolve_weights(weights, data, na_action)
-    prepared = _lmer_prepare(formula, data, na_action, constraints)
-    design = prepared.design
+    lmer = _lmer_prepare(formula, data, na_action, constraints)
+    design = lmer.design
     w = None if wser is None else wser.loc[design.row_index].to_numpy()
     y, trials = check_response(family, design.y, w, design.row_index, design.spec.response)
     X = design.X.to_numpy(dtype=float)
+    offset = np.asarray(design.offset, dtype=float)
     check_separation(family, X, y, trials, list(design.X.columns))
     if ridge == "auto":
-        ridge = glmer_auto_ridge(family, X, design.Z, y, trials, design.offset)
-    settings = dict(k_fixed=None, ridge=float(ridge), solver="auto", time_limit=None,
-                    mip_gap=mip_gap, refit=False, warm_start=True, random_state=random_state,
-                    verbose=verbose)
-    base = _lmer_problem(prepared, k, settings)
-    problem = GlmmProblem(base, family, y, trials, np.asarray(design.offset, dtype=float))
-    solution = solve_glmm(problem, solver=solver, time_limit=time_limit, mip_gap=mip_gap,
-                          random_state=random_state, verbose=verbose)
-    return MioGlmerResult(design, problem, solution, solution.w, mip_gap, False,
-                          n_weight_dropped=n_weight_na,
-                          weights_given=weights is not None)
+        ridge = glmer_auto_ridge(family, X, design.Z, y, trials, offset)
+    return GlmerPrepared(lmer, family, y, trials, offset, float(ridge), n_weight_na,
+                         weights is not None)
+
+
+def glmer_problem(prepared: GlmerPrepared, k, base: GlmmProblem | None = None
+                  ) -> GlmmProblem:
+    """The GlmmProblem of one cap ``k`` (``base``: a problem of the same design whose arrays
+    are reused, so an engine's per-cluster caches survive a path over k)."""
+    from ..api import _lmer_problem
+
+    lin = dict(k_fixed=None, ridge=prepared.ridge)
+    linear = _lmer_problem(prepared.lmer, k, lin,
+                           base=None if base is None else base.base)
+    if base is not None:
+        return GlmmProblem(linear, prepared.family, base.y, base.weights, base.offset)
+    return GlmmProblem(linear, prepared.family, prepared.y, prepared.weights,
+                       prepared.offset)
+
+
+def glmer_fit(prepared: GlmerPrepared, k, settings: dict, base: GlmmProblem | None = None,
+              warm=None) -> MioGlmerResult:
+    """Solve one cap on a prepared design (``warm``: a previous Solution or support mask)."""
+    problem = glmer_problem(prepared, k, base)
+    solution = solve_glmm(problem, solver=settings["solver"],
+                          time_limit=settings["time_limit"], mip_gap=settings["mip_gap"],
+                          warm=warm, random_state=settings["random_state"],
+                          verbose=settings["verbose"])
+    return MioGlmerResult(prepared.design, problem, solution, solution.w,
+                          settings["mip_gap"], False,
+                          n_weight_dropped=prepared.n_weight_dropped,
+                          weights_given=prepared.weights_given)
 
 
 def glmer_auto_ridge(family: str, X: np.ndarray, Z, y: np.ndarray, w: np.ndarray,
