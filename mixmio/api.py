@@ -15,7 +15,7 @@ from ._validate import as_frame, check_bool, check_random_state, check_ridge, ch
 from .design import build_design
 from .errors import ArgumentError
 from .problem import LinearConstraint
-from .problem.build import build_lm_problem, build_problem
+from .problem.build import build_lm_problem, build_problem, resolve_caps, split_sign_caps
 from .results.lm import MioLmResult, condition_number
 
 if TYPE_CHECKING:
@@ -141,6 +141,11 @@ def _lmer_problem(prepared: _LmerPrepared, k, settings: dict, base=None):
     from .holistic.compile import compile_constraints
 
     design, cons, k_fixed = prepared.design, prepared.cons, settings["k_fixed"]
+    if base is not None and not cons and k_fixed is None and base.is_plain \
+            and not split_sign_caps(k)[1]:
+        # only the caps change (a path over k): the same arrays and structure, new CapSets
+        caps = resolve_caps(design, k)
+        return replace(base, caps=tuple(replace(c, k=caps[c.label]) for c in base.caps))
     ridge = settings["ridge"] if base is None else base.ridge
     problem = build_problem(design, k, k_fixed=k_fixed, ridge=ridge)
     if base is not None:
@@ -171,9 +176,12 @@ def _lmer_fit(prepared: _LmerPrepared, k, settings: dict, base=None,
     _raise_if_no_solution(solution)
     w = solution.w
     if settings["refit"]:
+        from .solvers._cd import single_thread
         from .solvers.refit import refit_if_feasible
 
-        w = refit_if_feasible(problem, w, z=solution.info.get("z"))
+        # O(n p) products and p x p algebra: a spinning BLAS worker only slows them down
+        with single_thread():
+            w = refit_if_feasible(problem, w, z=solution.info.get("z"))
     return MioLmerResult(prepared.design, problem, solution, w, settings["mip_gap"],
                          settings["refit"])
 

@@ -79,16 +79,14 @@ class InterceptStats:
         return kappa - 0.5 * float(g @ b), b
 
     # ------------------------------------------------------------------ back to w
-    def coefficients(self, sel: np.ndarray, y: np.ndarray, X: np.ndarray, codes: np.ndarray):
+    def coefficients(self, sel: np.ndarray):
         """(beta over all p_full columns, gamma over K) jointly minimising the penalised objective
-        on support ``sel``; unselected gamma exactly 0."""
+        on support ``sel``; unselected gamma exactly 0.  O(K p): the cluster sums of the
+        residual y - X beta are a - D b (b = beta - b_ols on the kept columns)."""
         _, b = self.f_support(sel)
-        beta_r = b + self.b_ols
         beta = np.zeros(self.p_full)
-        beta[self.cols] = beta_r
-        Xr = X if self.cols.size == X.shape[1] else X[:, self.cols]  # no copy when full rank
-        res = y - Xr @ beta_r
-        sums = np.bincount(codes, weights=res, minlength=self.K)
+        beta[self.cols] = b + self.b_ols
+        sums = self.a - self.D @ b if self.p else self.a
         gamma = np.where(sel, sums * self.w, 0.0)
         return beta, gamma
 

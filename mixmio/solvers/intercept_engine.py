@@ -348,7 +348,7 @@ def _solve_intercept(problem: Problem, time_limit, mip_gap, warm, log, t0) -> So
             info["enumerated_supports"] = count
             if log is not None:
                 log.append(("bound", time.perf_counter() - t0, bound))
-    beta, gamma = st.coefficients(sel, problem.y, problem.X, codes)
+    beta, gamma = st.coefficients(sel)
     w = np.concatenate([beta, gamma])
     info.update(support=np.flatnonzero(sel), reduced_objective=U)
     return finish(problem, w, bound, mip_gap, timed_out, t0, nodes, solver, info, log=log)

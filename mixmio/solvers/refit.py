@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import cho_solve
 
 from ..problem import Problem
@@ -107,29 +111,33 @@ def _refit_disjoint(problem: Problem, w: np.ndarray) -> np.ndarray | None:
     S0 beta = r0 with S0 = X'X - X'Z D^-1 Z'X.  When S0 is singular (an intercept with every
     cluster selected, a cluster-level covariate), the least-squares solutions are
     beta0 + N t (N spanning S0's null space), and the ridge limit is the one of least
-    ||gamma||: a least-squares problem in t of the null space's dimension.  O(n p + K p^2)
-    instead of an eigen-decomposition of the (p + K) square Gram.
+    ||gamma||: a least-squares problem in t of the null space's dimension.  O(K p^2) per
+    refit: the O(n p) products (X'X, X'y, Z'X, Z'y, Z's column sums of squares) are computed
+    once per data (:func:`_disjoint_grams`) and shared by the refits of a path over k.
     """
     p = problem.p
     capped = np.asarray(problem.capped, dtype=int)
     if np.any(capped < p) or not np.all(problem.penalized[p:]) or np.any(problem.penalized[:p]):
         return None
     zc = capped[w[capped] != 0] - p
-    Zs = problem.Z[:, zc].tocsc()
-    if zc.size == 0 or np.bincount(Zs.indices, minlength=problem.n).max() > 1:
+    if zc.size == 0:
         return None
-    X, y = problem.X, problem.y
-    dvec = np.asarray(Zs.multiply(Zs).sum(axis=0)).ravel()
+    grams = _disjoint_grams(problem)
+    if not grams.rows_disjoint:
+        Zs = problem.Z[:, zc].tocsc()
+        if np.bincount(Zs.indices, minlength=problem.n).max() > 1:
+            return None
+    dvec = grams.zsq[zc]
     if np.any(dvec <= 0):
         return None
-    B = np.asarray((Zs.T @ X).T)  # X'Z, p x s
-    cZ = np.asarray(Zs.T @ y).ravel()
+    B = grams.ZtX[zc].T  # X'Z_S, p x s
+    cZ = grams.Zty[zc]
     BD = B / dvec
-    S0 = X.T @ X - BD @ B.T
-    r0 = X.T @ y - BD @ cZ
+    S0 = grams.XtX - BD @ B.T
+    r0 = grams.Xty - BD @ cZ
     # scale by X'X's diagonal (the columns' units), not S0's: a direction S0 nearly
     # annihilates has a near-zero diagonal there, which S0's own scaling would blow up to 1
-    eig, V, dinv, keep = _scaled_eigh(S0, diag=np.einsum("ij,ij->j", X, X))
+    eig, V, dinv, keep = _scaled_eigh(S0, diag=grams.xsq)
     beta = dinv * (V[:, keep] @ ((V[:, keep].T @ (dinv * r0)) / eig[keep]))
     N = dinv[:, None] * V[:, ~keep]
     if N.shape[1]:
@@ -141,6 +149,53 @@ def _refit_disjoint(problem: Problem, w: np.ndarray) -> np.ndarray | None:
     out[:p] = beta
     out[p + zc] = (cZ - B.T @ beta) / dvec
     return out
+
+
+@dataclass(frozen=True)
+class _Grams:
+    XtX: np.ndarray
+    Xty: np.ndarray
+    xsq: np.ndarray  # X's column sums of squares
+    ZtX: np.ndarray  # (m, p) dense
+    Zty: np.ndarray
+    zsq: np.ndarray  # Z's column sums of squares
+    rows_disjoint: bool  # every row of Z has at most one non-zero: any columns are disjoint
+
+
+# Problems of a path over k (``dataclasses.replace(problem, caps=...)``) share X, Z and y: their
+# refits share these products, remembered per (X, Z, y) objects (the last few, checked by
+# identity and against O(nnz) checksums of in-place edits)
+_GRAMS: list = []
+_GRAMS_SIZE = 4
+
+
+def _checksum(problem: Problem) -> tuple:
+    ones = np.ones(problem.n)
+    Z = problem.Z
+    return (float(problem.y @ problem.y), (ones @ problem.X).tobytes(), Z.nnz,
+            float(np.sum(Z.data)))
+
+
+def _disjoint_grams(problem: Problem) -> _Grams:
+    X, Z, y = problem.X, problem.Z, problem.y
+    fp = _checksum(problem)
+    for refs, fp0, grams in _GRAMS:
+        if refs[0]() is X and refs[1]() is Z and refs[2]() is y and fp0 == fp:
+            return grams
+    Zc = sp.csc_matrix(Z)
+    rows = np.bincount(Zc.indices, minlength=problem.n) if Zc.nnz else np.zeros(problem.n)
+    grams = _Grams(XtX=X.T @ X, Xty=X.T @ y, xsq=np.einsum("ij,ij->j", X, X),
+                   ZtX=np.asarray(Zc.T @ X).reshape(Zc.shape[1], X.shape[1]),
+                   Zty=np.asarray(Zc.T @ y).ravel(),
+                   zsq=np.asarray(Zc.multiply(Zc).sum(axis=0)).ravel(),
+                   rows_disjoint=bool(rows.max(initial=0) <= 1))
+    try:
+        refs = (weakref.ref(X), weakref.ref(Z), weakref.ref(y))
+    except TypeError:  # pragma: no cover - not weak-referenceable: do not remember
+        return grams
+    _GRAMS.insert(0, (refs, fp, grams))
+    del _GRAMS[_GRAMS_SIZE:]
+    return grams
 
 
 def refit_if_feasible(problem: Problem, w: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:

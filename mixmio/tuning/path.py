@@ -106,13 +106,18 @@ def resolve_grid(design, k) -> list[tuple[Any, dict[str, int]]]:
     return out
 
 
-def _selected_keys(fit) -> dict[tuple[str, str], float]:
-    """{(column label, level): estimate} of the fit's non-zero cluster effects."""
-    zc = fit.design.z_columns
+def _z_keys(design) -> tuple[np.ndarray, np.ndarray]:
+    """(column label, level as text) of every Z column."""
+    zc = design.z_columns
+    return zc["label"].to_numpy(), zc["level"].astype(str).to_numpy()
+
+
+def _selected_keys(fit, keys=None) -> dict[tuple[str, str], float]:
+    """{(column label, level): estimate} of the fit's non-zero cluster effects (``keys``:
+    :func:`_z_keys` of the fit's design, when already at hand)."""
+    lab, lev = _z_keys(fit.design) if keys is None else keys
     gam = np.asarray(fit.w)[fit.problem.p:]
     nz = np.flatnonzero(gam != 0)
-    lab = zc["label"].to_numpy()
-    lev = zc["level"].astype(str).to_numpy()
     return {(str(lab[j]), str(lev[j])): float(gam[j]) for j in nz}
 
 
@@ -291,6 +296,7 @@ def path_from_prepared(prepared, grid, settings: dict, formula: str) -> PathResu
     prev = None
     prev_sel: dict = {}
     multi = len(prepared.design.column_labels) > 1
+    keys = _z_keys(prepared.design)
 
     def name(kk):  # the table's cluster label: the level, or "column: level"
         return f"{kk[0]}: {kk[1]}" if multi else kk[1]
@@ -300,7 +306,7 @@ def path_from_prepared(prepared, grid, settings: dict, formula: str) -> PathResu
         fit = _lmer_fit(prepared, pt, settings, base=None if prev is None else prev.problem,
                         warm=None if prev is None else prev.solution)
         wall = time.perf_counter() - t0
-        sel = _selected_keys(fit)
+        sel = _selected_keys(fit, keys)
         rows.append({"k": key, "objective": fit.objective, "best_bound": fit.best_bound,
                      "gap": fit.gap, "status": fit.status, "time": wall,
                      "n_selected": len(sel),
