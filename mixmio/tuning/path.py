@@ -286,9 +286,11 @@ class PathResult:
         return self.table.to_html(index=False)
 
 
-def path_from_prepared(prepared, grid, settings: dict, formula: str) -> PathResult:
+def path_from_prepared(prepared, grid, settings: dict, formula: str,
+                       fit_one=None) -> PathResult:
     """The path on a prepared design (shared by :func:`lmer_path` and the CV folds)."""
-    from mixmio.api import _lmer_fit
+    if fit_one is None:  # mio_lmer's; mio_glmer passes its own (same signature)
+        from mixmio.api import _lmer_fit as fit_one
 
     fits: dict = {}
     caps: dict = {}
@@ -303,7 +305,7 @@ def path_from_prepared(prepared, grid, settings: dict, formula: str) -> PathResu
 
     for key, pt in grid:
         t0 = time.perf_counter()
-        fit = _lmer_fit(prepared, pt, settings, base=None if prev is None else prev.problem,
+        fit = fit_one(prepared, pt, settings, base=None if prev is None else prev.problem,
                         warm=None if prev is None else prev.solution)
         wall = time.perf_counter() - t0
         sel = _selected_keys(fit, keys)
