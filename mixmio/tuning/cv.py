@@ -73,9 +73,10 @@ def _splitter_folds(cv, data: pd.DataFrame, y: np.ndarray, groups: np.ndarray
 class CVResult:
     """Cross-validated choice of k.
 
-    ``table``: one row per cap: ``k``, ``mean`` and ``se`` of the held-out mean squared error
-    over folds, ``n_certified`` (folds whose fit at that cap is proven optimal) and one column
-    per fold (``fold_1``, ...).  ``k_best`` (by ``rule``), ``k_min`` and ``k_1se``, ``fit``
+    ``table``: one row per cap: ``k``, ``mean`` and ``se`` of the held-out score over folds
+    (``metric``: mean squared error for mio_lmer, mean deviance per row for mio_glmer),
+    ``n_certified`` (folds whose fit at that cap is proven optimal) and one column per fold
+    (``fold_1``, ...).  ``k_best`` (by ``rule``), ``k_min`` and ``k_1se``, ``fit``
     (the refit at ``k_best`` on all rows, its ``cv_result`` is this object), ``folds`` (test
     row positions of each fold), ``plot()``.
 
@@ -97,6 +98,8 @@ class CVResult:
     k_min: Any = None
     k_1se: Any = None
     fit: MioLmerResult | None = field(default=None, repr=False)
+    #: the held-out score: "mse" (mio_lmer) or "deviance" (mio_glmer: mean deviance per row)
+    metric: str = "mse"
 
     @property
     def k_best(self):
@@ -105,7 +108,8 @@ class CVResult:
 
     @property
     def scores(self) -> pd.DataFrame:
-        """Held-out mean squared error, caps by folds."""
+        """Held-out score (``metric``: mean squared error, or mean deviance per row), caps by
+        folds."""
         return self.table.set_index("k").filter(like="fold_")
 
     def plot(self, ax: Axes | None = None) -> Figure:
@@ -123,7 +127,8 @@ class CVResult:
         ax.axhline(float(t.loc[t["k"] == self.k_min, "mean"].iloc[0])
                    + float(t.loc[t["k"] == self.k_min, "se"].iloc[0]), color="gray", lw=0.5)
         ax.set_xlabel("k (cap on the number of non-zero cluster effects)")
-        ax.set_ylabel(f"held-out MSE ({self.cv} folds)")
+        what = "MSE" if self.metric == "mse" else "mean deviance"
+        ax.set_ylabel(f"held-out {what} ({self.cv} folds)")
         ax.legend()
         return fig
 
@@ -136,15 +141,58 @@ class CVResult:
 
 
 # ---------------------------------------------------------------------------- one fold
-def _fold_scores(task) -> tuple[list[float], list[bool]]:
-    """Held-out MSE and certification of every cap on one fold."""
+@dataclass(frozen=True)
+class FitModel:
+    """How cross-validation prepares, fits and scores one kind of model (module-level
+    functions, so folds pickle to joblib workers and Dask).
+
+    ``prepare(formula, data, na_action, constraints, extra) -> prepared`` (the design of a
+    fold); ``fit(prepared, k, settings, base=None, warm=None) -> fit``;
+    ``target(prepared, rows) -> object`` (what ``score`` needs of the held-out rows, taken
+    from the full data's design); ``score(fit, test, target, predict_new, predict_kw) ->
+    float`` (lower is better)."""
+
+    name: str
+    prepare: Any
+    fit: Any
+    target: Any
+    score: Any
+    metric: str = "mse"
+
+
+def _lmer_prepare_fold(formula, data, na_action, constraints, extra):
     from mixmio.api import _lmer_prepare
+
+    return _lmer_prepare(formula, data, na_action, constraints)
+
+
+def _lmer_fit_fold(prepared, k, settings, base=None, warm=None):
+    from mixmio.api import _lmer_fit
+
+    return _lmer_fit(prepared, k, settings, base=base, warm=warm)
+
+
+def _lmer_target(prepared, rows):
+    return prepared.design.y[rows]
+
+
+def _mse(fit, test, y_test, predict_new, predict_kw) -> float:
+    pred = np.asarray(_predict(fit, test, predict_new, predict_kw), dtype=float)
+    good = np.isfinite(pred)
+    return float(np.mean((y_test[good] - pred[good]) ** 2))
+
+
+LMER_MODEL = FitModel("mio_lmer", _lmer_prepare_fold, _lmer_fit_fold, _lmer_target, _mse)
+
+
+def _fold_scores(task) -> tuple[list[float], list[bool]]:
+    """Held-out score and certification of every cap on one fold."""
     from mixmio.solvers._cd import single_thread
 
-    (formula, train, test, y_test, grid, settings, na_action, constraints, predict_new,
-     predict_kw) = task
+    (model, formula, train, test, target, grid, settings, na_action, constraints, extra,
+     predict_new, predict_kw) = task
     with single_thread(user_api=None):
-        prepared = _lmer_prepare(formula, train, na_action, constraints)
+        prepared = model.prepare(formula, train, na_action, constraints, extra)
         sizes = {lab: prepared.design.block_of(lab)[0].n_levels
                  for lab in prepared.design.column_labels}
         capped = [(key, {lab: min(v, sizes[lab]) for lab, v in pt.items()}) for key, pt in grid]
@@ -153,20 +201,18 @@ def _fold_scores(task) -> tuple[list[float], list[bool]]:
             uniq.setdefault(tuple(pt.values()), pt)
         inner = [(vals, pt) for vals, pt in uniq.items()]
         inner.sort(key=lambda t: (sum(t[0]), t[0]))
-        path = path_from_prepared(prepared, inner, settings, formula)
-        mse, ok = [], []
+        path = path_from_prepared(prepared, inner, settings, formula, fit_one=model.fit)
+        err, ok = [], []
         cache: dict = {}
         for _, pt in capped:
             vals = tuple(pt.values())
             if vals not in cache:
                 fit = path.fits[vals]
-                pred = np.asarray(_predict(fit, test, predict_new, predict_kw), dtype=float)
-                good = np.isfinite(pred)
-                cache[vals] = (float(np.mean((y_test[good] - pred[good]) ** 2)),
+                cache[vals] = (model.score(fit, test, target, predict_new, predict_kw),
                                fit.status == "optimal")
-            mse.append(cache[vals][0])
+            err.append(cache[vals][0])
             ok.append(cache[vals][1])
-    return mse, ok
+    return err, ok
 
 
 def _predict(fit, test: pd.DataFrame, mode: str, kw: dict):
@@ -222,47 +268,64 @@ def cv_lmer(formula: str, data: pd.DataFrame,
     >>> list(cv.table["k"]), int(cv.table["n_certified"].min())
     ([0, 10, 20], 5)
     """
+    from mixmio.api import _lmer_settings
+
+    kw = check_lmer_args(mio_lmer_args, "cv_lmer")
+    na_action = kw.pop("na_action", "drop")
+    constraints = kw.pop("constraints", ())
+    seed = _check_cv_args(cv, folds, rule, predict_new, progress, n_jobs, random_state)
+    if "random_state" not in kw:
+        kw["random_state"] = seed
+    settings = _lmer_settings(**kw)
+    return cross_validate(LMER_MODEL, formula, data, k, settings=settings,
+                          na_action=na_action, constraints=constraints, extra=None, cv=cv,
+                          folds=folds, rule=rule, predict_new=predict_new,
+                          cluster_features=cluster_features, seed=seed, n_jobs=n_jobs,
+                          progress=progress)
+
+
+def _check_cv_args(cv, folds, rule, predict_new, progress, n_jobs, random_state):
+    """The CV arguments, checked before any design is built; returns the fold seed."""
     from mixmio._validate import (
-        as_frame,
         check_bool,
         check_choice,
         check_int,
         check_n_jobs,
         check_random_state,
     )
-    from mixmio.api import _lmer_fit, _lmer_prepare, _lmer_settings
 
-    kw = check_lmer_args(mio_lmer_args, "cv_lmer")
-    na_action = kw.pop("na_action", "drop")
-    constraints = kw.pop("constraints", ())
     check_choice("rule", rule, ("min", "1se"))
     check_choice("predict_new", predict_new, PREDICT_NEW)
     check_bool("progress", progress)
-    n_jobs = check_n_jobs(n_jobs)
-    seed = check_random_state(random_state)
-    if "random_state" not in kw:
-        kw["random_state"] = seed
+    check_n_jobs(n_jobs)
     if isinstance(cv, str):
         check_choice("cv", cv, ("blocked", "within"))
-        folds = check_int("folds", folds, lo=2)
-        cv_name = cv
-    elif hasattr(cv, "split"):
-        cv_name = type(cv).__name__
-    else:
+        check_int("folds", folds, lo=2)
+    elif not hasattr(cv, "split"):
         raise ArgumentTypeError("cv must be 'blocked', 'within' or a scikit-learn splitter "
                                 f"(an object with a split method), got {cv!r}")
+    return check_random_state(random_state)
+
+
+def cross_validate(model: FitModel, formula: str, data, k, *, settings: dict, na_action: str,
+                   constraints, extra, cv, folds: int, rule: str, predict_new: str,
+                   cluster_features, seed, n_jobs, progress: bool) -> CVResult:
+    """The CV of :func:`cv_lmer` for any :class:`FitModel` (arguments already checked)."""
+    from mixmio._validate import as_frame, check_n_jobs
+
+    n_jobs = check_n_jobs(n_jobs)
+    cv_name = cv if isinstance(cv, str) else type(cv).__name__
     predict_kw: dict = {}
     if cluster_features is not None:
         if predict_new != "features":
             raise ArgumentError("cluster_features is used by predict_new='features' only")
         predict_kw["cluster_features"] = list(cluster_features)
     data = as_frame(data)
-    settings = _lmer_settings(**kw)
-    prepared = _lmer_prepare(formula, data, na_action, constraints)
+    prepared = model.prepare(formula, data, na_action, constraints, extra)
     design = prepared.design
     if not design.blocks:
-        raise ArgumentError("cv_lmer needs a random term such as (1 | g); for a model "
-                            "without one use mixmio.mio_lm")
+        raise ArgumentError(f"cross-validating {model.name} needs a random term such as "
+                            "(1 | g); for a model without one use mixmio.mio_lm")
     grid = resolve_grid(design, k)
     if predict_new == "features":
         from mixmio.results import _newlevels as nl
@@ -295,8 +358,9 @@ def cv_lmer(formula: str, data: pd.DataFrame,
     if empty:
         raise ArgumentError(f"fold(s) {empty} have no training or no test rows; use fewer "
                             "folds")
-    tasks = [(formula, used.iloc[tr], used.iloc[te], design.y[te], grid, settings, na_action,
-              constraints, predict_new, predict_kw) for tr, te in splits]
+    tasks = [(model, formula, used.iloc[tr], used.iloc[te], model.target(prepared, te), grid,
+              settings, na_action, constraints, extra, predict_new, predict_kw)
+             for tr, te in splits]
     results = _run(tasks, n_jobs, progress)
     F = len(tasks)
     mse = np.array([r[0] for r in results]).T  # caps x folds
@@ -311,9 +375,9 @@ def cv_lmer(formula: str, data: pd.DataFrame,
     i_1se = int(np.flatnonzero(mean <= mean[i_min] + se[i_min])[0])
     caps = dict(grid)
     result = CVResult(formula, cv_name, rule, predict_new, table, [te for _, te in splits],
-                      caps, keys[i_min], keys[i_1se])
+                      caps, keys[i_min], keys[i_1se], metric=model.metric)
     best = caps[result.k_best]
-    fit = _lmer_fit(prepared, best, settings)
+    fit = model.fit(prepared, best, settings)
     fit = replace(fit, cv_result=result)
     object.__setattr__(result, "fit", fit)
     return result
