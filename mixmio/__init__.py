@@ -17,7 +17,7 @@ from .design import Design, RankDeficientError, build_design
 from .errors import MixmioError
 from .formula import FormulaError, FormulaSpec, RandomTerm, parse_formula
 from .glm import MioGlmResult, mio_glm
-from .glmer import MioGlmerResult, mio_glmer
+from .glmer import MioGlmerResult, cv_glmer, glmer_path, mio_glmer
 from .holistic import (
     CorrelationLimit,
     Exclude,
@@ -76,6 +76,8 @@ __all__ = [
     "mio_clr",
     "mio_glm",
     "mio_glmer",
+    "glmer_path",
+    "cv_glmer",
     "MioGlmerResult",
     "simulate",
 ]

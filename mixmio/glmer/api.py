@@ -48,7 +48,9 @@ def mio_glmer(formula: str, data: pd.DataFrame, k, family: str = "binomial", *,
         and slopes (``(1 + x | g)``, ``(0 + x | g)``), several terms.
     data : DataFrame (or dict of columns).
     k : the cap: an int for every random-effect column, or a dict per column label
-        (``{"1|g": 5, "x|g": 2}``), a pair ``(above, below)`` for an asymmetric cap.
+        (``{"1|g": 5, "x|g": 2}``), a pair ``(above, below)`` for an asymmetric cap, or
+        ``"cv"``: chosen by :func:`mixmio.cv_glmer` (5-fold cluster-blocked CV over the seed
+        paper's grid), the fit's ``cv_result`` holding the CV.
     family : ``"binomial"`` (logit link; 0/1 response, or a proportion with ``weights`` the
         trials, as in lme4's glmer) or ``"poisson"`` (log link; counts).
     weights : trials (binomial) or prior weights (poisson): a column name or one positive
@@ -79,6 +81,13 @@ def mio_glmer(formula: str, data: pd.DataFrame, k, family: str = "binomial", *,
     >>> fit.status, sorted(fit.selected["level"])
     ('optimal', ['0', '1'])
     """
+    if isinstance(k, str) and k == "cv":
+        from .tuning import cv_glmer
+
+        return cv_glmer(formula, data, family=family, weights=weights, ridge=ridge,
+                        solver=solver, time_limit=time_limit, mip_gap=mip_gap,
+                        na_action=na_action, random_state=random_state, verbose=verbose,
+                        constraints=constraints).fit
     data = as_frame(data)
     family = check_family(family)
     check_choice("na_action", na_action, ("drop", "raise"))
