@@ -68,6 +68,24 @@ def test_scip_matches_brute_force(name):
     _check_certified(problem, sol, best)
 
 
+@pytest.mark.parametrize("family,formula,k", [
+    ("poisson", "y ~ x + (1 + x | g)", {"1|g": 2, "x|g": 1}),
+    ("binomial", "y ~ x + (1 | g)", 2),
+])
+def test_scip_small_auto_ridge(family, formula, k):
+    """mio_glmer's auto ridge is tiny (1e-4 x the median cluster information): the big-M
+    bounds are wide, the certificate must still hold."""
+    from mixmio.glmer.api import glmer_auto_ridge
+    from mixmio.glmer.scip import solve_scip
+
+    pr = orc.small_problem(family, formula, 6, 8, k, 0)
+    ridge = glmer_auto_ridge(family, pr.X, pr.Z, pr.y, pr.weights, pr.offset)
+    assert ridge < 0.01
+    problem = orc.small_problem(family, formula, 6, 8, k, 0, ridge=ridge)
+    best, _ = orc.brute_force(problem)
+    _check_certified(problem, solve_scip(problem), best)
+
+
 def test_scip_sign_cap_binds():
     """The asymmetric cap (2, 0) is active: with k = 2 alone the optimum is lower."""
     from mixmio.glmer.scip import solve_scip
