@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _quiet
+
 
 def lad_fit(X: np.ndarray, y: np.ndarray, box: np.ndarray | None = None
             ) -> tuple[np.ndarray, float]:
@@ -47,7 +49,7 @@ def lad_fit(X: np.ndarray, y: np.ndarray, box: np.ndarray | None = None
     if m == 0:
         return np.zeros(p), 0.0
     inf = highspy.kHighsInf
-    h = highspy.Highs()
+    h = _quiet.highs()
     h.silent()
     h.setOptionValue("threads", 1)
     lp = highspy.HighsLp()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .. import _quiet
 from ..errors import GurobiLicenceError  # noqa: F401  (defined in mixmio.errors)
 from .problem import ClrProblem, symmetry_rows
 
@@ -259,9 +260,9 @@ def solve_highs(pr: ClrProblem, model: MilpModel, start: np.ndarray | None,
     ValueError."""
     import highspy
 
-    h = highspy.Highs()
-    if not verbose:
-        h.silent()
+    h = _quiet.highs()
+    if verbose:
+        h.setOptionValue("output_flag", True)
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()
     lp.num_col_ = model.n_vars

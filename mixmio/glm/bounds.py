@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _quiet
 from ._logistic import SeparationError, fit_support
 from .problem import GlmProblem
 
@@ -162,9 +163,8 @@ def _radius(a: float, c: float, delta: float) -> float:
 
 
 def _highs():
-    import highspy
 
-    h = highspy.Highs()
+    h = _quiet.highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     return h

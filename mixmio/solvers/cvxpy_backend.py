@@ -324,7 +324,9 @@ def _solver_opts(solver: str, time_limit, mip_gap: float, absgap: float | None):
             params["limits/time"] = float(time_limit)
         return {"scip_params": params}
     if solver == "GUROBI":
-        opts = {"MIPGap": 1e-9}
+        from mixmio._quiet import gurobi_env
+
+        opts = {"MIPGap": 1e-9, "env": gurobi_env()}  # the env keeps the licence line quiet
         if absgap is not None and absgap > 0:
             opts["MIPGapAbs"] = float(absgap)
         if time_limit is not None:
