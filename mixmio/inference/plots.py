@@ -1,7 +1,9 @@
-"""Plots (matplotlib, object-oriented API only: safe under the Agg backend, no pyplot state).
+"""Plots (matplotlib).
 
 Every function returns the :class:`matplotlib.figure.Figure` it drew on (the figure of ``ax``
-when an axes is given).
+when an axes is given).  New figures are created through pyplot, so they show in Jupyter
+(``fit.plot_effects();``) and with ``plt.show()`` as any pyplot figure does; close them with
+``plt.close(fig)`` in loops.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ DIMMED = "lightgray"
 def _new_axes(ax, height: float):
     if ax is not None:
         return ax.figure, ax
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
 
-    fig = Figure(figsize=(6.4, max(2.5, min(height, 40.0))), layout="constrained")
+    fig = plt.figure(figsize=(6.4, max(2.5, min(height, 40.0))), layout="constrained")
     return fig, fig.add_subplot()
+
+
+#: plot_effects shows every cluster up to this many; above it, the selected ones by default
+MANY_CLUSTERS = 60
 
 
 def _term_rows(table: pd.DataFrame, term: str | None, labels: list[str]) -> pd.DataFrame:
@@ -40,13 +46,22 @@ def _term_rows(table: pd.DataFrame, term: str | None, labels: list[str]) -> pd.D
     return table[table["label"] == term], term
 
 
-def plot_effects(fit, term: str | None = None, boot=None, ax=None):
+def plot_effects(fit, term: str | None = None, boot=None, ax=None, *, top: int | None = None,
+                 selected_only: bool | None = None):
     """Caterpillar plot of one random-effect column's cluster effects.
 
     With a bootstrap (``boot``, else the one attached to ``fit``) each effect gets its bootstrap
     interval and is coloured by its selection frequency; without, selected effects are dark and
-    unselected ones light.
+    unselected ones light.  ``top``: only the ``top`` largest |effects|; ``selected_only``:
+    only the selected clusters (default: True when the column has more than
+    ``MANY_CLUSTERS`` clusters, so 3,000 clusters give a readable plot); the clusters left out
+    are counted in the title.  The y axis is labelled by the grouping factor.
     """
+    from mixmio._validate import check_bool, check_int
+
+    check_int("top", top, lo=1, none_ok=True)
+    if selected_only is not None:
+        check_bool("selected_only", selected_only)
     if boot is None:
         boot = getattr(fit, "bootstrap_result", None)
     zc = fit.design.z_columns
@@ -63,7 +78,19 @@ def plot_effects(fit, term: str | None = None, boot=None, ax=None):
         base["upper"] = t["upper"].to_numpy()
         base["freq"] = t["selection_frequency"].to_numpy()
     rows, term = _term_rows(base, term, fit.design.column_labels)
+    n_all = len(rows)
+    if selected_only is None:
+        selected_only = n_all > MANY_CLUSTERS and top is None
+    est_all = rows["estimate"].to_numpy()
+    if selected_only:
+        keep = est_all != 0
+        if boot is not None:  # clusters some replicates select stay in view
+            keep |= np.nan_to_num(rows["freq"].to_numpy(), nan=0.0) > 0
+        rows = rows[keep]
+    if top is not None and len(rows) > top:
+        rows = rows.iloc[np.argsort(-np.abs(rows["estimate"].to_numpy()), kind="stable")[:top]]
     rows = rows.iloc[np.argsort(rows["estimate"].to_numpy(), kind="stable")]
+    left_out = n_all - len(rows)
     y = np.arange(len(rows))
     fig, ax = _new_axes(ax, 1.0 + 0.22 * len(rows))
     from matplotlib import colormaps
@@ -94,7 +121,13 @@ def plot_effects(fit, term: str | None = None, boot=None, ax=None):
     ax.axvline(0.0, color="gray", lw=0.8, ls="--")
     ax.set_yticks(y)
     ax.set_yticklabels(rows["level"].to_numpy(), fontsize=7 if len(rows) > 30 else 9)
-    ax.set_xlabel("cluster effect")
+    ax.set_xlabel(f"cluster effect ({term})")
+    group = term.split("|", 1)[-1]
+    ax.set_ylabel(group)
+    if left_out:
+        zeros = int(np.sum(est_all == 0)) - int(np.sum(rows["estimate"].to_numpy() == 0))
+        ax.set_title(ax.get_title() + f"\n{left_out} of {n_all} {group} levels not shown"
+                     + (f" ({zeros} of them at exactly 0)" if zeros else ""), fontsize=9)
     return fig
 
 

@@ -498,12 +498,15 @@ class MioLmerResult(CertificateMixin):
                          progress=progress, **kwargs)
 
     def plot_effects(self, term: str | None = None, boot: BootstrapResult | None = None,
-                     ax: Axes | None = None) -> Figure:
+                     ax: Axes | None = None, *, top: int | None = None,
+                     selected_only: bool | None = None) -> Figure:
         """Caterpillar plot of a random-effect column's cluster effects (bootstrap intervals
         coloured by selection frequency when ``boot`` or an attached bootstrap is given).
 
         ``term`` is a random-effect column label (``"1|Subject"``; default the first); returns
-        the Figure (the figure of ``ax`` when one is given).
+        the Figure (the figure of ``ax`` when one is given).  ``top``: the ``top`` largest
+        |effects| only; ``selected_only``: the selected clusters only (default: True above 60
+        clusters, with the rest counted in the title).
 
         Examples
         --------
@@ -516,7 +519,8 @@ class MioLmerResult(CertificateMixin):
         """
         from ..inference.plots import plot_effects
 
-        return plot_effects(self, term=term, boot=boot, ax=ax)
+        return plot_effects(self, term=term, boot=boot, ax=ax, top=top,
+                            selected_only=selected_only)
 
     def with_bootstrap(self, boot: BootstrapResult | None) -> MioLmerResult:
         """A copy of this fit with ``boot`` attached (its summary shows bootstrap columns).
