@@ -40,10 +40,6 @@ FREE, IN, OUT = 0, 1, 2
 _REL = 1e-12  # relative safety margins against rounding (x the OLS objective)
 _SLICES = 16  # slices per sweep of a one-dimensional box (``BnB._sweep``)
 _SWEEPS = 3  # sweeps per node
-_SWEEP_ITERS = 4  # rounds of a sweep's per-slice radii (``BnB._sweep``)
-_LEVELS = 2  # refinements of a sweep's surviving slices
-_SPLIT = 4  # sub-slices per surviving slice and refinement
-_MAX_SLICES = 128  # no refinement beyond this many slices
 _CHILDREN = 16  # children of a node split along the slices of its sweep
 _PEEL = 0.4  # a pass that decides more than this share of the free clusters starts over
 
@@ -177,191 +173,6 @@ class _Ell:
         return s_lo, s_hi, amax - amin, 2 * rperp
 
 
-class _Slices:
-    """The slices [ta, tb] of a one-dimensional box (``BnB._sweep``) with interval bounds
-    l, u (slices x clusters) of phi over each slice's region, and their bounds of F_N.
-
-    Per ellipsoid E = {Q <= Qmin + rho} (the node's Q_OUT and exchange ellipsoids) and cluster,
-    s_j - d_j'c = alpha_j tau + e_perp (tau = V'(b - c)), and on a slice at distance dmin from
-    tc, ||z_perp||^2 <= 2 rho_s - dmin^2 / G, with rho_s the slice's own radius: on the slice's
-    region Q1 <= Ut - L_s and Q2 <= Ut + Gam_s / 2 (L_s the trimmed sum of l, Gam_s the
-    exchange pair sum with the node's T0), so each round's bounds shrink the next round's
-    radii (:meth:`bound_all`, no new factorisation).  Between rounds, slices whose bound reaches
-    Ut are dropped, and so are the clusters decided in every remaining slice (the
-    classification of ``BnB.evaluate``): surely unselected ones of T0 (u below the m-th
-    largest l; their l joins the slice's trimmed sum ``L0``) and surely selected ones outside
-    T0 (l above the (m+1)-th largest u); with this T0 neither can be in an exchange pair."""
-
-    def __init__(self, bnb, e1, e2, Df, af, wf, n_out, T0, lK, uK, ta, tb, Ut):
-        self.tol = bnb.tol_abs
-        self.Ut = Ut
-        nf = af.size
-        self.ells = []
-        for ell, rho in (e1, e2):
-            if ell is None:
-                continue
-            E = ell.Linv @ Df.T
-            e2_ = np.einsum("ij,ij->j", E, E)
-            alpha = float(ell.Ginv[0, 0]) * (ell.A[:, 0] @ E)
-            eperp = np.sqrt(np.maximum(e2_ - alpha**2 * float(ell.G[0, 0]), 0.0))
-            self.ells.append([ell, max(rho, 0.0), Df @ ell.c, alpha, eperp])
-        self.pair = len(self.ells) > 1 and 0 < T0.size < nf
-        self.inT0 = np.zeros(nf, dtype=bool)
-        self.inT0[T0] = True
-        self.af, self.wf, self.n_out = af, wf, n_out
-        self.cols = np.arange(nf)
-        self.gone_out, self.gone_in = [], []  # positions decided in every surviving slice
-        M = ta.size
-        self.ta, self.tb = ta, tb
-        self.lphi = np.broadcast_to(lK, (M, nf)).copy()
-        self.uphi = np.broadcast_to(uK, (M, nf)).copy()
-        self.out_l = self.lphi.copy()  # over every free cluster, as returned
-        self.out_u = self.uphi.copy()
-        self.L0 = np.zeros(M)
-        self.bound = np.full(M, -np.inf)
-        self.rhos = [np.full(M, e[1]) for e in self.ells]
-
-    _ROWS = ("ta", "tb", "lphi", "uphi", "out_l", "out_u", "L0", "bound")
-
-    def refine(self, split: int) -> None:
-        """Each slice into ``split`` equal ones, with its bounds and radii."""
-        cut = (self.tb - self.ta) / split
-        ta = self.ta[:, None] + cut[:, None] * np.arange(split)
-        tb = np.concatenate([ta[:, 1:], self.tb[:, None]], axis=1)
-        for name in self._ROWS[2:]:
-            setattr(self, name, np.repeat(getattr(self, name), split, axis=0))
-        self.ta, self.tb = ta.ravel(), tb.ravel()
-        self.rhos = [np.repeat(r, split) for r in self.rhos]
-
-    def _rows(self, keep: np.ndarray) -> None:
-        for name in self._ROWS:
-            setattr(self, name, getattr(self, name)[keep])
-        self.rhos = [r[keep] for r in self.rhos]
-
-    def _save(self) -> None:
-        """Write the current l, u into the full-width arrays that are returned."""
-        self.out_l[:, self.cols] = self.lphi
-        self.out_u[:, self.cols] = self.uphi
-
-    def _drop_decided(self, theta: np.ndarray) -> None:
-        """Drop the clusters decided in every slice (``theta``: per slice the m-th largest l)."""
-        nf = self.cols.size
-        n_out = self.n_out
-        m = nf - n_out
-        lphi, uphi = self.lphi, self.uphi
-        psi = np.partition(uphi, n_out - 1, axis=1)[:, n_out - 1]  # (m+1)-th largest u
-        t0 = self.inT0 if self.pair else np.zeros(nf, dtype=bool)
-        gone_out = t0 & np.all(uphi < theta[:, None] * (1 - 1e-9), axis=0)
-        gone_in = ~t0 & np.all(lphi > psi[:, None] * (1 + 1e-9), axis=0)
-        if gone_out.sum() > n_out or gone_in.sum() > m:  # impossible with valid bounds
-            return
-        stay = ~(gone_out | gone_in)
-        if stay.all():
-            return
-        self._save()
-        self.L0 = self.L0 + 0.5 * lphi[:, gone_out].sum(1)
-        self.n_out = n_out - int(gone_out.sum())
-        self.gone_out.append(self.cols[gone_out])
-        self.gone_in.append(self.cols[gone_in])
-        self.cols, self.af, self.wf = self.cols[stay], self.af[stay], self.wf[stay]
-        self.inT0 = self.inT0[stay]
-        self.lphi, self.uphi = lphi[:, stay], uphi[:, stay]
-        for e in self.ells:
-            e[2], e[3], e[4] = e[2][stay], e[3][stay], e[4][stay]
-
-    def bound_all(self) -> bool:
-        """Rounds of interval bounds, trimmed and exchange bounds and radii on every slice;
-        False when every slice is proven empty or reaches Ut (the survivors stay)."""
-        Ut, tol = self.Ut, self.tol
-        for it in range(_SWEEP_ITERS):
-            M, nf = self.lphi.shape
-            af, wf, n_out = self.af, self.wf, self.n_out
-            qmins, parts = [], []
-            empty = np.zeros(M, dtype=bool)
-            for (ell, _, sc, alpha, eperp), rho in zip(self.ells, self.rhos, strict=True):
-                tc = float(ell.tc[0])
-                da, db = self.ta - tc, self.tb - tc
-                dmin = np.where(da > 0, da, np.where(db < 0, -db, 0.0)) * (1 - 1e-9)
-                q = 0.5 * float(ell.Ginv[0, 0]) * dmin**2  # min over the slice of Q - Qmin
-                qmins.append(ell.Qmin + q)
-                r2 = 2.0 * rho - 2.0 * q
-                empty |= r2 < 0  # the slice misses the ellipsoid
-                parts.append((da, db, sc, alpha,
-                              np.outer(np.sqrt(np.maximum(r2, 0.0)) * (1 + 1e-9), eperp)))
-            s_lo = s_hi = None
-            for da, db, sc, alpha, rp in parts:
-                oa, ob = np.outer(da, alpha), np.outer(db, alpha)
-                lo_e = np.minimum(oa, ob)
-                lo_e += sc
-                lo_e -= rp
-                hi_e = np.maximum(oa, ob)
-                hi_e += sc
-                hi_e += rp
-                s_lo = lo_e if s_lo is None else np.maximum(s_lo, lo_e, out=s_lo)
-                s_hi = hi_e if s_hi is None else np.minimum(s_hi, hi_e, out=s_hi)
-            pad = (np.abs(s_lo) + np.abs(s_hi) + np.abs(af)) * 1e-9 + 1e-300
-            s_lo -= pad
-            s_hi += pad
-            empty |= np.any(s_lo > s_hi, axis=1)
-            a_lo = af - s_lo  # >= 0 where af is above the interval
-            a_hi = s_hi - af
-            dist = np.maximum(np.maximum(-a_lo, -a_hi), 0.0)
-            # every round's bounds hold on the slice's region: keep the tightest
-            lphi = np.maximum(dist * dist * (wf * (1 - 1e-9)), self.lphi)
-            far = np.maximum(a_lo, a_hi)  # the interval's farthest end from af
-            uphi = np.minimum(far * far * (wf * (1 + 1e-9)), self.uphi)
-            self.lphi, self.uphi = lphi, uphi
-            empty |= np.any(lphi > uphi, axis=1)
-            theta = None
-            if 0 < n_out < nf:  # one partition for the trimmed sum and theta
-                part = np.partition(lphi, (n_out - 1, n_out), axis=1)
-                L = self.L0 + 0.5 * part[:, :n_out].sum(1)
-                theta = part[:, n_out]
-            else:
-                L = self.L0 + 0.5 * (lphi.sum(1) if n_out >= nf else np.zeros(M))
-            b_new = qmins[0] + L
-            Gam = None
-            if self.pair:
-                # only clusters that can be in a positive pair in some slice
-                uT, lR = uphi[:, self.inT0], lphi[:, ~self.inT0]
-                if uT.shape[1] and lR.shape[1]:  # (else every exchange is decided: Gam = 0)
-                    act_u = np.any(uT > lR.min(1)[:, None], axis=0)
-                    lR = lR[:, np.any(lR < uT.max(1)[:, None], axis=0)]
-                    uT = uT[:, act_u]
-                ud = -np.sort(-uT, axis=1)
-                la = np.sort(lR, axis=1)
-                r = min(ud.shape[1], la.shape[1])
-                pairs = ud[:, :r] - la[:, :r]
-                Gam = np.maximum(pairs, 0.0).sum(1)
-                b_new = np.maximum(b_new, qmins[1] - 0.5 * Gam)
-            self.bound = np.maximum(self.bound, b_new - tol)
-            live = ~empty & (self.bound < Ut)
-            if not live.any():
-                return False
-            if not live.all():
-                self._rows(live)
-                L, theta = L[live], None if theta is None else theta[live]
-                Gam = None if Gam is None else Gam[live]
-            if it + 1 == _SWEEP_ITERS:
-                break
-            # the slices' own radii: Q1 <= Ut - L_s and Q2 <= Ut + Gam_s / 2 on their regions
-            e1, e2 = self.ells[0][0], self.ells[-1][0]
-            new = [np.minimum(self.rhos[0], Ut - L - e1.Qmin + tol + _REL * abs(e1.Qmin))]
-            if len(self.rhos) > 1:
-                new.append(self.rhos[1] if Gam is None else np.minimum(
-                    self.rhos[1], Ut + 0.5 * Gam - e2.Qmin + tol + _REL * abs(e2.Qmin)))
-            with np.errstate(invalid="ignore"):
-                shrink = max(float(np.max(np.nan_to_num((r0 - r1) / np.maximum(r0, 1e-300))))
-                             for r0, r1 in zip(self.rhos, new, strict=True))
-            self.rhos = new
-            if shrink < 0.05:
-                break
-            if theta is not None:
-                self._drop_decided(theta)
-        self._save()
-        return True
-
-
 class BnB:
     def __init__(self, st: InterceptStats, k: int, V: np.ndarray):
         self.st = st
@@ -370,7 +181,6 @@ class BnB:
         self.h = V.shape[1]
         self.scale = max(0.5 * st.rr, 1e-300)
         self.tol_abs = _REL * self.scale
-        self.b_ref = None  # the incumbent's fit (set by ``run``)
 
     # ------------------------------------------------------------------ bounding
     def _ell(self, out_mask: np.ndarray) -> _Ell:
@@ -515,10 +325,7 @@ class BnB:
                 m, nf = m2, nk
                 n_out = nf - m
             # ---------------- exchange bound: trim(phi_F) >= sum_{T0} phi - Gamma
-            # T0 at the last exchange bound's minimiser; on the first pass of the root (whose
-            # Q_OUT is flat along the hard directions) at the incumbent's fit instead
-            bref = info.get("b2", self.b_ref if node.depth == 0 and self.b_ref is not None
-                            else b1)
+            bref = info.get("b2", b1)
             phi_ref = wf * (af - Df @ bref) ** 2
             order = np.argpartition(phi_ref, n_out - 1)  # T0: the n_out smallest (a set)
             T0 = order[:n_out]
@@ -549,8 +356,7 @@ class BnB:
             if n_cls:  # classification is still moving: another pass
                 lb_prev = lb
                 continue
-            if lb - lb_prev <= 0.02 * (Ut - lb) or (lb_prev == -np.inf and not n_cls):
-                # (a first pass that decided nothing would only be repeated)
+            if lb - lb_prev <= 0.02 * (Ut - lb):
                 if self.h != 1 or sweeps >= _SWEEPS or not np.all(np.isfinite(hi - lo)):
                     break
                 # one hard direction: bound slices of the box at once, keep their hull
@@ -560,19 +366,13 @@ class BnB:
                                     Ut)
                 if found is None:
                     return "pruned", Ut, state, lo, hi, info
-                slo, shi, sb, sl, su, (g_out, g_in) = found
+                slo, shi, sb, sl, su = found
                 lo, hi = slo[0].copy(), shi[-1].copy()
                 lb = max(lb, float(sb.min()))
                 info.update(slices=(slo, shi, sb, free, sl, su))
                 if lb >= Ut:
                     return "pruned", Ut, state, lo, hi, info
-                # the surviving slices hold the node's region: bounds and decisions proven on
-                # every one of them hold on the node
-                lK[free] = np.maximum(lK[free], sl.min(0))
-                uK[free] = np.minimum(uK[free], su.max(0))
-                state[free[g_out]] = OUT
-                state[free[g_in]] = IN
-                if float(hi[0] - lo[0]) > 0.5 * width and not (g_out.size or g_in.size):
+                if float(hi[0] - lo[0]) > 0.5 * width:
                     break
             lb_prev = lb
         return "open", lb, state, lo, hi, info
@@ -585,28 +385,77 @@ class BnB:
         whose nearest point to tc is at distance dmin, ||z_perp||^2 <= 2 rho - dmin^2 / G and
         s_j - d_j'c lies in alpha_j tau +- ||e_perp,j|| sqrt(2 rho - dmin^2 / G).  Both
         ellipsoids hold the node's region; the trimmed lower bounds and the exchange bound
-        (same T0) then give each slice's bound.
-
-        Each slice's bounds also give it its own, smaller radii (on the slice's region
-        Q1 <= Ut - L_s and Q2 <= Ut + Gam_s / 2), from which its intervals are recomputed:
-        up to ``_SWEEP_ITERS`` rounds of this fixed point, vectorised over the slices, with no
-        new factorisation.  Returns (lo, hi, bound, l, u) of the slices whose bound is below
-        Ut (increasing), or None when none is."""
+        (same T0) then give each slice's bound.  Returns (lo, hi, bound) of the slices whose
+        bound is below Ut (increasing), or None when none is."""
         st = self.st
-        edges = np.linspace(lo[0], hi[0], _SLICES + 1)
+        M = _SLICES
+        edges = np.linspace(lo[0], hi[0], M + 1)
         edges[0], edges[-1] = lo[0], hi[0]
-        sl = _Slices(self, (ell1, rho1), (ell2, rho2), st.D[free], st.a[free], st.w[free],
-                     n_out, T0, lK[free], uK[free], edges[:-1], edges[1:], Ut)
-        for level in range(_LEVELS + 1):
-            if level:
-                sl.refine(_SPLIT)
-            if not sl.bound_all():
-                return None
-            if sl.ta.size * _SPLIT > _MAX_SLICES:
-                break
-        decided = tuple(np.concatenate(g) if g else np.zeros(0, dtype=int)
-                        for g in (sl.gone_out, sl.gone_in))
-        return sl.ta[:, None], sl.tb[:, None], sl.bound, sl.out_l, sl.out_u, decided
+        ta, tb = edges[:-1], edges[1:]
+        Df = st.D[free]
+        af = st.a[free]
+        wf = st.w[free]
+        s_lo = np.full((M, free.size), -np.inf)
+        s_hi = np.full((M, free.size), np.inf)
+        qmins = []
+        for ell, rho in ((ell1, rho1), (ell2, rho2)):
+            if ell is None:
+                qmins.append(None)
+                continue
+            tc = float(ell.tc[0])
+            ginv = float(ell.Ginv[0, 0])
+            da, db = ta - tc, tb - tc
+            dmin = np.where(da > 0, da, np.where(db < 0, -db, 0.0)) * (1 - 1e-9)
+            q = 0.5 * ginv * dmin**2  # min over the slice of Q - Qmin
+            qmins.append(ell.Qmin + q)
+            r2 = 2.0 * max(rho, 0.0) - 2.0 * q
+            ok = r2 >= 0
+            rad = np.sqrt(np.maximum(r2, 0.0)) * (1 + 1e-9)
+            E = ell.Linv @ Df.T
+            e2 = np.einsum("ij,ij->j", E, E)
+            sc = Df @ ell.c
+            alpha = ginv * (ell.A[:, 0] @ E)
+            eperp = np.sqrt(np.maximum(e2 - alpha**2 * float(ell.G[0, 0]), 0.0))
+            oa, ob = np.outer(da, alpha), np.outer(db, alpha)
+            lo_a = np.minimum(oa, ob)
+            hi_a = np.maximum(oa, ob)
+            rp = np.outer(rad, eperp)
+            lo_s = np.where(ok[:, None], sc + lo_a - rp, np.inf)
+            hi_s = np.where(ok[:, None], sc + hi_a + rp, -np.inf)
+            s_lo = np.maximum(s_lo, lo_s)
+            s_hi = np.minimum(s_hi, hi_s)
+        pad = 1e-9 * (np.abs(np.where(np.isfinite(s_lo), s_lo, 0.0))
+                      + np.abs(np.where(np.isfinite(s_hi), s_hi, 0.0)) + np.abs(af)) + 1e-300
+        s_lo = s_lo - pad
+        s_hi = s_hi + pad
+        empty = np.any(s_lo > s_hi, axis=1)
+        dist = np.maximum(np.maximum(s_lo - af, af - s_hi), 0.0)
+        lphi = np.maximum(wf * dist**2 * (1 - 1e-9), lK[free])
+        with np.errstate(invalid="ignore"):
+            uphi = np.minimum(wf * np.maximum((af - s_lo) ** 2, (af - s_hi) ** 2) * (1 + 1e-9),
+                              uK[free])
+        empty |= np.any(lphi > uphi, axis=1)
+        tol = self.tol_abs
+        if 0 < n_out < free.size:
+            L = 0.5 * np.partition(lphi, n_out - 1, axis=1)[:, :n_out].sum(1)
+        else:
+            L = 0.5 * (lphi.sum(1) if n_out >= free.size else np.zeros(M))
+        bound = qmins[0] + L
+        if qmins[1] is not None and 0 < T0.size < free.size:
+            inT0 = np.zeros(free.size, dtype=bool)
+            inT0[T0] = True
+            ud = -np.sort(-uphi[:, inT0], axis=1)
+            la = np.sort(lphi[:, ~inT0], axis=1)
+            r = min(ud.shape[1], la.shape[1])
+            with np.errstate(invalid="ignore"):
+                pairs = ud[:, :r] - la[:, :r]
+            Gam = np.where(pairs > 0, pairs, 0.0).sum(1)
+            bound = np.maximum(bound, qmins[1] - 0.5 * Gam)
+        bound = bound - tol
+        keep = ~empty & (bound < Ut)
+        if not keep.any():
+            return None
+        return ta[keep][:, None], tb[keep][:, None], bound[keep], lphi[keep], uphi[keep]
 
     # ------------------------------------------------------------------ driver
     def run(self, sel0: np.ndarray, f0: float, mip_gap: float, time_limit: float | None,
@@ -620,8 +469,6 @@ class BnB:
             root_state[:] = IN
         root = Node(root_state, np.full(self.h, -np.inf), np.full(self.h, np.inf), 0)
         bf = BestFirst(root, sel0.copy(), f0, mip_gap, time_limit, t0, log)
-        if 0 < k < K:
-            self.b_ref = st.f_support(sel0)[1]
         seen_supports: set = set()
         for node in bf:
             kind, lb, state, elo, ehi, info = self.evaluate(node, bf.target)
