@@ -3,8 +3,9 @@
 Everything a worker needs travels in one picklable :class:`_Context` (arrays and cap sizes, no
 DataFrames, no formula).  A replicate is a module-level function of ``(context, task)`` that is
 deterministic given the task's seed: it builds the replicate :class:`~mixmio.problem.Problem`,
-re-runs the selection through :func:`mixmio.solvers.solve`, applies the fit's refit rule and maps
-the coefficients back to the full-data layout (NaN for coefficients the replicate does not have).
+re-runs the selection through ``context.solve`` (:func:`mixmio.solvers.solve`; mio_glmer's
+context swaps in ``solve_glmm``), applies the fit's refit rule and maps the coefficients back
+to the full-data layout (NaN for coefficients the replicate does not have).
 Failures are returned as values (``_Out.reason``), never raised.
 
 Replicates run through ``joblib.Parallel(n_jobs=...)``: local processes for ``n_jobs > 1`` and
@@ -104,6 +105,13 @@ class _Context:
     @property
     def n_units(self) -> int:
         return self.blocks[self.unit_block].n_levels
+
+    def solve(self, problem, **kw):
+        """The replicate solve, :func:`mixmio.solvers.solve`; a subclass for another model
+        swaps in its own (mio_glmer's contexts call ``solve_glmm`` on a ``GlmmProblem``)."""
+        from .. import solvers
+
+        return solvers.solve(problem, **kw)
 
 
 @dataclass(frozen=True)
@@ -275,13 +283,12 @@ WARM_START = "full-data support"
 
 
 def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
-    """Selection re-solve (+ the fit's refit rule); failures as values."""
-    from .. import solvers
-
+    """Selection re-solve through ``ctx.solve`` (+ the fit's refit rule); failures as
+    values."""
     kw = dict(ctx.solve_kw, random_state=int(seed), warm=warm_mask(ctx, problem, colmap))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sol = solvers.solve(problem, **kw)
+        sol = ctx.solve(problem, **kw)
     return replicate_out(ctx, problem, sol, colmap)
 
 
@@ -298,7 +305,7 @@ def replicate_out(ctx: _Context, problem: Problem, sol, colmap) -> _Out:
     w = np.asarray(sol.w, dtype=float)
     if w.shape != (problem.n_coef,) or not np.all(np.isfinite(w)):
         return _Out(None, status, "solver returned non-finite or mis-shaped coefficients")
-    if not problem.is_feasible(w):
+    if not getattr(problem, "base", problem).is_feasible(w):  # a GlmmProblem: its base's caps
         return _Out(None, status, "solver returned coefficients that break a cap")
     if ctx.refit:  # the fit's own rule (mio_lmer / mio_lm)
         w = refit_if_feasible(problem, w, z=sol.info.get("z"))

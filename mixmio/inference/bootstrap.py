@@ -130,6 +130,14 @@ def _errors(ctx: _Context, rng: np.random.Generator) -> np.ndarray:
 
 
 def _cluster_problem(ctx: _Context, rng: np.random.Generator):
+    rows, block_codes = cluster_rows(ctx, rng)
+    return sub_problem(ctx, rows, ctx.y[rows], block_codes)
+
+
+def cluster_rows(ctx: _Context, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """One cluster-bootstrap draw: the rows of ``K`` clusters drawn with replacement and the
+    new level codes per block, as :func:`~mixmio.inference._tasks.sub_problem` takes them."""
     codes = ctx.unit_codes
     K = ctx.n_units
     order = np.argsort(codes, kind="stable")
@@ -151,7 +159,7 @@ def _cluster_problem(ctx: _Context, rng: np.random.Generator):
                                 b.codes[rows][first].astype(np.int64)))
         else:
             block_codes.append(compact(b.codes[rows]))
-    return sub_problem(ctx, rows, ctx.y[rows], block_codes)
+    return rows, block_codes
 
 
 def _nested_in(codes: np.ndarray, unit_codes: np.ndarray) -> bool:
@@ -647,6 +655,8 @@ class BootstrapResult(ReplicateAccounting):
 
 def _scheme_detail(boot: BootstrapResult) -> str:
     o = boot.options
+    if "scheme_detail" in o:  # set by a caller for another model (mio_glmer)
+        return o["scheme_detail"]
     if boot.scheme == "residual":
         return "residuals resampled within clusters of " + o["cluster_by"] \
             if o.get("within_cluster") else "residuals resampled over all rows"
@@ -655,6 +665,34 @@ def _scheme_detail(boot: BootstrapResult) -> str:
     if boot.scheme == "wild":
         return f"{o['weights']} multipliers per cluster of {o['cluster_by']}"
     return "Gaussian errors"
+
+
+def check_boot_args(B, ci, level) -> float:
+    """``ci`` one of :data:`INTERVALS`, ``B`` an integer >= 2; returns ``level`` checked."""
+    if ci not in INTERVALS:
+        raise ValueError(f"ci must be one of {INTERVALS}, got {ci!r}")
+    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 2:
+        raise ValueError(f"B must be an integer >= 2, got {B!r}")
+    return _check_level(level)
+
+
+def check_resampling(problem, scheme: str, ci: str, block) -> None:
+    """Refuse what the cluster scheme and the BCa jackknife cannot do: fits whose constraints
+    refer to clusters (see :func:`~mixmio.inference._tasks.resamplable`; ``problem`` is the
+    linear one), and BCa with fewer than 3 clusters of the resampling factor ``block``."""
+    if scheme == "cluster" and not resamplable(problem):
+        raise NotImplementedError(RESAMPLE_UNSUPPORTED)
+    if ci == "bca":
+        K = block.n_levels
+        if K < 3:
+            raise ValueError(f"bca is defined here through a delete-one-cluster jackknife, which "
+                             f"needs at least 3 clusters of '{block.group}' (it has {K}); use "
+                             "ci='percentile' or 'basic'")
+        if not resamplable(problem):
+            raise ValueError("bca needs the delete-one-cluster jackknife, which is not defined "
+                             "for fits with sign caps or with constraints or an l1 term on cluster "
+                             "effects; use "
+                             "'percentile' or 'basic'")
 
 
 def _check_level(level) -> float:
@@ -734,13 +772,9 @@ def bootstrap(fit: MioLmerResult, B: int = 500, scheme: str = "residual",
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    if ci not in INTERVALS:
-        raise ValueError(f"ci must be one of {INTERVALS}, got {ci!r}")
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
-    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 2:
-        raise ValueError(f"B must be an integer >= 2, got {B!r}")
-    level = _check_level(level)
+    level = check_boot_args(B, ci, level)
     if fit.df_resid == 0 and scheme in ("residual", "wild", "parametric"):
         raise ValueError(f"the fit leaves no residual degrees of freedom (rank = n = "
                          f"{fit.n_obs}): its residuals are 0, so scheme={scheme!r} has nothing "
@@ -752,31 +786,32 @@ def bootstrap(fit: MioLmerResult, B: int = 500, scheme: str = "residual",
         raise ValueError(f"weights={weights!r} applies to scheme='wild' only, not {scheme!r}")
     unit = unit_block_index(fit, cluster_by)
     group = fit.design.blocks[unit].group
-    K = fit.design.blocks[unit].n_levels
     check_replicate_args(fit, solver, time_limit)
     random_state, n_jobs = check_replicate_settings(random_state, n_jobs, progress)
-    if scheme == "cluster" and not resamplable(fit.problem):
-        raise NotImplementedError(RESAMPLE_UNSUPPORTED)
-    if ci == "bca":
-        if K < 3:
-            raise ValueError(f"bca is defined here through a delete-one-cluster jackknife, which "
-                             f"needs at least 3 clusters of '{group}' (it has {K}); use "
-                             "ci='percentile' or 'basic'")
-        if not resamplable(fit.problem):
-            raise ValueError("bca needs the delete-one-cluster jackknife, which is not defined "
-                             "for fits with sign caps or with constraints or an l1 term on cluster "
-                             "effects; use "
-                             "'percentile' or 'basic'")
+    check_resampling(fit.problem, scheme, ci, fit.design.blocks[unit])
     options = {"within_cluster": bool(within_cluster), "cluster_by": group, "weights": weights,
                "scheme": scheme, "solver": solver, "time_limit": time_limit,
                "k_fixed": fit.k_fixed, "warm_start": WARM_START,
                "resid_scale": float(np.sqrt(fit.n_obs / fit.df_resid))}
     ctx = make_context(fit, unit_block=unit, solver=solver, time_limit=time_limit,
                        options=options)
+    notes = [PARAMETRIC_NOTE.format(sigma=fit.sigma)] if scheme == "parametric" else []
+    return run_bootstrap(fit, ctx, _boot_replicate, _jackknife_replicate, B, scheme, ci, level,
+                         random_state, n_jobs, progress, notes)
+
+
+def run_bootstrap(fit, ctx: _Context, replicate, jackknife, B: int, scheme: str, ci: str,
+                  level: float, random_state, n_jobs, progress: bool,
+                  notes: list[str]) -> BootstrapResult:
+    """Run ``B`` replicates ``replicate(ctx, seed)`` (and, for ``ci="bca"``, the
+    delete-one-cluster fits ``jackknife(ctx, (unit, seed))``) and collect a
+    :class:`BootstrapResult` of ``fit``; replicate ``b`` uses
+    ``SeedSequence(random_state).spawn(B)[b]``.  Arguments are checked by the caller;
+    ``ctx.options`` become the result's options."""
     ss = np.random.SeedSequence(random_state)
     seeds = ss.spawn(int(B))
     t0 = time.perf_counter()
-    outs = run_tasks(_boot_replicate, ctx, seeds, n_jobs, progress, f"bootstrap ({scheme})")
+    outs = run_tasks(replicate, ctx, seeds, n_jobs, progress, f"bootstrap ({scheme})")
     n_coef = ctx.n_coef
     draws = np.full((int(B), n_coef), np.nan)
     ok = np.zeros(int(B), dtype=bool)
@@ -786,24 +821,23 @@ def bootstrap(fit: MioLmerResult, B: int = 500, scheme: str = "residual",
             ok[b] = True
     jack, jack_fail, jack_failed = None, 0, None
     if ci == "bca":
+        K = ctx.n_units
         jseeds = np.random.SeedSequence(ss.entropy, spawn_key=(2**31,)).spawn(K)
-        jouts = run_tasks(_jackknife_replicate, ctx, list(zip(range(K), jseeds, strict=True)),
+        jouts = run_tasks(jackknife, ctx, list(zip(range(K), jseeds, strict=True)),
                           n_jobs, progress, "jackknife")
         jack = np.vstack([o.w if o.w is not None else np.full(n_coef, np.nan) for o in jouts])
         failed = [j for j, o in enumerate(jouts) if o.w is None]
         jack_fail = len(failed)
-        levels = fit.design.blocks[unit].levels
+        levels = fit.design.blocks[ctx.unit_block].levels
         jack_failed = pd.DataFrame({"left_out": [str(levels[j]) for j in failed],
                                     "status": [jouts[j].status for j in failed],
                                     "reason": [jouts[j].reason for j in failed]})
-    notes = []
-    if scheme == "parametric":
-        notes.append(PARAMETRIC_NOTE.format(sigma=fit.sigma))
+    notes = list(notes)
     if not ok.any():
         notes.append("every replicate failed; see .failures")
     return BootstrapResult(coefficient_labels(fit), np.asarray(fit.w, dtype=float).copy(),
                            draws, ok, tuple(o.status for o in outs),
                            tuple(o.reason for o in outs), scheme, ci, level, int(B),
-                           ss.entropy, options, jack, jack_fail, jack_failed,
+                           ss.entropy, dict(ctx.options), jack, jack_fail, jack_failed,
                            time.perf_counter() - t0,
                            tuple(notes), fit)

@@ -80,13 +80,19 @@ def _halves(ctx: _Context, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     return np.sort(np.concatenate(a)), np.sort(np.concatenate(b))
 
 
+def half_rows(ctx: _Context, task: tuple[np.random.SeedSequence, np.random.SeedSequence, int]
+              ) -> tuple[np.ndarray, int]:
+    """(rows, solver seed) of the half-sample ``task = (split_seed, own_seed, half)``."""
+    split_seed, own_seed, half = task
+    rng, _ = seeds_of(split_seed)
+    _, solver_seed = seeds_of(own_seed)
+    return _halves(ctx, rng)[half], solver_seed
+
+
 def _stability_replicate(ctx: _Context, task: tuple[np.random.SeedSequence,
                                                     np.random.SeedSequence, int]) -> _Out:
-    split_seed, own_seed, half = task
     try:
-        rng, _ = seeds_of(split_seed)
-        _, solver_seed = seeds_of(own_seed)
-        rows = _halves(ctx, rng)[half]
+        rows, solver_seed = half_rows(ctx, task)
         block_codes = [compact(b.codes[rows]) for b in ctx.blocks]
         problem, colmap = sub_problem(ctx, rows, ctx.y[rows], block_codes)
         return solve_and_refit(ctx, problem, colmap, solver_seed)
@@ -382,6 +388,16 @@ def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
     ctx = make_context(fit, unit_block=unit, solver=solver, time_limit=time_limit,
                        options=options)
     ctx = replace(ctx, refit=False)  # selection only
+    return run_stability(fit, ctx, _stability_replicate, B, frac, pairing, threshold, scheme,
+                         random_state, n_jobs, progress)
+
+
+def run_stability(fit, ctx: _Context, replicate, B: int, frac: float, pairing: str,
+                  threshold: float, scheme: str, random_state, n_jobs,
+                  progress: bool) -> StabilityResult:
+    """Run ``B`` half-samples ``replicate(ctx, (split_seed, own_seed, half))`` and collect
+    the :class:`StabilityResult` of ``fit`` (arguments checked by the caller; the two halves
+    of a complementary pair share the split of the pair's first seed)."""
     ss = np.random.SeedSequence(random_state)
     seeds = ss.spawn(int(B))
     if pairing == "complementary":
@@ -389,7 +405,7 @@ def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
     else:
         tasks = [(seeds[b], seeds[b], 0) for b in range(int(B))]
     t0 = time.perf_counter()
-    outs = run_tasks(_stability_replicate, ctx, tasks, n_jobs, progress, "stability")
+    outs = run_tasks(replicate, ctx, tasks, n_jobs, progress, "stability")
     cand = np.asarray(fit.problem.capped, dtype=int)
     labels = coefficient_labels(fit).iloc[cand].reset_index(drop=True)
     labels["estimate"] = np.asarray(fit.w)[cand]
@@ -404,4 +420,4 @@ def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
     return StabilityResult(labels.drop(columns="label"), sel, ok,
                            tuple(o.status for o in outs), tuple(o.reason for o in outs),
                            float(threshold), int(B), float(frac), pairing, scheme, ss.entropy,
-                           options, time.perf_counter() - t0)
+                           dict(ctx.options), time.perf_counter() - t0)
