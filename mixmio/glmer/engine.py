@@ -328,6 +328,21 @@ def _kth_largest(vals: np.ndarray, k: int) -> float:
     return float(np.partition(vals, vals.size - k)[vals.size - k])
 
 
+def _outside_in(S: int):
+    """Slice indices alternating from both ends towards the middle."""
+    lo, hi = 0, S - 1
+    while lo <= hi:
+        yield lo
+        if hi != lo:
+            yield hi
+        lo, hi = lo + 1, hi - 1
+
+
+def _hull_done(keep: np.ndarray, si: int) -> bool:
+    """A slice between two kept ones cannot change the hull."""
+    return bool(keep[:si].any() and keep[si + 1:].any())
+
+
 class _Search:
     def __init__(self, eng: _Engine, U, w_inc, mip_gap):
         self.eng, self.U, self.w_inc, self.mip_gap = eng, U, w_inc, mip_gap
@@ -451,8 +466,10 @@ class _Search:
                 gmx = np.minimum(gmx, node.grange[1])
             empty = np.any(rlo > rhi, axis=1)
             keep = np.zeros(S, dtype=bool)
-            for si in range(S):
-                if empty[si]:
+            # only the outermost kept slices matter (the box becomes their hull): scan
+            # inwards from both ends and stop at the first slice that is kept
+            for si in _outside_in(S):
+                if empty[si] or _hull_done(keep, si):
                     continue
                 ls, us = np.maximum(lw[si], 0.0), up[si]
                 if node.lb_g is not None:

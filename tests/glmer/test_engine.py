@@ -167,3 +167,65 @@ def test_fit_shared_with_engine_objective():
     mask = sol.w[pr.p:] != 0
     _, val, _ = fit_support(pr, mask)
     assert sol.objective <= val + 1e-9 * abs(val)
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson"])
+def test_interval_bounds_contain_the_gains(family):
+    """The corner and projection bounds of the gains (and the minimiser ranges) hold at
+    random points of ellipsoid n box whose rows lie in the row ranges (they use no more)."""
+    from mixmio.glmer import engine as E
+
+    rng = np.random.default_rng(3)
+    K, rows = 25, 8
+    g = np.repeat(np.arange(K), rows)
+    x = rng.normal(size=(K * rows, 3))
+    dev = np.where(rng.random(K) < 0.3, rng.choice([-0.8, 0.8], K), 0.0)
+    eta = x @ [0.3, -0.2, 0.1] + dev[g]
+    import pandas as pd
+
+    from mixmio.glmer.problem import GlmmProblem
+    from mixmio.problem.build import build_problem
+
+    y = (rng.binomial(1, 1 / (1 + np.exp(-eta))) if family == "binomial"
+         else rng.poisson(np.exp(eta + 0.5))).astype(float)
+    df = pd.DataFrame({"y": y, "a": x[:, 0], "b": x[:, 1], "c": x[:, 2],
+                       "g": [f"c{i:03d}" for i in g]})
+    des = mixmio.build_design("y ~ a + b + c + (1 | g)", df)
+    pr = GlmmProblem(build_problem(des, 6, ridge=0.05), family, np.asarray(des.y, float),
+                     np.ones(y.size), np.zeros(y.size))
+    eng = E._Engine(pr, np.inf)
+    assert eng.h == 1 and not eng.all_hard
+    inc = heuristic(pr)
+    search = E._Search(eng, inc.objective, inc.w.copy(), 1e-4)
+    F = E._Fit(eng, np.ones(K, dtype=bool), None, np.inf)
+    r = F.radius(F.value + 1.0)
+    theta_inc = np.linalg.solve(eng.P, inc.w[: pr.p])
+    node = E._Node(np.zeros(K, bool), np.zeros(K, bool), theta_inc[:1] - 0.1,
+                   theta_inc[:1] + 0.1, -np.inf, np.full(pr.n, -np.inf),
+                   np.full(pr.n, np.inf), None)
+    search.ranges(node, F, r)
+    lo, up, grange = eng.cl.gain_bounds(node.rlo + pr.offset, node.rhi + pr.offset)
+    node.grange = grange
+    pl, pu = search.proj_bounds(node, F, r, grange, np.ones(K, dtype=bool))
+    assert np.any(pl > lo) or np.any(pu < up)          # the projection bounds are exercised
+    lo, up = np.maximum(lo, pl), np.minimum(up, pu)
+    assert np.all(np.isfinite(up))
+    Sbb = np.linalg.inv(F.Sinv)[1:, 1:]
+    Lb = np.linalg.cholesky(Sbb)
+    checked = 0
+    for t in range(300):
+        a = rng.uniform(node.lo[0], node.hi[0])
+        z = rng.normal(size=pr.p - 1)
+        z *= r * (rng.random() ** (1 / (pr.p - 1)) if t % 3 else 1.0) / np.linalg.norm(z)
+        theta = np.empty(pr.p)
+        theta[0] = a
+        theta[1:] = F.theta[1:] - F.M[:, 0] * (a - F.theta[0]) + np.linalg.solve(Lb.T, z)
+        xb = eng.T @ theta
+        if np.any(xb < node.rlo) or np.any(xb > node.rhi):
+            continue
+        checked += 1
+        gam, m_up, m_lo, h, marg, _ = eng.cl.cluster_min(xb + pr.offset)
+        gain = h - m_up
+        assert np.all(gain >= lo - 1e-9) and np.all(gain <= up + 1e-9)
+        assert np.all(gam >= grange[0] - 1e-9) and np.all(gam <= grange[1] + 1e-9)
+    assert checked > 100
