@@ -106,7 +106,7 @@ class GlmmProblem:
         b = self.base
         return (len(b.terms) == 1 and b.terms[0].q == 1 and len(b.caps) == 1
                 and not b.sign_caps and b.l1 is None
-                and all(c.index.size == 1 and c.sense == "==" for c in b.constraints))
+                and all(c.index.size == 1 for c in b.constraints))
 
     def eta(self, w: np.ndarray) -> np.ndarray:
         """The linear predictor X beta + Z gamma + offset."""

@@ -207,7 +207,7 @@ class MioGlmerResult(MioLmerResult):
         >>> fit = mixmio.mio_glmer("y ~ 1 + (1 | g)", df, k=2, family="poisson")
         >>> new = pd.DataFrame({"g": [0, 5]})
         >>> fit.predict(new).round(2).tolist()
-        [5.64, 1.98]
+        [6.44, 2.01]
         >>> np.allclose(np.exp(fit.predict(new, type="link")), fit.predict(new))
         True
         """
