@@ -604,6 +604,11 @@ def solve_scip(problem: GlmmProblem, time_limit: float | None = None, mip_gap: f
     # pump) cost more than they find here, and aggressive separation stalls the root
     m.setHeuristics(SCIP_PARAMSETTING.OFF)
     m.setSeparating(SCIP_PARAMSETTING.FAST)
+    # no separation rounds below the root and pseudo-cost branching: per-node LPs and strong
+    # branching dominated (50 x 10 -> 10 x 10 slope model, caps 3/3, ridge 1: poisson
+    # 24 s -> 4.8 s, binomial 3.6 s -> 0.7 s)
+    m.setParam("separating/maxrounds", 0)
+    m.setParam("branching/pscost/priority", 100000)
     for key, val in _SCIP_PARAMS.items():
         m.setParam(key, val)
     m.setParam("limits/gap", 0.5 * float(mip_gap))

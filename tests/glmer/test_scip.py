@@ -165,3 +165,27 @@ def test_oracle_allowed_supports_respect_rows():
     # the forced cluster counts toward k: with it in z, at most one other cluster
     assert not np.any(allowed & ~P[:, g1] & (P.sum(axis=1) == 2))
     assert np.any(allowed & P[:, g1] & (P.sum(axis=1) == 2))
+
+
+def test_scip_infeasible_rows_and_no_start(monkeypatch):
+    """Rows no indicator vector meets give status infeasible; without a feasible start the
+    model links w and z by indicator constraints (no big-M) and still certifies."""
+    from dataclasses import replace
+
+    import mixmio.glmer.scip as scip
+    from mixmio.glmer.problem import GlmmProblem
+    from mixmio.problem import LinearConstraint
+
+    pr = orc.small_problem("poisson", "y ~ x + (1 | g)", 6, 8, 2, 0)
+    idx = pr.base.caps[0].index
+    for rhs, expect in ((3, "infeasible"), (2, "optimal")):
+        row = LinearConstraint(idx, np.ones(idx.size), ">=", rhs, "at least")
+        problem = GlmmProblem(replace(pr.base, constraints=(row,)), pr.family, pr.y,
+                              pr.weights, pr.offset)
+        sol = scip.solve_scip(problem)
+        assert sol.status == expect
+    best, _ = orc.brute_force(problem)
+    monkeypatch.setattr(scip, "_start", lambda *a: None)
+    sol = scip.solve_scip(problem)
+    assert sol.info["start_value"] is None
+    _check_certified(problem, sol, best)
