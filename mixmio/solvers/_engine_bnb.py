@@ -62,10 +62,10 @@ def _box_qp(Ginv: np.ndarray, tc: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     h = tc.size
     if h == 0:
         return 0.0, tc
-    if h == 1:
-        t = np.clip(tc, lo, hi)
-        dt = t - tc
-        return 0.5 * float(Ginv[0, 0]) * float(dt[0] ** 2), t
+    if h == 1:  # (scalars: np.clip costs more than the arithmetic)
+        t0 = min(max(float(tc[0]), float(lo[0])), float(hi[0]))
+        dt = t0 - float(tc[0])
+        return 0.5 * float(Ginv[0, 0]) * dt * dt, np.array([t0])
     t = np.clip(tc, lo, hi)
     for _ in range(200):
         t_old = t.copy()
@@ -90,8 +90,8 @@ def _sum_smallest(v: np.ndarray, r: int) -> float:
     if r <= 0:
         return 0.0
     if r >= v.size:
-        return float(np.sum(v))
-    return float(np.sum(np.partition(v, r - 1)[:r]))
+        return float(v.sum())
+    return float(np.partition(v, r - 1)[:r].sum())
 
 
 class _Ell:
@@ -126,12 +126,13 @@ class _Ell:
                 # one (which is infinite off range(G)), so the box bound stays valid
                 self.Ginv = np.linalg.pinv(self.G, hermitian=True)
             self.tc = V.T @ self.c
+            self.Gdiag = self.G.diagonal().copy()
 
     def shadow(self, rho, lo, hi):
         """Node box intersected with the projection of the ellipsoid on t."""
         if not self.h:
             return lo, hi
-        half = np.sqrt(2.0 * rho * np.diag(self.G)) * (1 + 1e-9)
+        half = np.sqrt(2.0 * rho * self.Gdiag) * (1 + 1e-9)
         return np.maximum(lo, self.tc - half), np.minimum(hi, self.tc + half)
 
     def boxmin(self, lo, hi):
@@ -196,7 +197,7 @@ class BnB:
             return quad
         Do = st.D[idx]
         return (H + (Do.T * st.w[idx]) @ Do, g + Do.T @ st.wa[idx],
-                kappa + 0.5 * float(np.sum(st.wa2[idx])))
+                kappa + 0.5 * float(st.wa2[idx].sum()))
 
     def evaluate(self, node: Node, Ut: float, max_it: int = 30):
         """Bound one node against the target Ut.
@@ -220,7 +221,8 @@ class BnB:
             lK[idx] = l0
             uK[idx] = u0
             fr = state == FREE
-            L_amb = 0.5 * _sum_smallest(lK[fr], int(fr.sum()) - (k - int(np.sum(state == IN))))
+            L_amb = 0.5 * _sum_smallest(lK[fr], int(np.count_nonzero(fr))
+                                        - (k - int(np.count_nonzero(state == IN))))
         ell2 = None  # exchange ellipsoid from the previous pass (a valid region constraint)
         rho2 = np.inf
         info: dict = {}
@@ -232,13 +234,13 @@ class BnB:
         sweeps = 0
         for _it in range(max_it):
             out1 = state == OUT
-            if ell1 is None or int(out1.sum()) != n_out1:  # OUT only grows within a node
+            if ell1 is None or int(np.count_nonzero(out1)) != n_out1:  # OUT only grows
                 if quad1 is None:
                     quad1 = st.quad_out(out1)
                 else:  # OUT only grows within a node
-                    quad1 = self._quad_add(quad1, np.flatnonzero(out1 & ~out_q))
+                    quad1 = self._quad_add(quad1, (out1 & ~out_q).nonzero()[0])
                 out_q = out1
-                ell1, n_out1 = _Ell(*quad1, self.V), int(out1.sum())
+                ell1, n_out1 = _Ell(*quad1, self.V), int(np.count_nonzero(out1))
             rho1 = Ut - L_amb - ell1.Qmin + tol + _REL * abs(ell1.Qmin)
             if rho1 < 0:
                 return "pruned", Ut, state, lo, hi, info
@@ -248,8 +250,8 @@ class BnB:
             if np.any(lo > hi):
                 return "pruned", Ut, state, lo, hi, info
             Qbox1, b1 = ell1.boxmin(lo, hi)
-            free = np.flatnonzero(state == FREE)
-            m = k - int(np.sum(state == IN))
+            free = (state == FREE).nonzero()[0]
+            m = k - int(np.count_nonzero(state == IN))
             nf = free.size
             if nf == 0:
                 info.update(bhat=b1)
@@ -264,26 +266,28 @@ class BnB:
                 s_lo2, s_hi2, wb2, we2 = ell2.ranges(rho2, lo, hi, Df)
                 s_lo = np.maximum(s_lo, s_lo2)
                 s_hi = np.minimum(s_hi, s_hi2)
-                if np.sum(wb2 + we2) < np.sum(wb + we):
+                if (wb2 + we2).sum() < (wb + we).sum():
                     wb, we = wb2, we2
-            pad = 1e-9 * (np.abs(s_lo) + np.abs(s_hi) + np.abs(af)) + 1e-300
-            s_lo = s_lo - pad
-            s_hi = s_hi + pad
-            if np.any(s_lo > s_hi):  # the outer bounds prove the region empty
+            pad = (np.abs(s_lo) + np.abs(s_hi) + np.abs(af)) * 1e-9 + 1e-300
+            s_lo -= pad
+            s_hi += pad
+            if (s_lo > s_hi).any():  # the outer bounds prove the region empty
                 return "pruned", Ut, node.state, lo, hi, {}
             wf = st.w[free]
-            dist = np.maximum(np.maximum(s_lo - af, af - s_hi), 0.0)
-            lo_phi = np.maximum(wf * dist**2 * (1 - 1e-9), lK[free])
-            u = np.minimum(wf * np.maximum((af - s_lo) ** 2, (af - s_hi) ** 2) * (1 + 1e-9),
-                           uK[free])
-            if np.any(lo_phi > u):  # inconsistent bounds: the region is empty
+            a_lo = af - s_lo  # > 0 where a is above the interval of s
+            a_hi = s_hi - af
+            dist = np.maximum(np.maximum(-a_lo, -a_hi), 0.0)
+            lo_phi = np.maximum(dist * dist * (wf * (1 - 1e-9)), lK[free])
+            far = np.maximum(a_lo, a_hi)  # the interval's farthest end from a
+            u = np.minimum(far * far * (wf * (1 + 1e-9)), uK[free])
+            if (lo_phi > u).any():  # inconsistent bounds: the region is empty
                 return "pruned", Ut, node.state, lo, hi, {}
             lK[free] = lo_phi
             uK[free] = u
             n_out = nf - m  # free clusters left unselected
             if 0 < n_out < nf:  # one partition for the trimmed sum and theta
                 part = np.partition(lo_phi, (n_out - 1, n_out))
-                L_amb = 0.5 * float(np.sum(part[:n_out]))
+                L_amb = 0.5 * float(part[:n_out].sum())
                 theta = part[n_out]  # m-th largest lower bound
             else:
                 L_amb = 0.5 * _sum_smallest(lo_phi, n_out)
@@ -298,28 +302,29 @@ class BnB:
                 psi = np.partition(u, nf - m - 1)[nf - m - 1]  # (m+1)-th largest upper bound
                 sure_out = u < theta * (1 - 1e-9)
                 sure_in = lo_phi > psi * (1 + 1e-9)
-                if sure_in.sum() > m or sure_out.sum() > nf - m:  # impossible with valid bounds
+                # impossible with valid bounds:
+                if np.count_nonzero(sure_in) > m or np.count_nonzero(sure_out) > nf - m:
                     sure_in[:] = False
                     sure_out[:] = False
-            n_cls = int(sure_out.sum()) + int(sure_in.sum())
+            n_cls = int(np.count_nonzero(sure_out)) + int(np.count_nonzero(sure_in))
             if n_cls:
                 state[free[sure_out]] = OUT
                 state[free[sure_in]] = IN
                 keep = ~(sure_out | sure_in)
-                m2 = m - int(sure_in.sum())
-                nk = int(keep.sum())
+                m2 = m - int(np.count_nonzero(sure_in))
+                nk = int(np.count_nonzero(keep))
                 if n_cls > _PEEL * nf or m2 <= 0 or m2 >= nk:
                     L_amb = 0.5 * _sum_smallest(lo_phi[keep], nk - m2)
                     continue
                 # sure-out clusters have l <= u < theta, so they are among the n_out smallest
                 # l; sure-in ones have l > psi >= the (m+1)-th largest l, so they are not: the
                 # n_out - #out smallest l of the rest are the n_out smallest less the sure-out
-                L_amb = L_amb - 0.5 * float(np.sum(lo_phi[sure_out]))
+                L_amb = L_amb - 0.5 * float(lo_phi[sure_out].sum())
                 # only a few clusters decided: rather than a pass that rebuilds the ellipsoid
                 # for them alone, take the exchange bound now on the remaining free clusters.
                 # Q_{OUT} of this pass lacks the newly excluded clusters' phi >= l, so
                 # Qbox1 + 1/2 sum of their l stays a lower bound of the new Q over the box
-                Qbox1 = Qbox1 + 0.5 * float(np.sum(lo_phi[sure_out]))
+                Qbox1 = Qbox1 + 0.5 * float(lo_phi[sure_out].sum())
                 free, Df, af, wf = free[keep], Df[keep], af[keep], wf[keep]
                 lo_phi, u, wb, we = lo_phi[keep], u[keep], wb[keep], we[keep]
                 m, nf = m2, nk
@@ -334,12 +339,12 @@ class BnB:
             la = np.sort(lo_phi[R0])
             r = min(ud.size, la.size)
             pairs = ud[:r] - la[:r]
-            Gam = float(np.sum(pairs[pairs > 0]))
+            Gam = float(pairs[pairs > 0].sum())
             out2 = state == OUT
             out2[free[T0]] = True
             if out2_prev is None or not np.array_equal(out2, out2_prev):
                 # Q_{OUT ∪ T0}: this pass's OUT (held by quad1 or to be added) plus T0
-                ell2, out2_prev = _Ell(*self._quad_add(quad1, np.flatnonzero(out2 & ~out_q)),
+                ell2, out2_prev = _Ell(*self._quad_add(quad1, (out2 & ~out_q).nonzero()[0]),
                                        self.V), out2
             rho2 = Ut + 0.5 * Gam - ell2.Qmin + tol + _REL * abs(ell2.Qmin)
             if rho2 < 0:
@@ -489,8 +494,8 @@ class BnB:
         clusters), polish by swaps, and offer it as incumbent."""
         st, k = self.st, self.k
         sel = state == IN
-        free = np.flatnonzero(state == FREE)
-        m = k - int(sel.sum())
+        free = (state == FREE).nonzero()[0]
+        m = k - int(np.count_nonzero(sel))
         if free.size and m > 0:
             phi = st.w[free] * (st.a[free] - st.D[free] @ b) ** 2
             take = free[np.argsort(-phi, kind="stable")[:m]]
@@ -513,7 +518,7 @@ class BnB:
         :meth:`evaluate` with these bounds alone, applied before the child's first pass so that
         its first ellipsoid already holds them."""
         fr = state[idx] == FREE
-        m = self.k - int(np.sum(state == IN))
+        m = self.k - int(np.count_nonzero(state == IN))
         nf = int(fr.sum())
         if not (0 < m < nf):
             return state

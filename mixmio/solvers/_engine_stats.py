@@ -58,11 +58,11 @@ class InterceptStats:
     # ------------------------------------------------------------------ quadratics
     def quad_out(self, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """(H, g, kappa) of Q(b) = W(b) + 1/2 sum_{k in out} phi_k(b) = 1/2 b'Hb - g'b + kappa."""
-        idx = np.flatnonzero(out) if out.dtype == bool else out
+        idx = out.nonzero()[0] if out.dtype == bool else out
         Do = self.D[idx]
         H = self.HW + (Do.T * self.w[idx]) @ Do
         g = self.gW + Do.T @ self.wa[idx]
-        kappa = self.kW + 0.5 * float(np.sum(self.wa2[idx]))
+        kappa = self.kW + 0.5 * float(self.wa2[idx].sum())
         return H, g, kappa
 
     def f_support(self, sel: np.ndarray) -> tuple[float, np.ndarray]:
