@@ -13,7 +13,7 @@ from scipy.stats import norm
 
 from ..errors import ArgumentError
 from ..results.lmer import MioLmerResult
-from ..results.summary import LmerSummary, _gap, _num, _table
+from ..results.summary import LmerSummary, _num, _table
 from . import family as fam
 
 if TYPE_CHECKING:
@@ -93,20 +93,12 @@ class MioGlmerResult(MioLmerResult):
         return 1.0
 
     @property
-    def icc(self) -> pd.Series:
-        """Latent-scale var(gamma) / (var(gamma) + v) per intercept column, with v = pi^2/3
-        (logit) or log(1 + 1/mean fitted count) (log; Nakagawa & Schielzeth 2010)."""
-        v = (np.pi ** 2 / 3 if self.family == "binomial"
-             else float(np.log1p(1.0 / max(float(np.mean(self.fitted)), 1e-300))))
-        out = {}
-        p = self.problem.p
-        for b in self.design.blocks:
-            for j, lab in enumerate(b.labels):
-                if b.columns[j] == "Intercept":
-                    sl = b.column_slice(j)
-                    g = float(np.var(self.w[p + sl.start: p + sl.stop]))
-                    out[lab] = g / (g + v)
-        return pd.Series(out, name="icc", dtype=float)
+    def residual_variance(self) -> float:
+        """The latent-scale residual variance the ICC divides by: pi^2/3 (logit) or
+        log(1 + 1/mean fitted count) (log; Nakagawa & Schielzeth 2010)."""
+        if self.family == "binomial":
+            return np.pi ** 2 / 3
+        return float(np.log1p(1.0 / max(float(np.mean(self.fitted)), 1e-300)))
 
     @property
     def deviance(self) -> float:
@@ -153,8 +145,7 @@ class MioGlmerResult(MioLmerResult):
         S = np.flatnonzero(self.w[p:] != 0)
         D = sp.hstack([sp.csc_matrix(pr.X), pr.Z[:, S]], format="csc")
         _, h = fam.derivatives(self.family, self.linear_predictor, pr.y, pr.weights)
-        H = (D.T @ D.multiply(h[:, None])).toarray() if sp.issparse(D) else None
-        H = np.asarray(H)
+        H = (D.T @ D.multiply(h[:, None])).toarray()
         H[p:, p:] += pr.ridge * np.eye(S.size)
         try:
             cov = np.linalg.inv(H)
@@ -279,15 +270,8 @@ class GlmerSummary(LmerSummary):
             "",
             f"Objective (deviance/2 + ridge): {f.objective:.6g}   ridge: {f.ridge:.3g}   "
             "estimates: penalised fit on the support",
-            f"Solver: {f.solver}   status: {f.status}   gap: {_gap(f.gap)}   "
-            f"bound: {f.best_bound:.6g}   time: {f.solve_time:.3g} s",
+            *self.certificate_lines(),
         ]
-        boot = f.bootstrap_result
-        if boot is not None and hasattr(boot, "describe"):
-            lines += boot.describe().split("\n")
-        if f.status != "optimal":
-            lines.append(f"NOTE: not proven optimal ({f.status}); the selection is the best "
-                         f"found, within a relative gap of {_gap(f.gap)} of the optimum.")
         bd = f.boundary_clusters
         if len(bd):
             shown = ", ".join(f"{r.level} ({r.boundary})" for r in bd.head(5).itertuples())

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentTypeError
 from ..tuning.cv import CVResult, FitModel, _check_cv_args, _predict, cross_validate
-from ..tuning.path import PathResult, path_from_prepared, resolve_grid
+from ..tuning.path import PathResult, check_lmer_args, path_from_prepared, resolve_grid
 from . import family as fam
+from ._checks import resolve_weights
 
 __all__ = ["glmer_path", "cv_glmer", "GLMER_ARGS"]
 
@@ -23,11 +23,7 @@ _WEIGHTS_COLUMN = "(weights)"
 
 
 def _check_args(kwargs: Mapping[str, Any], where: str) -> dict:
-    bad = sorted(set(kwargs) - set(GLMER_ARGS))
-    if bad:
-        raise ArgumentTypeError(f"{where} got unexpected keyword argument(s) {bad}; it passes "
-                                f"these on to mio_glmer: {list(GLMER_ARGS)}")
-    return dict(kwargs)
+    return check_lmer_args(kwargs, where, GLMER_ARGS, "mio_glmer")
 
 
 def _settings_and_extra(family: str, kw: dict):
@@ -150,10 +146,10 @@ def cv_glmer(formula: str, data: pd.DataFrame,
     data = as_frame(data)
     w = kw.get("weights")
     if w is not None and not isinstance(w, str):
-        # values travel with their rows through the folds
-        data = data.assign(**{_WEIGHTS_COLUMN: np.asarray(w)}) if len(np.asarray(w)) == len(
-            data) else data
-        kw["weights"] = _WEIGHTS_COLUMN if _WEIGHTS_COLUMN in data.columns else w
+        # values travel with their rows through the folds (checked as mio_glmer checks them)
+        w, _, _ = resolve_weights(w, data, "drop")
+        data = data.assign(**{_WEIGHTS_COLUMN: w})
+        kw["weights"] = _WEIGHTS_COLUMN
     settings, extra = _settings_and_extra(family, kw)
     return cross_validate(GLMER_MODEL, formula, data, k, settings=settings,
                           na_action=na_action, constraints=constraints, extra=extra, cv=cv,

@@ -260,7 +260,8 @@ class MioLmerResult(CertificateMixin):
 
     @property
     def icc(self) -> pd.Series:
-        """var(gamma) / (var(gamma) + sigma^2) per intercept column (zeros included).
+        """var(gamma) / (var(gamma) + residual_variance) per intercept column (zeros
+        included; residual_variance = sigma^2 here).
 
         Examples
         --------
@@ -278,8 +279,14 @@ class MioLmerResult(CertificateMixin):
                 if b.columns[j] == "Intercept":
                     sl = b.column_slice(j)
                     v = float(np.var(self.w[p + sl.start: p + sl.stop]))
-                    out[lab] = v / (v + self.sigma**2)
+                    out[lab] = v / (v + self.residual_variance)
         return pd.Series(out, name="icc", dtype=float)
+
+    @property
+    def residual_variance(self) -> float:
+        """sigma^2, the residual variance :attr:`icc` divides by (a GLMM fit uses its
+        latent-scale one)."""
+        return self.sigma ** 2
 
     # use -----------------------------------------------------------------------------------
     def predict(self, newdata: pd.DataFrame | None = None, new_levels: str | None = None, *,

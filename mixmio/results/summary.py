@@ -251,9 +251,15 @@ class LmerSummary(Summary):
             + f"; {groups}",
             f"Objective (penalised selection): {f.objective:.6g}   ridge: {f.ridge:.3g}"
             + ("   estimates: unpenalised refit on the support" if f.refit else ""),
-            f"Solver: {f.solver}   status: {f.status}   gap: {_gap(f.gap)}   "
-            f"bound: {f.best_bound:.6g}   time: {f.solve_time:.3g} s",
         ]
+        return lines + self.certificate_lines()
+
+    def certificate_lines(self) -> list[str]:
+        """The solver line, the attached bootstrap's description and, unless optimal, the
+        note that the selection is not proven optimal (shared by the glmer summary)."""
+        f = self.fit
+        lines = [f"Solver: {f.solver}   status: {f.status}   gap: {_gap(f.gap)}   "
+                 f"bound: {f.best_bound:.6g}   time: {f.solve_time:.3g} s"]
         boot = f.bootstrap_result
         if boot is not None and hasattr(boot, "describe"):
             lines += boot.describe().split("\n")

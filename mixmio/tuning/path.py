@@ -26,11 +26,13 @@ LMER_ARGS = ("k_fixed", "ridge", "solver", "time_limit", "mip_gap", "refit", "wa
              "random_state", "na_action", "verbose", "constraints")
 
 
-def check_lmer_args(kwargs: Mapping[str, Any], where: str) -> dict:
-    bad = sorted(set(kwargs) - set(LMER_ARGS))
+def check_lmer_args(kwargs: Mapping[str, Any], where: str, allowed=LMER_ARGS,
+                    to: str = "mio_lmer") -> dict:
+    """The keyword arguments a path or CV passes on to ``to``; refuses any other."""
+    bad = sorted(set(kwargs) - set(allowed))
     if bad:
         raise ArgumentTypeError(f"{where} got unexpected keyword argument(s) {bad}; it passes "
-                                f"these on to mio_lmer: {list(LMER_ARGS)}")
+                                f"these on to {to}: {list(allowed)}")
     return dict(kwargs)
 
 
