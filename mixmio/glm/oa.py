@@ -45,6 +45,10 @@ class _Master:
         self.pr = pr
         p, nu = pr.p, len(pr.units)
         self.h = h = _highs()
+        # HiGHS accepts MIP solutions within mip_feasibility_tolerance (default 1e-6) but then
+        # checks them against primal_feasibility_tolerance (1e-7) and reports "Solve error"
+        # on a mismatch (seen on about 1 in 70 masters under load); equal tolerances avoid it
+        h.setOptionValue("mip_feasibility_tolerance", 1e-7)
         inf = highspy.kHighsInf
         h.addVar(-inf, inf)  # eta
         h.addVars(p, lo, hi)
