@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 LATEST := .venv-latest
 
-.PHONY: demo test test-latest constraints lint bench clean venv
+.PHONY: demo test test-latest constraints lint bench clean venv vignettes
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# run every vignette in full and write vignettes/rendered/NAME.md with its PNG figures
+vignettes: $(STAMP)
+	$(PY) vignettes/_render.py
 
 # newest releases of every dependency, no constraints: a changed dependency shows up here
 test-latest:
