@@ -215,7 +215,7 @@ class MioGlmResult(CertificateMixin):
 
     def bootstrap(self, B: int = 500, scheme: str = "pairs", ci: str = "percentile",
                   level: float = 0.95, n_jobs: int = 1,
-                  random_state: int | Sequence[int] | None = None, progress: bool = False,
+                  random_state: int | Sequence[int] | None = None, progress: bool = True,
                   time_limit: float | None = None, *, solver: str | None = None
                   ) -> SubsetBootstrapResult:
         """Pairs bootstrap of the fit, re-running the best-subset selection in every
@@ -238,7 +238,8 @@ class MioGlmResult(CertificateMixin):
         random_state : None, an int or a sequence of ints (seeds
             ``numpy.random.SeedSequence``; replicate ``b`` uses ``spawn(B)[b]``, see
             :func:`mixmio.inference.subset_bootstrap.resample_indices`).
-        progress : show a progress bar (only when stderr is a terminal).
+        progress : show a progress bar (default True, as for every mixmio bootstrap): a widget
+            in Jupyter, text on a terminal's stderr, nothing when stderr is a pipe or a file.
         time_limit : seconds per replicate; None: the fit's limit when it stopped on one (its
             solve time), else none.
         solver : ``"auto"``, ``"bnb"``, ``"oa"`` or ``"heuristic"``; None: the engine that

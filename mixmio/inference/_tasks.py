@@ -364,11 +364,41 @@ class ReplicateAccounting:
                 f"optimal ({detail}); their selections may differ from the exact ones")
 
 
-def show_progress(progress: bool) -> bool:
+def _in_jupyter() -> bool:
+    """True inside a Jupyter (IPython kernel) session, the test ``tqdm.auto`` makes."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
     try:
-        return bool(progress) and sys.stderr.isatty()
+        shell = ipython.get_ipython()
+        return shell is not None and "IPKernelApp" in shell.config
+    except Exception:  # noqa: BLE001 - any failure means: not a kernel
+        return False
+
+
+def show_progress(progress: bool) -> bool:
+    """Whether ``progress=True`` draws a bar here: in a Jupyter kernel (a widget, drawn by
+    ``tqdm.auto``) or when stderr is a terminal (text); never when ``progress`` is False,
+    and not when stderr is a pipe or a file (batch jobs, logs, CI stay quiet).  The bar goes
+    to stderr (a notebook's output area), never to stdout."""
+    if not progress:
+        return False
+    if _in_jupyter():
+        return True
+    try:
+        return bool(sys.stderr.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def progress_bar(progress: bool, total: int, desc: str, unit: str):
+    """A ``tqdm.auto`` bar over ``total`` items when :func:`show_progress` says so, else
+    None.  ``tqdm.auto`` picks the widget in Jupyter and text in a terminal."""
+    if not show_progress(progress):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
@@ -454,12 +484,11 @@ def run_tasks(fn, ctx: _Context, tasks: list, n_jobs, progress: bool, desc: str)
         chunks = [tasks[i:i + size] for i in range(0, len(tasks), size)]
     par = Parallel(n_jobs=n_jobs, return_as="generator")
     gen = par(delayed(_chunk)(fn, ctx, c) for c in chunks)
-    if not show_progress(progress):
+    bar = progress_bar(progress, len(tasks), desc, "replicate")
+    if bar is None:
         return [out for chunk in gen for out in chunk]
-    from tqdm.auto import tqdm
-
     outs: list[_Out] = []
-    with tqdm(total=len(tasks), desc=desc, unit="replicate", file=sys.stderr) as bar:
+    with bar:
         for chunk in gen:  # the bar counts replicates, advanced a chunk at a time
             outs.extend(chunk)
             bar.update(len(chunk))

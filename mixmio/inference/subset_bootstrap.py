@@ -565,7 +565,7 @@ def _glm_solver(fit, solver: str | None) -> str:
 
 def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str = "pairs",
                      ci: str = "percentile", level: float = 0.95, n_jobs: int = 1,
-                     random_state: int | Sequence[int] | None = None, progress: bool = False,
+                     random_state: int | Sequence[int] | None = None, progress: bool = True,
                      time_limit: float | None = None, *, solver: str | None = None
                      ) -> SubsetBootstrapResult:
     """Bootstrap a ``mio_lm`` or ``mio_glm`` fit, re-running the selection in every replicate
@@ -580,7 +580,8 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
     level : interval coverage in (0, 1).
     n_jobs : joblib workers (``-1``: all cores); results do not depend on it.
     random_state : None, an int or a sequence of ints seeding ``numpy.random.SeedSequence``.
-    progress : show a progress bar (only when stderr is a terminal).
+    progress : show a progress bar (default True, as for every mixmio bootstrap): a widget
+        in Jupyter, text on a terminal's stderr, nothing when stderr is a pipe or a file.
     time_limit : seconds per replicate; None: the fit's limit when it stopped on one (its
         solve time), else none.
     solver : the engine of every replicate; None: the one that solved the fit.
