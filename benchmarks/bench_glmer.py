@@ -69,6 +69,7 @@ FAMILIES = ("poisson", "binomial")
 HAI_FORMULA = "observed ~ offset(np.log(predicted)) + (1 | hospital)"
 SCALING_K = (100, 300, 1000, 3000, 10000)
 GLMER_TIME_LIMIT = 300.0
+SYNTH_TIME_LIMIT = GLMER_TIME_LIMIT  # --time-limit: one synthetic mio_glmer fit
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -358,7 +359,8 @@ def statsmodels_vb(family: str, K: int, timeout: float) -> dict:
 def mixmio_synth(family: str, K: int, truth: set[str], df: pd.DataFrame,
                  repeats: int) -> dict:
     k = K // 10
-    secs, fit = glmer_fit(intercept_formula(10), df, k, family, repeats)
+    secs, fit = glmer_fit(intercept_formula(10), df, k, family, repeats,
+                          time_limit=SYNTH_TIME_LIMIT)
     if isinstance(fit, str):
         return {"mixmio_status": fit, "mixmio_s": "-", "mixmio_gap": "-",
                 "mixmio_true_pos": "-"}
@@ -541,6 +543,8 @@ def main() -> None:
     ap.add_argument("--vb", nargs=2, metavar=("FAMILY", "K"), help=argparse.SUPPRESS)
     ap.add_argument("--sizes", default=",".join(map(str, SCALING_K)),
                     help="the K of the scaling part")
+    ap.add_argument("--time-limit", type=float, default=GLMER_TIME_LIMIT,
+                    help="seconds allowed to one synthetic mio_glmer fit")
     ap.add_argument("--baselines-only", action="store_true",
                     help="skip the mio_glmer fits (collect the lme4 / statsmodels numbers)")
     ap.add_argument("--reuse-baselines", action="store_true",
@@ -552,8 +556,9 @@ def main() -> None:
         return
     if rscript() is None:
         print("Rscript not found: the lme4 parts are skipped")
-    global SKIP_MIXMIO
+    global SKIP_MIXMIO, SYNTH_TIME_LIMIT
     SKIP_MIXMIO = args.baselines_only
+    SYNTH_TIME_LIMIT = args.time_limit
     t0 = time.perf_counter()
     parts = args.parts.split(",")
     command = "python benchmarks/bench_glmer.py " + " ".join(sys.argv[1:])

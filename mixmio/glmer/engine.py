@@ -828,7 +828,16 @@ class _Search:
                 else:
                     amb = free
                 return "branch", best, (amb, gl, gu)
+        # the passes ran out while classification was still moving
         free = ~(node.IN | node.OUT)
+        m = eng.k - int(node.IN.sum())
+        if m < 0:
+            return "pruned", np.inf, None
+        if m == 0 or m >= int(free.sum()):  # every free cluster's side is forced: a leaf
+            IN = node.IN | free if m > 0 else node.IN.copy()
+            Fl = _Fit(eng, IN, node.start, eng.deadline)
+            self.offer(Fl)
+            return "leaf", max(best, Fl.lb), None
         return "branch", best, (free, gl, gu)
 
     def branch(self, node, info):

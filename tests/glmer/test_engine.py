@@ -229,3 +229,16 @@ def test_interval_bounds_contain_the_gains(family):
         assert np.all(gain >= lo - 1e-9) and np.all(gain <= up + 1e-9)
         assert np.all(gam >= grange[0] - 1e-9) and np.all(gam <= grange[1] + 1e-9)
     assert checked > 100
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_passes_running_out_end_in_a_leaf_or_a_branch(passes, monkeypatch):
+    """When the bounding passes of a node run out while classification still moves every
+    free cluster to a side, the node is a leaf (its fit), never a branch on no cluster (this
+    raised 'argmax of an empty sequence' on the synthetic K = 100 benchmark)."""
+    import mixmio.glmer.engine as eng
+
+    monkeypatch.setattr(eng, "MAX_PASSES", passes)
+    for seed in SEEDS[:8]:
+        pr = _case(seed)
+        _check(pr, solve_engine(pr, mip_gap=MIP_GAP))
