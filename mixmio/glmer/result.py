@@ -239,6 +239,28 @@ class MioGlmerResult(MioLmerResult):
                                n_jobs=n_jobs, random_state=random_state, progress=progress,
                                **kwargs)
 
+    def plot_funnel(self, term: str | None = None, ax=None, **kwargs):
+        """Funnel plot of the clusters of a random intercept: observed / expected against
+        the expected count under the population model (k = 0), with its 95% and 99.8%
+        control limits, the selected clusters marked (red above, blue below) and labelled;
+        the y axis names the grouping factor.  See
+        :func:`mixmio.inference.plots.plot_funnel` (``levels=``, ``label=``).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> hai = mixmio.datasets.load("ny_hai")
+        >>> ssi = hai[hai.indicator == "SSI Hysterectomy"]
+        >>> fit = mixmio.mio_glmer("observed ~ offset(np.log(predicted)) + (1 | hospital)",
+        ...                        ssi, k=4, family="poisson")
+        >>> fig = fit.plot_funnel()
+        >>> fig.axes[0].get_ylabel()
+        'observed / expected, per hospital'
+        """
+        from ..inference.plots import plot_funnel
+
+        return plot_funnel(self, term=term, ax=ax, **kwargs)
+
     def summary(self) -> GlmerSummary:
         """lme4 glmer-style summary; ``print`` it, or show it in Jupyter."""
         return GlmerSummary(self)

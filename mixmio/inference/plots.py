@@ -275,3 +275,179 @@ def plot_clusters(fit, x: str | None = None, ax: Axes | None = None) -> Figure:
                  fontsize=9)
     ax.legend(fontsize=8)
     return fig
+
+
+#: the funnel plot's control limits: two-sided coverage (Spiegelhalter 2005: 95% and 99.8%)
+FUNNEL_LEVELS = (0.95, 0.998)
+#: longest level label drawn next to a flagged unit in a funnel plot
+FUNNEL_LABEL_CHARS = 28
+
+
+def _intercept_block(fit, term: str | None):
+    """The random-intercept block of ``term`` (a grouping factor or ``1|group``; default the
+    first block with an intercept column)."""
+    blocks = [b for b in fit.design.blocks if "Intercept" in b.columns]
+    if term is not None:
+        blocks = [b for b in blocks if term in (b.group, f"1|{b.group}", b.label)]
+    if not blocks:
+        have = [b.group for b in fit.design.blocks if "Intercept" in b.columns]
+        raise ValueError("a funnel plot needs a random intercept term"
+                         + (f" for {term!r}; the model has one for {have}" if term else ""))
+    b = blocks[0]
+    col = b.columns.index("Intercept")
+    block = np.asarray(fit.w)[fit.problem.p:][b.z_slice]  # column-major: a column's K levels
+    return b, block.reshape(b.q, b.n_levels)[col]
+
+
+def _population_eta(fit) -> np.ndarray:
+    """Linear predictor of the population model (the fixed effects and offset alone, refitted
+    by maximum likelihood without any cluster effect: k = 0), by damped Newton."""
+    from mixmio.glmer import family as fam
+
+    pr = fit.problem
+    X = np.asarray(pr.X, dtype=float)
+    off = np.asarray(pr.offset, dtype=float)
+    y, w = np.asarray(pr.y, dtype=float), np.asarray(pr.weights, dtype=float)
+    beta = np.zeros(X.shape[1])
+    if X.shape[1] == 0:
+        return off
+
+    def total(b):
+        return float(np.sum(fam.loss(pr.family, off + X @ b, y, w, pr.sat)))
+
+    f = total(beta)
+    for _ in range(100):
+        g, h = fam.derivatives(pr.family, off + X @ beta, y, w)
+        grad = X.T @ g
+        H = X.T @ (X * h[:, None]) + 1e-10 * np.eye(X.shape[1])
+        step = np.linalg.lstsq(H, grad, rcond=None)[0]
+        t = 1.0
+        while t > 1e-10:
+            f_new = total(beta - t * step)
+            if f_new <= f:
+                break
+            t /= 2
+        beta, f_old, f = beta - t * step, f, min(f, f_new)
+        if abs(f_old - f) <= 1e-12 * max(1.0, f) or t <= 1e-10:
+            break
+    return off + X @ beta
+
+
+def _count_limits(expected: np.ndarray, q: float, n_over_e: float | None) -> np.ndarray:
+    """Ratio O/E at quantile ``q`` of the observed count given its expectation (Poisson, or
+    binomial with ``n = expected * n_over_e`` trials), interpolated between integers as in
+    Spiegelhalter (2005), so the limits are smooth in the expectation."""
+    from scipy import stats
+
+    e = np.asarray(expected, dtype=float)
+    if n_over_e is None:
+        dist = stats.poisson(e)
+    else:
+        n = np.maximum(np.round(e * n_over_e), 1.0)
+        dist = stats.binom(n, np.clip(e / n, 0.0, 1.0))
+    r = dist.ppf(q)
+    cdf_r, cdf_below = dist.cdf(r), dist.cdf(r - 1)
+    mass = np.where(cdf_r - cdf_below > 0, cdf_r - cdf_below, 1.0)
+    alpha = np.clip((cdf_r - q) / mass, 0.0, 1.0)
+    return np.maximum(r - alpha, 0.0) / e
+
+
+def _label_flagged(ax, x, y, names, flagged, colors):
+    """Level names next to the flagged points, staggered in height (left to right) so that
+    neighbours on one row (e.g. several zero counts) stay legible."""
+    idx = np.flatnonzero(flagged)
+    for j, i in enumerate(idx[np.argsort(x[idx], kind="stable")]):
+        name = str(names[i])
+        if len(name) > FUNNEL_LABEL_CHARS:
+            name = name[: FUNNEL_LABEL_CHARS - 1] + "…"
+        ax.annotate(name, (x[i], y[i]), xytext=(4, 3 + 9 * (j % 3)), textcoords="offset points",
+                    fontsize=7, color=colors[i])
+
+
+def plot_funnel(fit, term: str | None = None, ax: Axes | None = None, *,
+                levels: Sequence[float] = FUNNEL_LEVELS, label: bool = True) -> Figure:
+    """Funnel plot of the clusters of a random-intercept term, with the selected ones marked.
+
+    A ``mio_glmer`` fit (Poisson or binomial): each cluster's observed / expected ratio
+    against its expected count, both under the *population model* (the fixed effects and the
+    offset refitted without cluster effects, k = 0; for ``y ~ offset(log(predicted)) + (1 |
+    hospital)`` that is the intercept-only model), with that model's control limits at
+    ``levels`` (default 95% and 99.8%): exact Poisson (or binomial, at the overall rate)
+    quantiles of the observed count, interpolated (Spiegelhalter 2005).  A ``mio_lmer`` fit:
+    each cluster's mean residual ``y - X beta - offset - (its other cluster effects)``, i.e.
+    what its intercept is left to explain, against its size, with limits
+    ``0 +/- z sigma / sqrt(n)`` (``sigma`` of the fit).
+
+    Selected clusters are drawn in red (effect > 0) or blue (< 0), labelled by level when
+    ``label``; the rest are gray.  The y axis names the grouping factor.  Returns the Figure
+    (created through pyplot unless ``ax`` is given).
+    """
+    from scipy.stats import norm
+
+    levels = tuple(float(v) for v in levels)
+    if not levels or any(not 0 < v < 1 for v in levels):
+        raise ValueError(f"levels must be coverages in (0, 1), got {levels}")
+    b, gamma = _intercept_block(fit, term)
+    codes, K = np.asarray(b.codes), b.n_levels
+    family = getattr(fit, "family", "gaussian")
+    fig, ax = _new_axes(ax, 4.8)
+    if family in ("poisson", "binomial"):
+        pr = fit.problem
+        from mixmio.glmer import family as fam
+
+        mu0 = fam.mean(family, _population_eta(fit))
+        w, y = np.asarray(pr.weights, float), np.asarray(pr.y, float)
+        obs_rows = y if family == "binomial" else w * y
+        x = np.bincount(codes, weights=w * mu0, minlength=K)  # expected under k = 0
+        obs = np.bincount(codes, weights=obs_rows, minlength=K)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            yv = np.where(x > 0, obs / x, np.nan)
+        n_over_e = None
+        if family == "binomial":
+            n_over_e = float(np.sum(w) / max(np.sum(x), 1e-300))
+        grid = np.geomspace(max(np.nanmin(x[x > 0]) * 0.8, 1e-3), np.nanmax(x) * 1.2, 200)
+        centre = 1.0
+        for k, lev in enumerate(sorted(levels)):
+            lo = _count_limits(grid, (1 - lev) / 2, n_over_e)
+            hi = _count_limits(grid, (1 + lev) / 2, n_over_e)
+            ls = "--" if k == 0 else ":"
+            ax.plot(grid, hi, color="gray", lw=1, ls=ls, label=f"{100 * lev:g}% limits")
+            ax.plot(grid, lo, color="gray", lw=1, ls=ls)
+        ax.set_xscale("log")
+        ax.set_xlabel("expected count under the population model (k = 0)")
+        ylab = f"observed / expected, per {b.group}"
+        what = f"mio_glmer ({family}) funnel"
+    else:
+        # what the intercepts are left to explain: y less the fit's fixed part, offset and
+        # every other cluster effect (a subject's slope effect is not an intercept outlier)
+        resid = np.asarray(fit.design.y, float) - np.asarray(fit.fitted, float) + gamma[codes]
+        x = np.bincount(codes, minlength=K).astype(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            yv = np.bincount(codes, weights=resid, minlength=K) / x
+        grid = np.linspace(max(x[x > 0].min() * 0.8, 0.5), x.max() * 1.2, 200)
+        centre = 0.0
+        for k, lev in enumerate(sorted(levels)):
+            half = norm.ppf((1 + lev) / 2) * fit.sigma / np.sqrt(grid)
+            ls = "--" if k == 0 else ":"
+            ax.plot(grid, half, color="gray", lw=1, ls=ls, label=f"{100 * lev:g}% limits")
+            ax.plot(grid, -half, color="gray", lw=1, ls=ls)
+        ax.set_xlabel(f"rows per {b.group}")
+        ylab = f"mean residual for the intercept, per {b.group}"
+        what = "mio_lmer funnel"
+    ax.axhline(centre, color="black", lw=0.8)
+    ax.margins(y=0.12)  # room for the labels of the extreme points
+    sel = gamma != 0
+    colors = np.where(gamma > 0, "tab:red", "tab:blue")
+    ax.scatter(x[~sel], yv[~sel], s=14, color=DIMMED, edgecolors="gray", linewidths=0.3,
+               label=f"not selected ({int((~sel).sum())})", zorder=2)
+    for sign, name in ((1, "above"), (-1, "below")):
+        m = sel & (np.sign(gamma) == sign)
+        if m.any():
+            ax.scatter(x[m], yv[m], s=28, color=colors[m][0], zorder=3,
+                       label=f"selected, {name} ({int(m.sum())})")
+    if label:
+        _label_flagged(ax, x, yv, b.levels, sel, colors)
+    ax.set_ylabel(ylab)
+    ax.set_title(f"{what}: {int(sel.sum())} of {K} {b.group} levels selected", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    return fig

@@ -504,6 +504,26 @@ class MioLmerResult(CertificateMixin):
                          scheme=scheme, n_jobs=n_jobs, random_state=random_state,
                          progress=progress, **kwargs)
 
+    def plot_funnel(self, term: str | None = None, ax: Axes | None = None, **kwargs
+                    ) -> Figure:
+        """Funnel plot of a random intercept's clusters: each cluster's mean residual for the
+        intercept against its size, with 95% / 99.8% limits ``0 +/- z sigma / sqrt(n)``, the
+        selected clusters marked and labelled.  See
+        :func:`mixmio.inference.plots.plot_funnel` (``levels=``, ``label=``).
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
+        ...                       mixmio.datasets.load("sleepstudy"), k=3)
+        >>> fig = fit.plot_funnel()
+        >>> fig.axes[0].get_ylabel()
+        'mean residual for the intercept, per Subject'
+        """
+        from ..inference.plots import plot_funnel
+
+        return plot_funnel(self, term=term, ax=ax, **kwargs)
+
     def plot_effects(self, term: str | None = None, boot: BootstrapResult | None = None,
                      ax: Axes | None = None, *, top: int | None = None,
                      selected_only: bool | None = None) -> Figure:
