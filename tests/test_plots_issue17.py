@@ -70,6 +70,7 @@ def test_audit_plot_is_a_pyplot_figure(path):
     assert _registered(fig)
     ax = fig.axes[0]
     assert ax.get_ylim()[1] == pytest.approx(1.02)
+    assert ax.get_xlabel() == "Subject levels reviewed (path order)"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["path ranking", "random order"]
 

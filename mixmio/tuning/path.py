@@ -274,7 +274,7 @@ class PathResult:
                 label="path ranking")
         ax.plot(np.r_[0, a["n_reviewed"]], np.r_[0, a["uniform"]], ls="--", color="gray",
                 label="random order")
-        ax.set_xlabel("clusters reviewed")
+        ax.set_xlabel(f"{(term or self.labels[0]).split('|', 1)[-1]} levels reviewed (path order)")
         ax.set_ylabel("share of squared deviation captured")
         ax.set_ylim(0, 1.02)
         ax.legend(loc="lower right")
