@@ -122,6 +122,13 @@ class ClrProblem:
         return self.X.shape[0]
 
     @property
+    def null_objective(self) -> float:
+        """sum |y - median y|: the scale that floors the certificate's relative gap
+        (:func:`mixmio.solvers.solution.relative_gap`), so an exact fit can be optimal."""
+        y = np.asarray(self.y, dtype=float)
+        return float(np.abs(y - np.median(y)).sum()) if y.size else 0.0
+
+    @property
     def p(self) -> int:
         return self.X.shape[1]
 

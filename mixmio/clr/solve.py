@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _quiet
 from .._warnings import user_stacklevel
-from ..solvers.solution import Solution, certified_status, relative_gap
+from ..solvers.solution import Solution, certified_status, gap_scale, relative_gap
 from .heuristic import LadCache, alternating, canonical_labels, fill_empty, objective_of
 from .milp import (
     build_lines_model,
@@ -212,7 +212,7 @@ def _solution(pr: ClrProblem, labels: np.ndarray, bound: float, status: str, sol
     coef, lad, obj = objective_of(pr.X, pr.y, labels, pr.n_clusters, pr.outlier_penalty,
                                   pr.coef_box, cache)
     bound = min(bound, obj)
-    gap = relative_gap(obj, bound)
+    gap = relative_gap(obj, bound, gap_scale(pr))
     who = f"mio_clr ({solver})"
     if status == "error" and gap > mip_gap:
         msg = (f"the MILP failed ({message}); the best assignment found is returned with "

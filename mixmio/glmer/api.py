@@ -185,27 +185,9 @@ def glmer_auto_ridge(family: str, X: np.ndarray, Z, y: np.ndarray, w: np.ndarray
     The GLM analogue of mio_lmer's 1e-4 x median column sum of squares (the information of a
     Gaussian column with unit variance): it scales with the data the way the likelihood does.
     """
-    a = _intercept_only(family, y, w, offset)
+    a = fam.intercept_only(family, y, w, offset)
     _, h = fam.derivatives(family, a + offset, y, w)
     info = np.asarray(Z.multiply(Z).T @ h).ravel()
     info = info[info > 0]
     return 1e-4 * float(np.median(info)) if info.size else 1e-4
-
-
-def _intercept_only(family: str, y, w, offset, iters: int = 100) -> float:
-    """The intercept a minimising sum_i l_i(a + offset_i) (clamped away from the boundary
-    when every response is 0, or every one at the trials)."""
-    tot, n = float(np.sum(y)), float(np.sum(w))
-    frac = min(max(tot / n, 1e-6), 1 - 1e-6) if family == "binomial" else max(tot, 1e-6)
-    if family == "poisson":
-        return float(np.log(frac / np.sum(w * np.exp(offset))))
-    a = float(np.log(frac / (1 - frac))) - float(np.median(offset))
-    ys = np.clip(y, 1e-6 * w, w - 1e-6 * w)
-    for _ in range(iters):
-        g, h = fam.derivatives(family, a + offset, ys, w)
-        step = float(np.sum(g)) / max(float(np.sum(h)), 1e-300)
-        a -= step
-        if abs(step) < 1e-12 * max(1.0, abs(a)):
-            break
-    return a
 

@@ -94,7 +94,7 @@ import scipy.sparse as sp
 
 from ..glm.bounds import _radius
 from ..solvers._engine_bnb import _sum_smallest as _trim  # sum of the r smallest entries
-from ..solvers.solution import Solution, certified_status, relative_gap
+from ..solvers.solution import Solution, certified_status, gap_scale, relative_gap
 from . import fit as _fit
 from ._engine_clusters import Clusters
 from .heuristic import forced_sets
@@ -964,7 +964,7 @@ def _solve(problem, time_limit, mip_gap, warm, verbose) -> Solution:
     w = search.w_inc
     obj = problem.objective(w)
     bound = min(bound, obj)
-    gap = relative_gap(obj, bound)
+    gap = relative_gap(obj, bound, gap_scale(problem))
     status, msg = certified_status(gap, mip_gap, timed_out, SOLVER_NAME)
     z = np.zeros(problem.p + problem.m, dtype=bool)
     z[problem.p:] = w[problem.p:] != 0

@@ -61,3 +61,21 @@ def link(family: str, mu: np.ndarray) -> np.ndarray:
     """The canonical link: logit or log."""
     mu = np.asarray(mu, dtype=float)
     return np.log(mu) - np.log1p(-mu) if family == "binomial" else np.log(mu)
+
+
+def intercept_only(family: str, y, w, offset, iters: int = 100) -> float:
+    """The intercept a minimising sum_i l_i(a + offset_i) (clamped away from the boundary
+    when every response is 0, or every one at the trials)."""
+    tot, n = float(np.sum(y)), float(np.sum(w))
+    frac = min(max(tot / n, 1e-6), 1 - 1e-6) if family == "binomial" else max(tot, 1e-6)
+    if family == "poisson":
+        return float(np.log(frac / np.sum(w * np.exp(offset))))
+    a = float(np.log(frac / (1 - frac))) - float(np.median(offset))
+    ys = np.clip(y, 1e-6 * w, w - 1e-6 * w)
+    for _ in range(iters):
+        g, h = derivatives(family, a + offset, ys, w)
+        step = float(np.sum(g)) / max(float(np.sum(h)), 1e-300)
+        a -= step
+        if abs(step) < 1e-12 * max(1.0, abs(a)):
+            break
+    return a

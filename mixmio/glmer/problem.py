@@ -100,6 +100,14 @@ class GlmmProblem:
         return self.base.capped
 
     @cached_property
+    def null_objective(self) -> float:
+        """The intercept-only fit's deviance / 2 (with the offset): the scale that floors the
+        certificate's relative gap (:func:`mixmio.solvers.solution.relative_gap`)."""
+        a = fam.intercept_only(self.family, self.y, self.weights, self.offset)
+        return float(np.sum(fam.loss(self.family, a + self.offset, self.y, self.weights,
+                                     self.sat)))
+
+    @cached_property
     def is_intercept_only(self) -> bool:
         """One random term ``(1 | g)``, its single cap the only constraint besides
         ForceInclude/Exclude rows (no fixed cap, no sign caps, no l1)."""

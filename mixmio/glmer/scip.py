@@ -38,7 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from ..solvers.solution import Solution, certified_status, relative_gap
+from ..solvers.solution import Solution, certified_status, gap_scale, relative_gap
 from . import family as fam
 from .problem import GlmmProblem
 
@@ -650,7 +650,7 @@ def solve_scip(problem: GlmmProblem, time_limit: float | None = None, mip_gap: f
     timed_out = st in ("timelimit", "nodelimit", "totalnodelimit", "stallnodelimit",
                        "memlimit", "userinterrupt")
     failure = None if st in ("optimal", "gaplimit") or timed_out else f"SCIP status {st}"
-    gap = relative_gap(objective, bound)
+    gap = relative_gap(objective, bound, gap_scale(problem))
     status, msg = certified_status(gap, mip_gap, timed_out, "SCIP", failure=failure)
     info.update(z=z, timed_out=timed_out, mip_gap=mip_gap, scip_bound=bound_true)
     return Solution(w=w, objective=objective, best_bound=bound, status=status, solver="SCIP",

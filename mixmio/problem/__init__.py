@@ -157,6 +157,14 @@ class Problem:
             return np.zeros(0, dtype=int)
         return np.unique(np.concatenate([c.index for c in self.caps]))
 
+    @cached_property
+    def null_objective(self) -> float:
+        """1/2 sum (y - mean y)^2: the scale that floors the certificate's relative gap
+        (:func:`mixmio.solvers.solution.relative_gap`)."""
+        y = np.asarray(self.y, dtype=float)
+        r = y - y.mean() if y.size else y
+        return 0.5 * float(r @ r)
+
     def objective(self, w: np.ndarray) -> float:
         r = self.y - self.X @ w[: self.p] - self.Z @ w[self.p :]
         out = 0.5 * float(r @ r) + 0.5 * self.ridge * float(np.sum(w[self.penalized] ** 2))

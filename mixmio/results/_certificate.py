@@ -19,7 +19,12 @@ class CertificateMixin:
 
     @property
     def gap(self) -> float:
-        return self.solution.gap
+        """The proven relative gap (objective - best_bound) / max(|objective|, 1e-6 x the
+        null objective): ``optimal`` fits have gap <= mip_gap."""
+        from mixmio.solvers.solution import gap_scale, relative_gap
+
+        return relative_gap(self.solution.objective, self.solution.best_bound,
+                            gap_scale(self.problem))
 
     @property
     def status(self) -> str:

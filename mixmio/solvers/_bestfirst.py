@@ -127,11 +127,11 @@ def finish(problem, w, bound, mip_gap: float, timed_out: bool, t0: float, nodes:
     """Solution of an engine run: ``optimal`` only when the proven relative gap is at most
     ``mip_gap``; else ``time_limit`` (stopped by the clock) or ``gap_limit`` (search complete,
     the rounding safety margins keep the gap above ``mip_gap``), each with a warning."""
-    from mixmio.solvers.solution import Solution, certified_status, relative_gap
+    from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
     obj = problem.objective(w)
     bound = min(bound, obj)
-    gap = relative_gap(obj, bound)
+    gap = relative_gap(obj, bound, gap_scale(problem))
     if log is not None:
         log.append(("incumbent", time.perf_counter() - t0, obj))
         log.append(("bound", time.perf_counter() - t0, bound))

@@ -64,7 +64,7 @@ from scipy.sparse.csgraph import connected_components
 from mixmio._warnings import user_stacklevel
 from mixmio.problem import Problem
 from mixmio.solvers.heuristics import _quad, polish, warm_start
-from mixmio.solvers.solution import Solution, certified_status, relative_gap
+from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
 __all__ = ["solve_cvxpy", "miqp_solvers", "valid_big_m"]
 
@@ -551,7 +551,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
                 return _replace(sol, message="Gurobi size-limited licence: solved by SCIP. "
                                 + sol.message)
             bound_w = _warm_bound(warm)
-            gap_w = relative_gap(warm.objective, bound_w)
+            gap_w = relative_gap(warm.objective, bound_w, gap_scale(problem))
             # CVXPY raises when SCIP stops on time without a solution: the clock tells
             clock = remaining is not None and time.perf_counter() - t_solve >= 0.95 * remaining
             text = f"{type(exc).__name__}: {exc}"
@@ -581,7 +581,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
                                 message="the solver proved the constraints infeasible",
                                 info=info)
             bound_w = _warm_bound(warm)
-            gap_w = relative_gap(warm.objective, bound_w)
+            gap_w = relative_gap(warm.objective, bound_w, gap_scale(problem))
             info.update(timed_out=outcome == _TIMED_OUT, mip_gap=mip_gap)
             if outcome == _TIMED_OUT:
                 status, msg = certified_status(gap_w, mip_gap, True, name)
@@ -648,7 +648,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
     if bound_raw is not None and offset is not None and np.isfinite(bound_raw + offset):
         bound = bound_raw + offset
     bound = min(bound, obj_pol)
-    gap = relative_gap(obj_pol, bound)
+    gap = relative_gap(obj_pol, bound, gap_scale(problem))
     if not box_proven:
         status = "heuristic"
         bound = 0.0  # the trivial bound: the objective is non-negative

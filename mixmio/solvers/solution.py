@@ -18,22 +18,56 @@ class SearchLimitWarning(RuntimeWarning, UserWarning):
     before their statuses came from :func:`certified_status`."""
 
 
-def relative_gap(objective: float, bound: float) -> float:
-    """(objective - bound) / max(|objective|, 1e-10), never negative; ``inf`` when either is
-    not finite (no bound, or no finite objective: nothing is proven)."""
+#: the gap's denominator is at least GAP_FLOOR x the problem's null objective (see
+#: :func:`gap_scale`): an objective within mip_gap x GAP_FLOOR x null of its bound is optimal,
+#: the analogue of a MIP solver's absolute gap tolerance (Gurobi's MIPGapAbs) beside the
+#: relative one.  Without it a perfect fit (objective 0) could never be certified.
+GAP_FLOOR = 1e-6
+
+
+def relative_gap(objective: float, bound: float, scale: float = 0.0) -> float:
+    """(objective - bound) / max(|objective|, GAP_FLOOR * scale) (1e-10 in place of the
+    second term without a scale), never negative;
+    ``inf`` when either is not finite (no bound, or no finite objective: nothing is proven).
+
+    ``scale`` is the problem's null objective (:func:`gap_scale`): the floor only matters for
+    objectives below a millionth of it (near-perfect fits), where the rounding margins of a
+    certificate would otherwise dominate any relative gap.
+
+    >>> relative_gap(10.0, 9.0)
+    0.1
+    >>> relative_gap(0.0, -1e-13, scale=100.0)  # a perfect fit: the floor is 1e-4
+    1e-09
+    """
     objective, bound = float(objective), float(bound)
     if not (np.isfinite(bound) and np.isfinite(objective)):
         return float("inf")
-    return max(0.0, (objective - bound) / max(abs(objective), 1e-10))
+    scale = float(scale)
+    den = max(abs(objective), GAP_FLOOR * scale if scale > 0 else 1e-10)
+    return max(0.0, (objective - bound) / den)
+
+
+def gap_scale(problem) -> float:
+    """The null objective that floors the gap's denominator: ``problem.null_objective``
+    (the objective of a model without any selected effect: 1/2 sum (y - mean)^2 for least
+    squares, the intercept-only deviance / 2 for a GLMM, the LAD of y about its median for
+    clusterwise regression), or 0 (no floor) for problems that define none."""
+    value = getattr(problem, "null_objective", None)
+    try:
+        value = float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+    return value if np.isfinite(value) and value > 0 else 0.0
 
 
 def certified_status(gap: float, mip_gap: float, timed_out: bool, solver: str, *,
                      limit: str = "time limit", reason: str | None = None,
                      failure: str | None = None) -> tuple[str, str]:
-    """(status, message) of a search that proved relative ``gap``: ``optimal`` only when
-    gap <= mip_gap; else ``time_limit`` (stopped by the clock) or ``gap_limit`` (search
-    complete, the floating-point safety margins keep the gap above mip_gap), each with a
-    RuntimeWarning pointing at the caller's line.
+    """(status, message) of a search that proved relative ``gap`` (:func:`relative_gap`,
+    floored by the problem's null objective): ``optimal`` only when gap <= mip_gap; else
+    ``time_limit`` (stopped by the clock) or ``gap_limit`` (search complete, the
+    floating-point safety margins keep the gap above mip_gap), each with a RuntimeWarning
+    pointing at the caller's line.
 
     ``gap`` must come from a proven bound (:func:`relative_gap`: ``inf`` without one); a NaN
     gap counts as ``inf``.  Keywords for the backends that wrap an outside solver:

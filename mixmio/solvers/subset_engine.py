@@ -41,7 +41,7 @@ import scipy.linalg as sla
 
 from mixmio.problem import Problem
 from mixmio.solvers._cd import fit_quadratic
-from mixmio.solvers.solution import Solution, certified_status, relative_gap
+from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
 __all__ = ["applies", "why_not", "solve_subset"]
 
@@ -360,7 +360,7 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
     w_out, obj = polish(problem, z)
     bound = min(best_F, pruned_min, open_min)
     bound = min(bound, obj)
-    gap = relative_gap(obj, bound)
+    gap = relative_gap(obj, bound, gap_scale(problem))
     status, msg = certified_status(gap, mip_gap, stopped is not None, "subset-bnb",
                                    limit=(stopped or "time_limit").replace("_", " "))
     return Solution(w=w_out, objective=obj, best_bound=float(bound), status=status,
