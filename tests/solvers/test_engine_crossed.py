@@ -96,3 +96,72 @@ def test_matches_cvxpy_scip():
         pytest.skip(f"SCIP did not finish ({ref.status})")
     assert sol.objective <= ref.objective * (1 + 1e-7)
     assert abs(ref.objective - sol.objective) <= 1e-5 * abs(sol.objective)
+
+
+def _slow_support(monkeypatch, need: float):
+    """Make the sub-search of the first enumerated support 'slow': with a budget below
+    ``need`` seconds it sleeps through its budget and returns the trivial bound -inf (still
+    valid) with timed_out; otherwise the real search.  Returns the list of its budgets."""
+    from mixmio.solvers import _engine_crossed as ec
+
+    real = ec.Crossed.sub_bound
+    budgets: list[float] = []
+
+    def sub_bound(self, t, S, U, mip_gap, time_limit, t0):
+        first = bool(S[0]) and S.sum() == 1
+        if first:
+            budgets.append(np.inf if time_limit is None else time_limit)
+            if time_limit is not None and time_limit < need:
+                import time as _t
+
+                _t.sleep(time_limit)
+                Us, _, sel, nd, _ = real(self, t, S, U, mip_gap, None, t0)
+                return np.inf, -np.inf, sel, nd, True
+        return real(self, t, S, U, mip_gap, time_limit, t0)
+
+    monkeypatch.setattr(ec.Crossed, "sub_bound", sub_bound)
+    return budgets
+
+
+def test_slow_sub_search_gets_the_time_left(monkeypatch):
+    """Issue 18: the even split of the time over enumerated supports let one slow sub-search
+    end the fit as time_limit long before the limit.  Now the weakest open support is searched
+    again with a doubled budget while time remains, and the fit is certified."""
+    pr = make_crossed(40, 40, 600, 2, 1, 1, seed=1)
+    budgets = _slow_support(monkeypatch, need=0.4)
+    sol = _solve(pr, time_limit=6.0)
+    assert sol.status == "optimal"
+    assert len(budgets) >= 2 and budgets[0] < 0.4 <= budgets[-1]
+    assert sol.info["reruns"] >= 1
+    fb = _solve(make_crossed(40, 40, 600, 2, 1, 1, seed=1)).objective
+    assert abs(sol.objective - fb) <= 1e-4 * abs(fb)
+
+
+def test_unfinished_search_uses_its_time_limit(monkeypatch):
+    """An instance the engine cannot finish (one support never closes) reports time_limit only
+    after using at least 90% of the limit."""
+    import time
+
+    pr = make_crossed(40, 40, 600, 2, 1, 1, seed=2)
+    _slow_support(monkeypatch, need=np.inf)
+    t0 = time.perf_counter()
+    sol = _solve(pr, time_limit=2.0)
+    used = time.perf_counter() - t0
+    assert sol.status == "time_limit"
+    assert used >= 0.9 * 2.0
+    assert sol.best_bound == -np.inf or sol.best_bound <= sol.objective
+
+
+def test_relaxation_only_route_is_not_called_a_time_limit():
+    """Too many supports for enumeration and too many fixed columns for the cover: the bound
+    is the best single-cap relaxation.  With time to spare its gap is gap_limit (the
+    relaxations' own, with the reason in the message), not time_limit."""
+    from mixmio.solvers._crossed_relax import MAX_FIXED
+
+    pr = make_crossed(30, 30, 400, MAX_FIXED + 1, 3, 3, seed=4)
+    sol = _solve(pr, time_limit=60.0)
+    assert sol.info["method"] == "relaxations (one cap dropped at a time)"
+    assert sol.status in ("optimal", "gap_limit")
+    if sol.status == "gap_limit":
+        assert "no exact search applies" in sol.message
+    assert sol.best_bound <= sol.objective
