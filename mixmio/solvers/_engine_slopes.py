@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from mixmio.solvers._bestfirst import BestFirst, Node, finish
 from mixmio.solvers._engine_bnb import _REL, _Ell, hard_directions
 from mixmio.solvers._engine_stats import profile_ols
+from mixmio.solvers.solution import gap_scale, relative_gap
 
 # option o in 0..3: bit 0 = term column 1 selected, bit 1 = term column 2 selected
 T1 = np.array([0.0, 1.0, 0.0, 1.0])
@@ -851,6 +852,60 @@ def _warm_opt(warm, problem, K):
     return nz[:K].astype(np.int64) + 2 * nz[K:].astype(np.int64)
 
 
+#: enumerate every maximal support before the branch and bound when there are at most this
+#: many, and after it (when it ends without a certificate) while the estimated cost fits
+ENUM_FIRST = 64
+ENUM_FLOPS = 3e9  # about 2 s of dense least squares on this project's machine
+
+
+def _maximal_supports(K: int, k1: int, k2: int):
+    """Option vectors of every maximal support (k1 intercepts, k2 slopes): with a ridge on
+    gamma, freeing more columns never raises the minimum, so these contain an optimum."""
+    from itertools import combinations, product
+
+    for S1, S2 in product(combinations(range(K), k1), combinations(range(K), k2)):
+        opt = np.zeros(K, dtype=np.int64)
+        opt[list(S1)] += 1
+        opt[list(S2)] += 2
+        yield opt
+
+
+def enumeration_flops(problem, K: int, k1: int, k2: int) -> float:
+    from math import comb
+
+    cols = problem.p + k1 + k2
+    return float(comb(K, k1) * comb(K, k2)) * problem.y.size * cols * cols
+
+
+def enumerate_slopes(problem, K: int, k1: int, k2: int, deadline: float | None = None):
+    """Every maximal support fitted by dense least squares (SVD, backward stable: accurate
+    also with near-collinear covariates, where the normal equations of the branch and bound
+    lose digits).  Returns (w, objective, bound, count), or None when the deadline passes.
+    The bound is the least objective less a rounding margin of 1e-12 (f + 1/2 ||y||^2)."""
+    D = problem.design.toarray()
+    y = np.asarray(problem.y, dtype=float)
+    p, mu = problem.p, float(problem.ridge)
+    best = (np.inf, None)
+    count = 0
+    for opt in _maximal_supports(K, k1, k2):
+        if deadline is not None and time.perf_counter() > deadline:
+            return None
+        g = np.concatenate([(opt & 1) > 0, (opt & 2) > 0])  # gamma layout: (2, K) row-major
+        cols = np.concatenate([np.arange(p), p + np.flatnonzero(g)])
+        A = np.vstack([D[:, cols], np.sqrt(mu) * np.eye(cols.size)[p:]])
+        b = np.concatenate([y, np.zeros(cols.size - p)])
+        coef = np.linalg.lstsq(A, b, rcond=None)[0]
+        w = np.zeros(D.shape[1])
+        w[cols] = coef
+        f = problem.objective(w)
+        count += 1
+        if f < best[0]:
+            best = (f, w)
+    f, w = best
+    margin = 1e-12 * (abs(f) + 0.5 * float(y @ y))
+    return w, f, f - margin, count
+
+
 def solve_slopes(problem, caps, time_limit, mip_gap, warm, log, t0):
     term = problem.terms[0]
     K = int(term.n_levels)
@@ -862,11 +917,34 @@ def solve_slopes(problem, caps, time_limit, mip_gap, warm, log, t0):
     opt, f0 = heuristic(st, k1, k2, _warm_opt(warm, problem, K), deadline=deadline)
     if log is not None:
         log.append(("incumbent", time.perf_counter() - t0, f0))
+    from math import comb
+
+    n_max = comb(K, k1) * comb(K, k2)
+    info = {"heuristic_objective": f0, "structure": "slopes", "caps": (k1, k2)}
+    if n_max <= ENUM_FIRST:  # few supports: evaluating each is cheaper than bounding
+        found = enumerate_slopes(problem, K, k1, k2, deadline)
+        if found is not None:
+            w, _, bound, count = found
+            info.update(support=np.flatnonzero(w[problem.p:] != 0), enumerated_supports=count)
+            return finish(problem, w, bound, mip_gap, False, t0, 0, "mixmio-bnb+enum", info,
+                          log=log)
     bnb = SlopeBnB(st, k1, k2)
     opt, U, bound, nodes, timed_out = bnb.run(opt, f0, mip_gap, time_limit, t0, log=log)
     beta, gamma = st.coefficients(opt, problem.y, problem.X, codes, term.values, term.start)
     w = np.concatenate([beta, gamma])
-    return finish(problem, w, bound, mip_gap, timed_out, t0, nodes, "mixmio-bnb",
-                  {"support": np.flatnonzero(gamma != 0), "options": opt,
-                   "heuristic_objective": f0, "reduced_objective": U,
-                   "hard_directions": bnb.h, "structure": "slopes", "caps": (k1, k2)}, log=log)
+    info.update(support=np.flatnonzero(gamma != 0), options=opt, reduced_objective=U,
+                hard_directions=bnb.h)
+    solver = "mixmio-bnb"
+    obj = problem.objective(w)
+    if relative_gap(obj, min(bound, obj), gap_scale(problem)) > mip_gap \
+            and enumeration_flops(problem, K, k1, k2) <= ENUM_FLOPS:
+        # no certificate (degenerate designs: near-collinear covariates weaken every bound):
+        # enumerate the maximal supports if that is affordable
+        found = enumerate_slopes(problem, K, k1, k2, deadline)
+        if found is not None:
+            w_e, f_e, bound, count = found
+            if f_e < obj:
+                w = w_e
+            timed_out, solver = False, "mixmio-bnb+enum"
+            info.update(support=np.flatnonzero(w[problem.p:] != 0), enumerated_supports=count)
+    return finish(problem, w, bound, mip_gap, timed_out, t0, nodes, solver, info, log=log)

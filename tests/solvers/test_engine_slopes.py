@@ -19,10 +19,20 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
-def _solve(pr, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return solve_engine(pr, **kw)
+def _solve(pr, enumerate_supports=False, **kw):
+    """The engine; by default with the support enumeration switched off, so that these tests
+    exercise the branch and bound itself (the enumeration has its own tests below)."""
+    import mixmio.solvers._engine_slopes as es
+
+    saved = es.ENUM_FIRST, es.ENUM_FLOPS
+    if not enumerate_supports:
+        es.ENUM_FIRST, es.ENUM_FLOPS = -1, -1.0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return solve_engine(pr, **kw)
+    finally:
+        es.ENUM_FIRST, es.ENUM_FLOPS = saved
 
 
 def _check(pr, sol, status=("optimal",)):
@@ -246,3 +256,70 @@ def test_sleepstudy_complete_search_is_optimal(sleep_design, k1, k2):
         assert abs(sol.objective - f_opt) <= 1e-9 * f_opt
         assert sol.best_bound <= f_opt * (1 + 1e-12)
         assert pr.is_feasible(sol.w)
+
+
+def _near_collinear(seed):
+    """A tiny slopes problem whose second covariate is the first plus 1e-7..1e-4 noise, kept
+    only when mio_lmer's rank check would accept it (else None)."""
+    import pandas as pd
+
+    from mixmio.design._checks import check_rank
+    from mixmio.errors import RankDeficientError
+
+    rng = np.random.default_rng(seed)
+    K, per = int(rng.integers(2, 5)), int(rng.integers(1, 4))
+    pr = make_problem(seed=seed, K=K, per=per, p=3, k=int(rng.integers(0, K + 1)), slopes=True,
+                      k_slope=int(rng.integers(0, K + 1)), ridge=float(10 ** rng.uniform(-4, 0)))
+    X = pr.X.copy()
+    X[:, 2] = X[:, 1] + 10 ** rng.uniform(-7, -4) * rng.normal(size=X.shape[0])
+    try:
+        check_rank(pd.DataFrame(X, columns=["a", "b", "c"]))
+    except RankDeficientError:
+        return None
+    return Problem(X=X, Z=pr.Z, y=pr.y, ridge=pr.ridge, caps=pr.caps, penalized=pr.penalized,
+                   terms=pr.terms)
+
+
+def test_near_collinear_designs_are_certified_by_enumeration():
+    """Issue 18: with x2 ~ x1 the branch and bound's bounds degrade (gap_limit, time_limit
+    after thousands of nodes) and its normal-equation fits lose digits; few supports are
+    feasible, so they are enumerated with backward-stable least squares.  Every instance is
+    optimal, its objective the brute-force minimum, its bound below it."""
+    seen = 0
+    for seed in range(60):
+        pr = _near_collinear(seed)
+        if pr is None:
+            continue
+        seen += 1
+        sol = _solve(pr, enumerate_supports=True, time_limit=20)
+        fb, _ = brute_force(pr)
+        assert sol.status == "optimal", (seed, sol.status, sol.gap)
+        assert sol.solver == "mixmio-bnb+enum"
+        assert sol.best_bound <= fb * (1 + 1e-9) + 1e-12
+        assert sol.objective <= fb * (1 + 1e-9) + 1e-12
+        assert pr.is_feasible(sol.w)
+    assert seen >= 20
+
+
+def test_enumeration_after_an_uncertified_search(monkeypatch):
+    """More supports than ENUM_FIRST: the branch and bound runs first; when it ends without a
+    certificate (simulated: it returns its start with the trivial bound) and enumerating is
+    affordable, the enumeration certifies the fit."""
+    import math
+
+    import mixmio.solvers._engine_slopes as es
+
+    pr = make_problem(seed=4, K=7, per=3, p=2, k=3, slopes=True, k_slope=3)
+    assert math.comb(7, 3) ** 2 > es.ENUM_FIRST
+    calls = []
+
+    def weak_run(self, opt, f0, mip_gap, time_limit, t0, log=None):
+        calls.append(1)
+        return opt, f0, -np.inf, 1, False
+
+    monkeypatch.setattr(es.SlopeBnB, "run", weak_run)
+    sol = _solve(pr, enumerate_supports=True, time_limit=30)
+    fb, _ = brute_force(pr)
+    assert calls and sol.status == "optimal" and sol.solver == "mixmio-bnb+enum"
+    assert sol.objective <= fb * (1 + 1e-9) + 1e-12 and sol.best_bound <= fb * (1 + 1e-9)
+    assert sol.info["enumerated_supports"] == math.comb(7, 3) ** 2
