@@ -132,23 +132,32 @@ def profile_ols(X: np.ndarray, y: np.ndarray):
 
 
 def build_stats(X: np.ndarray, y: np.ndarray, codes: np.ndarray, K: int, mu: float,
-                k: int) -> InterceptStats:
+                k: int, values: np.ndarray | None = None) -> InterceptStats:
+    """Statistics of one random-effect column per cluster: the indicator (``values`` None, a
+    random intercept) or ``values`` v (a slope-only term ``(0 + x | g)``: Z_ik = v_i 1[g_i = k]).
+
+    With v the sums become v-weighted: ``n_k`` = S_k = sum v^2 (the cluster size for an
+    intercept), ``a_k`` = v_k'r0, ``d_k`` = X_k'v_k, ``w_k = 1 / (S_k + mu)``, and W is computed
+    from the data with v projected out within each cluster (r_k - v_k (v_k'r_k) / S_k), plus
+    the ridge remainder (v'r)^2 (1 / S_k - w_k): the same formulas, the same PSD pieces."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     n, p_full = X.shape
     cols, Xr, XtX, b_ols, r0 = profile_ols(X, y)
     codes = np.asarray(codes, dtype=np.int64)
-    n_k = np.bincount(codes, minlength=K).astype(float)
-    A = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(K, n))
+    v = np.ones(n) if values is None else np.asarray(values, dtype=float).reshape(n)
+    n_k = (np.bincount(codes, minlength=K) if values is None
+           else np.bincount(codes, weights=v * v, minlength=K)).astype(float)
+    A = sp.csr_matrix((v, (codes, np.arange(n))), shape=(K, n))
     D = np.asarray(A @ Xr).reshape(K, cols.size)
-    a = np.bincount(codes, weights=r0, minlength=K)
+    a = np.bincount(codes, weights=v * r0, minlength=K)
     w = np.where(n_k + mu > 0, 1.0 / np.where(n_k + mu > 0, n_k + mu, 1.0), 0.0)
-    inv_n = np.where(n_k > 0, 1.0 / np.maximum(n_k, 1.0), 0.0)
-    # within-cluster centred data
+    inv_n = np.where(n_k > 0, 1.0 / np.where(n_k > 0, n_k, 1.0), 0.0)
+    # within-cluster data with v projected out (centred data for an intercept)
     xbar = D * inv_n[:, None]
     rbar = a * inv_n
-    Xc = Xr - xbar[codes]
-    rc = r0 - rbar[codes]
+    Xc = Xr - v[:, None] * xbar[codes] if values is not None else Xr - xbar[codes]
+    rc = r0 - v * rbar[codes] if values is not None else r0 - rbar[codes]
     extra = np.maximum(inv_n - w, 0.0)  # 1/n_k - w_k = mu / (n_k (n_k + mu)) >= 0
     HW = Xc.T @ Xc + (D.T * extra) @ D
     gW = Xc.T @ rc + D.T @ (extra * a)

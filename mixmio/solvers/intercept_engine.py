@@ -60,17 +60,23 @@ SOLVER_NAME = "mixmio-bnb"
 ENUM_AFTER = 1.0  # seconds of branch and bound before enumerating (when that is affordable)
 
 
-def _intercept_term(problem: Problem):
-    """The single random-intercept TermStructure, or None."""
+def _one_column_term(problem: Problem):
+    """The single one-column term: ``(1 | g)`` or a slope-only ``(0 + x | g)``, or None."""
     if len(problem.terms) != 1:
         return None
     t = problem.terms[0]
     if t.q != 1:
         return None
     vals = np.asarray(t.values)
-    if vals.shape[0] != problem.n or not np.all(vals == 1.0):
+    if vals.shape[0] != problem.n or not np.all(np.isfinite(vals)):
         return None
     return t
+
+
+def _slope_values(term) -> np.ndarray | None:
+    """The term's column values, or None for an intercept (all ones)."""
+    v = np.asarray(term.values, dtype=float).reshape(-1)
+    return None if np.all(v == 1.0) else v
 
 
 def _z_matches(problem: Problem, terms) -> bool:
@@ -157,7 +163,7 @@ def _fingerprint(X: np.ndarray, y: np.ndarray, codes: np.ndarray) -> tuple:
     return (float(np.sum(y)), float(y @ y), (ones @ X).tobytes(), int(codes @ codes))
 
 
-def cached_stats(X, y, codes: np.ndarray, K: int, mu: float, k: int):
+def cached_stats(X, y, codes: np.ndarray, K: int, mu: float, k: int, values=None):
     """``build_stats`` remembered per X array: Problems that share the X, y and codes objects
     and the ridge (``dataclasses.replace(problem, caps=...)`` over a path of caps) share one
     set of statistics.  Only the ``k`` field differs, and it is replaced in a shallow copy (the
@@ -165,16 +171,18 @@ def cached_stats(X, y, codes: np.ndarray, K: int, mu: float, k: int):
     import dataclasses
 
     if not (isinstance(X, np.ndarray) and isinstance(y, np.ndarray)):
-        return build_stats(X, y, codes, K, mu, k)
+        return build_stats(X, y, codes, K, mu, k, values)
     fp = _fingerprint(np.asarray(X, dtype=float), np.asarray(y, dtype=float), codes)
     hit = _recall(_STATS, X)
     if hit is not None:
-        y0, c0, K0, mu0, fp0, st = hit
+        y0, c0, v0, K0, mu0, fp0, st = hit
         if y0 is y and K0 == K and mu0 == mu and fp0 == fp and (
-                c0 is codes or np.array_equal(c0, codes)):
+                c0 is codes or np.array_equal(c0, codes)) and (
+                v0 is values or (v0 is not None and values is not None
+                                 and np.array_equal(v0, values))):
             return st if st.k == k else dataclasses.replace(st, k=k)
-    st = build_stats(X, y, codes, K, mu, k)
-    _remember(_STATS, X, y, codes, K, mu, fp, st)
+    st = build_stats(X, y, codes, K, mu, k, values)
+    _remember(_STATS, X, y, codes, values, K, mu, fp, st)
     return st
 
 
@@ -213,7 +221,8 @@ def _structure(problem: Problem):
         if caps is None or not _z_matches_cached(problem, terms):
             return None
         if len(terms) == 1 and terms[0].q == 1:
-            if _intercept_term(problem) is None or caps[(0, 0)] is None:
+            # (1 | g), or a slope-only (0 + x | g): one column per cluster either way
+            if _one_column_term(problem) is None or caps[(0, 0)] is None:
                 return None
             return "intercept", caps
         if len(terms) == 1 and terms[0].q == 2:
@@ -291,7 +300,8 @@ def _solve_intercept(problem: Problem, time_limit, mip_gap, warm, log, t0) -> So
     K = int(term.n_levels)
     k = int(min(problem.caps[0].k, K))
     codes = np.asarray(term.codes, dtype=np.int64)
-    st = cached_stats(problem.X, problem.y, codes, K, float(problem.ridge), k)
+    values = _slope_values(term)  # None: a random intercept
+    st = cached_stats(problem.X, problem.y, codes, K, float(problem.ridge), k, values)
     deadline = None if time_limit is None else t0 + time_limit
     wm = _warm_mask(warm, problem, K)
     sel, f0 = heuristic_support(st, k, wm, deadline=deadline)
@@ -303,7 +313,9 @@ def _solve_intercept(problem: Problem, time_limit, mip_gap, warm, log, t0) -> So
     # (0 < k < K: with nothing or everything selectable the generic root is exact, while the
     # grouped path's first-order bound would still bisect)
     groups = None
-    if V.shape[1] >= 2 and 0 < k < K:
+    # (the grouped path needs indicator columns: cluster-level covariates are constant within a
+    # cluster, which has no analogue for a slope-only term)
+    if values is None and V.shape[1] >= 2 and 0 < k < K:
         if "groups" not in st.memo:
             st.memo["groups"] = detect_groups(st)
         groups = st.memo["groups"]
