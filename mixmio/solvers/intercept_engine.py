@@ -44,7 +44,7 @@ import weakref
 import numpy as np
 import scipy.sparse as sp
 
-from mixmio.problem import Problem
+from mixmio.problem import Problem, TermStructure
 from mixmio.solvers._bestfirst import finish
 from mixmio.solvers._cd import single_thread
 from mixmio.solvers._engine_bnb import BnB, hard_directions
@@ -230,6 +230,12 @@ def _structure(problem: Problem):
                 return None
             return "slopes", caps
         if len(terms) == 2 and all(t.q == 1 for t in terms):
+            if _same_factor(terms):
+                # (1 | g) + (0 + x | g): the columns of (1 + x | g) with a cap per column
+                merged = {(0, 0): caps[(0, 0)], (0, 1): caps[(1, 0)]}
+                if merged[(0, 0)] is None and merged[(0, 1)] is None:
+                    return None
+                return "slopes", merged
             if not all(np.all(np.asarray(t.values) == 1.0) for t in terms):
                 return None
             if caps[(0, 0)] is None and caps[(1, 0)] is None:
@@ -238,6 +244,26 @@ def _structure(problem: Problem):
         return None
     except Exception:  # pragma: no cover - defensive: anything odd means "not for us"
         return None
+
+
+def _same_factor(terms) -> bool:
+    """Two one-column terms on the same grouping factor, not both intercepts."""
+    a, b = terms
+    if int(a.n_levels) != int(b.n_levels) or not np.array_equal(a.codes, b.codes):
+        return False
+    return not (np.all(np.asarray(a.values) == 1.0) and np.all(np.asarray(b.values) == 1.0))
+
+
+def _merged_term_problem(problem: Problem) -> Problem:
+    """``problem`` with its two one-column terms on one factor read as one q = 2 term: Z's
+    columns are laid out alike ([K of the first][K of the second]), so nothing else changes."""
+    import dataclasses
+
+    a, b = problem.terms
+    values = np.column_stack([np.asarray(a.values, dtype=float).reshape(-1),
+                              np.asarray(b.values, dtype=float).reshape(-1)])
+    term = TermStructure(f"{a.label} + {b.label}", 0, 2, int(a.n_levels), a.codes, values)
+    return dataclasses.replace(problem, terms=(term,))
 
 
 def applies(problem: Problem) -> bool:
@@ -283,6 +309,9 @@ def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: flo
     if kind == "slopes":
         from mixmio.solvers._engine_slopes import solve_slopes
 
+        if len(problem.terms) == 2:  # (1 | g) + (0 + x | g)
+            return solve_slopes(_merged_term_problem(problem), caps, time_limit, mip_gap, warm,
+                                log, t0)
         return solve_slopes(problem, caps, time_limit, mip_gap, warm, log, t0)
     if kind == "crossed":
         from mixmio.solvers._engine_crossed import solve_crossed

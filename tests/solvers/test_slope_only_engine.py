@@ -83,3 +83,38 @@ def test_intercept_and_slope_only_statistics_are_not_shared():
     b = mixmio.mio_lmer("y ~ x + (0 + x | g)", df, k=1)
     assert a.solver == b.solver == "mixmio-bnb"
     assert a.objective != pytest.approx(b.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_intercept_plus_slope_only_terms_use_the_slopes_engine(seed):
+    """(1 | g) + (0 + x | g): two one-column terms on one factor are the columns of
+    (1 + x | g) with a cap per column; the slopes engine solves them (brute force agrees)."""
+    pr = _slope_only(seed)
+    K, p = pr.terms[0].n_levels, pr.p
+    n = pr.n
+    codes = pr.terms[0].codes
+    A = sp.csc_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, K))
+    Z = sp.hstack([A, pr.Z], format="csc")
+    rng = np.random.default_rng(seed)
+    k1, k2 = int(rng.integers(0, K + 1)), int(rng.integers(0, K + 1))
+    caps = (CapSet("1|g", p + np.arange(K), k1), CapSet("0 + x|g", p + K + np.arange(K), k2))
+    terms = (TermStructure("1 | g", 0, 1, K, codes, np.ones((n, 1))),
+             TermStructure("0 + x | g", K, 1, K, codes, pr.terms[0].values))
+    pen = np.concatenate([np.zeros(p, bool), np.ones(2 * K, bool)])
+    two = Problem(X=pr.X, Z=Z, y=pr.y, ridge=pr.ridge, caps=caps, penalized=pen, terms=terms)
+    assert structure(two)[0] == "slopes"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = solve_engine(two, mip_gap=1e-9)
+    fb, _ = brute_force(two)
+    assert sol.status == "optimal"
+    assert abs(sol.objective - fb) <= 1e-7 * max(abs(fb), 1e-12)
+    assert sol.best_bound <= fb * (1 + 1e-9) + 1e-12
+    assert two.is_feasible(sol.w)
+
+
+def test_front_door_two_terms_one_factor():
+    exam = mixmio.datasets.load("exam")
+    fit = mixmio.mio_lmer("normexam ~ standLRT + (1 | school) + (0 + standLRT | school)", exam,
+                          k={"1|school": 3, "standLRT|school": 3})
+    assert fit.solver.startswith("mixmio-bnb") and fit.status == "optimal"
