@@ -86,6 +86,33 @@ def _box_qp(Ginv: np.ndarray, tc: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     return max(0.0, val + fw), t
 
 
+#: use :meth:`BnB._envelope_bound` on stalled nodes (a switch for measurements and tests)
+ENVELOPE = True
+
+
+def _envelope(s, a, w, tau, lo, hi):
+    """(value, first, second derivative) at s of a convex minorant g of
+    h(s) = min(w (s - a)^2, tau) on [lo, hi]: the parabola between its tangents through the
+    interval's ends where those lie outside the parabola's part below tau (|s - a| > rho,
+    rho = sqrt(tau / w)), the tangent lines beyond.  The tangent from (lo, tau) touches at
+    d = L + sqrt(L^2 - rho^2) (L = lo - a < -rho), which has |d| <= rho, so g = h on the
+    parabola part and g <= tau on the lines: g <= h on [lo, hi].  An infinite end gives the
+    horizontal tangent at the vertex (g = 0 on that side).  Vectorised over clusters."""
+    rho = np.sqrt(np.maximum(tau, 0.0) / np.maximum(w, 1e-300))
+    with np.errstate(invalid="ignore"):
+        L = lo - a
+        U = hi - a
+        dl = np.where(L < -rho, L + np.sqrt(np.maximum(L * L - rho * rho, 0.0)), L)
+        dr = np.where(U > rho, U - np.sqrt(np.maximum(U * U - rho * rho, 0.0)), U)
+    dl = np.where(np.isfinite(L), np.minimum(dl, 0.0), 0.0)
+    dr = np.where(np.isfinite(U), np.maximum(dr, 0.0), 0.0)
+    d = s - a
+    left, right = d < dl, d > dr
+    dt = np.where(left, dl, np.where(right, dr, d))  # tangent point (or s itself)
+    val = w * dt * dt + 2.0 * w * dt * (d - dt)
+    return val, 2.0 * w * dt, np.where(left | right, 0.0, 2.0 * w)
+
+
 def _sum_smallest(v: np.ndarray, r: int) -> float:
     if r <= 0:
         return 0.0
@@ -232,6 +259,7 @@ class BnB:
         out2_prev = None
         quad1, out_q = None, None  # (H, g, kappa) of Q_OUT and the OUT mask it holds
         sweeps = 0
+        env_done = not ENVELOPE
         for _it in range(max_it):
             out1 = state == OUT
             if ell1 is None or int(np.count_nonzero(out1)) != n_out1:  # OUT only grows
@@ -327,6 +355,7 @@ class BnB:
                 Qbox1 = Qbox1 + 0.5 * float(lo_phi[sure_out].sum())
                 free, Df, af, wf = free[keep], Df[keep], af[keep], wf[keep]
                 lo_phi, u, wb, we = lo_phi[keep], u[keep], wb[keep], we[keep]
+                s_lo, s_hi = s_lo[keep], s_hi[keep]
                 m, nf = m2, nk
                 n_out = nf - m
             # ---------------- exchange bound: trim(phi_F) >= sum_{T0} phi - Gamma
@@ -361,6 +390,13 @@ class BnB:
             if n_cls:  # classification is still moving: another pass
                 lb_prev = lb
                 continue
+            if lb - lb_prev <= 0.02 * (Ut - lb) and not env_done:
+                # stalled: once per node, the envelope bound couples the clusters through b
+                env_done = True
+                tau = float(np.partition(phi_ref, nf - m)[nf - m])  # m-th largest phi at bref
+                lb = max(lb, self._envelope_bound(state, free, m, s_lo, s_hi, tau, bref) - tol)
+                if lb >= Ut:
+                    return "pruned", Ut, state, lo, hi, info
             if lb - lb_prev <= 0.02 * (Ut - lb):
                 if self.h != 1 or sweeps >= _SWEEPS or not np.all(np.isfinite(hi - lo)):
                     break
@@ -381,6 +417,55 @@ class BnB:
                     break
             lb_prev = lb
         return "open", lb, state, lo, hi, info
+
+    def _envelope_bound(self, state, free, m, s_lo, s_hi, tau, b0, iters: int = 30) -> float:
+        """A lower bound of F_N over the node's region that couples the free clusters through
+        their common b (the interval bounds take each cluster at its own worst b).
+
+        For any tau >= 0 the trimmed sum is at least sum_F min(phi_j, tau) - m tau (the m
+        largest phi are at most m tau plus their excess over tau).  On the region, s_j = d_j'b
+        lies in [s_lo_j, s_hi_j], where min(w (a - s)^2, tau) is bounded below by the convex
+        function g_j of :func:`_envelope` (the parabola between the tangents from the interval's
+        ends).  So F_N >= G(b) = Q_OUT(b) + 1/2 sum_F g_j(d_j'b) - m tau / 2 on the region, and
+        min over all b of G (convex, strongly convex through W) is a lower bound, certified at
+        the Newton iterate b by G(b) - 1/2 grad' H_Q^{-1} grad (H_Q <= the Hessian of G)."""
+        st = self.st
+        H0, g0, k0 = st.quad_out(state == OUT)
+        D, a, w = st.D[free], st.a[free], st.w[free]
+        try:
+            L0 = np.linalg.cholesky(H0)
+        except np.linalg.LinAlgError:
+            return -np.inf
+
+        def G(b):
+            v, d1, d2 = _envelope(D @ b, a, w, tau, s_lo, s_hi)
+            val = 0.5 * float(b @ H0 @ b) - float(g0 @ b) + k0 + 0.5 * float(v.sum()) \
+                - 0.5 * m * tau
+            return val, H0 @ b - g0 + 0.5 * (D.T @ d1), d2
+
+        b = np.asarray(b0, dtype=float).copy()
+        val, grad, d2 = G(b)
+        for _ in range(iters):
+            Hs = H0 + 0.5 * (D.T * d2) @ D
+            try:
+                step = np.linalg.solve(Hs, grad)
+            except np.linalg.LinAlgError:
+                break
+            dec = float(grad @ step)
+            if dec <= 1e-13 * max(1.0, abs(val)):
+                break
+            t = 1.0
+            while t > 1e-8:
+                val2, grad2, d22 = G(b - t * step)
+                if val2 <= val - 1e-4 * t * dec:
+                    break
+                t *= 0.5
+            else:
+                break
+            b, val, grad, d2 = b - t * step, val2, grad2, d22
+        z = sla.solve_triangular(L0, grad, lower=True, check_finite=False)
+        bound = val - 0.5 * float(z @ z)
+        return bound - 1e-12 * (abs(val) + abs(k0)) - 1e-9 * abs(bound - val)
 
     def _sweep(self, ell1, rho1, ell2, rho2, lo, hi, free, n_out, T0, lK, uK, Ut):
         """h = 1: split the box [lo, hi] into ``_SLICES`` slices and bound F_N on each, as the
