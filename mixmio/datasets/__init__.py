@@ -134,7 +134,8 @@ def load(name: str) -> pd.DataFrame:
     ``_``), ``replicate`` (1-15, after ``_``), the 77 protein levels (``DYRK1A_N`` ..
     ``CaNA_N``, stored to 6 significant digits), ``Genotype``, ``Treatment``, ``Behavior`` and
     ``class`` (constant within a mouse). Missing protein values are kept as NaN (552 rows from
-    37 mice are complete cases).
+    37 mice are complete cases). ``ARC_N`` and ``pS6_N`` hold identical values in the source
+    file, so a design with both columns is singular.
 
     Examples
     --------
