@@ -60,7 +60,8 @@ def holistic_res():
 FRONT_DOORS = {
     # fixture, key text, table names
     "mio_lmer": ("lmer_fit", ["Formula: Reaction ~ Days + (1 | Subject)", "Scaled residuals:",
-                              "Random effects:", "Fixed effects:", "status: optimal"],
+                              "Random effects:", "Std. Error", "t value", "status: optimal",
+                              "Fixed effects (Std. Error and t value conditional"],
                  ["residuals", "random", "fixed"]),
     "mio_lm": ("lm_fit", ["best-subset regression (mio_lm)", "Status: optimal", "R-squared:",
                           "P>|t|", "candidate column(s) not selected"], ["model", "coef"]),

@@ -13,6 +13,7 @@ from ..errors import ArgumentError, DataError
 from ..problem import Problem
 from ..solvers.solution import Solution
 from ._certificate import CertificateMixin
+from ._conditional import ConditionalInferenceMixin
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, eq=False)
-class MioLmerResult(CertificateMixin):
+class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     """A fitted sparse mixed model.
 
     Estimates: ``fixef`` (Series), ``ranef`` (long DataFrame: group, level, term, estimate),

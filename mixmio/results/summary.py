@@ -310,21 +310,27 @@ class LmerSummary(Summary):
 
     def fixed_table(self) -> SummaryTable:
         f = self.fit
-        headers = ["", "Estimate"]
+        # lme4's columns; the standard errors are conditional on the selected clusters
+        headers = ["", "Estimate", "Std. Error", "t value"]
         boot = getattr(f.bootstrap_result, "fixef_table", None)
         extra = boot() if callable(boot) else None
-        frame = pd.DataFrame({"estimate": f.fixef})
+        ft = f.fixef_table
+        frame = pd.DataFrame({"estimate": f.fixef, "std_error": ft["std_error"],
+                              "t_value": ft["t_value"]})
         if extra is not None:
             headers += list(extra.columns)
             frame = frame.join(extra)
         rows = []
         for name, est in f.fixef.items():
-            row = [name, _num(est)]
+            row = [name, _num(est), _num(ft.loc[name, "std_error"]),
+                   f"{ft.loc[name, 't_value']:.2f}"]
             if extra is not None:
                 row += [_num(v) if isinstance(v, float) else v for v in extra.loc[name]]
             rows.append(row)
         title = (f"Number of obs: {f.n_obs}, groups: "
-                 + ", ".join(f"{g}, {k}" for g, k in f.n_groups.items()) + "\n\nFixed effects:")
+                 + ", ".join(f"{g}, {k}" for g, k in f.n_groups.items())
+                 + "\n\nFixed effects (Std. Error and t value conditional on the selected "
+                   "clusters):")
         return _table("fixed", frame, headers, rows, title)
 
     def bootstrap_random_table(self) -> SummaryTable | None:

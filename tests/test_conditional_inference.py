@@ -1,0 +1,76 @@
+"""statsmodels-style accessors (issue 20): params, bse, tvalues, pvalues, conf_int, nobs,
+fittedvalues, resid, conditional on the selected support."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixmio
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return mixmio.datasets.load("sleepstudy")
+
+
+def _ols_on_support(fit, data, group):
+    sm = pytest.importorskip("statsmodels.api")
+    X = pd.DataFrame(fit.design.X.to_numpy(), columns=list(fit.design.X.columns),
+                     index=data.index)
+    for lev in fit.selected["level"].astype(str):
+        X[f"g{lev}"] = (data[group].astype(str) == lev).astype(float)
+    return sm.OLS(data[fit.formula.split("~")[0].strip()], X).fit()
+
+
+def test_matches_ols_on_the_selected_support(sleep):
+    """With the tiny default ridge, the support-conditional inference is OLS on [X | Z_S]."""
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", sleep, k=4)
+    ols = _ols_on_support(fit, sleep, "Subject")
+    names = list(fit.params.index)
+    np.testing.assert_allclose(fit.params, ols.params[names], rtol=1e-6)
+    np.testing.assert_allclose(fit.bse, ols.bse[names], rtol=1e-5)
+    np.testing.assert_allclose(fit.tvalues, ols.tvalues[names], rtol=1e-5)
+    np.testing.assert_allclose(fit.pvalues, ols.pvalues[names], rtol=1e-4, atol=1e-12)
+    np.testing.assert_allclose(fit.conf_int(0.1).to_numpy(),
+                               ols.conf_int(0.1).loc[names].to_numpy(), rtol=1e-6)
+    assert fit.nobs == 180 and fit.df_resid == ols.df_resid
+
+
+def test_series_are_aligned_to_the_data_index(sleep):
+    df = sleep.copy()
+    df.index = np.arange(1000, 1000 + len(df))
+    df.loc[1003, "Reaction"] = np.nan
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", df, k=3)
+    assert fit.nobs == 179 and 1003 not in fit.fittedvalues.index
+    assert fit.fittedvalues.index.equals(df.index.drop(1003))
+    np.testing.assert_allclose(fit.fittedvalues + fit.resid, df["Reaction"].drop(1003))
+
+
+def test_bootstrap_intervals_take_over(sleep):
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", sleep, k=3)
+    boot = fit.bootstrap(B=20, random_state=1, progress=False)
+    ci = fit.with_bootstrap(boot).conf_int()
+    t = boot.table[boot.table["kind"] == "fixed"].set_index("term")
+    np.testing.assert_allclose(ci["lower"], t.loc[ci.index, "lower"])
+    np.testing.assert_allclose(ci["upper"], t.loc[ci.index, "upper"])
+    assert not np.allclose(ci.to_numpy(), fit.conf_int().to_numpy())
+
+
+def test_glmer_uses_wald_z(sleep):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"g": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    df["y"] = rng.poisson(np.exp(0.3 + 0.5 * df["x"] + np.where(df["g"] < 2, 1.0, 0.0)))
+    fit = mixmio.mio_glmer("y ~ x + (1 | g)", df, k=2, family="poisson")
+    assert "z_value" in fit.fixef_table
+    from scipy.stats import norm
+    ci = fit.conf_int()
+    np.testing.assert_allclose(ci["upper"] - fit.params, norm.ppf(0.975) * fit.bse)
+    np.testing.assert_allclose(fit.tvalues, fit.params / fit.bse)
+
+
+def test_bad_alpha(sleep):
+    fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", sleep, k=3)
+    with pytest.raises(ValueError, match="alpha"):
+        fit.conf_int(1.5)
