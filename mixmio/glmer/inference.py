@@ -234,7 +234,7 @@ def bootstrap_glmer(fit: MioGlmerResult, B: int = 500, scheme: str = "parametric
         ``joblib.parallel_config(backend="dask")``).  Results are identical for any
         ``n_jobs`` and backend: replicate ``b`` uses ``SeedSequence(random_state).spawn(B)[b]``.
     random_state : None, an int or a sequence of ints seeding ``numpy.random.SeedSequence``.
-    progress : show a progress bar (only when stderr is a terminal).
+    progress : show a progress bar (in Jupyter, or when stderr is a terminal).
     solver, time_limit : per-replicate settings of :func:`~mixmio.glmer.solve.solve_glmm`
         (``mip_gap`` is the fit's); replicates stopped by the limit count, with a NOTE.
     cluster_by : the resampling grouping factor (default the first).

@@ -748,7 +748,7 @@ def bootstrap(fit: MioLmerResult, B: int = 500, scheme: str = "residual",
     level : interval coverage in (0, 1).
     n_jobs : joblib workers (``-1``: all cores).
     random_state : None, an int or a sequence of ints seeding ``numpy.random.SeedSequence``.
-    progress : show a progress bar (only when stderr is a terminal).
+    progress : show a progress bar (in Jupyter, or when stderr is a terminal).
     within_cluster : ``scheme="residual"`` only: resample residuals within clusters.
     cluster_by : the resampling grouping factor (default the first).
     weights : ``scheme="wild"`` only: ``"rademacher"`` or ``"mammen"``.

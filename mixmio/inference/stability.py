@@ -359,7 +359,7 @@ def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
         rows).
     n_jobs : joblib workers (``-1``: all cores).
     random_state : None, an int or a sequence of ints seeding ``numpy.random.SeedSequence``.
-    progress : show a progress bar (only when stderr is a terminal).
+    progress : show a progress bar (in Jupyter, or when stderr is a terminal).
     cluster_by : grouping factor of ``scheme="cluster_strat"`` (default the first).
     solver, time_limit : per-half-sample solver settings.
 
