@@ -63,6 +63,7 @@ def test_path_plot_is_a_pyplot_figure(path):
     assert ax.get_xlabel().startswith("k")
     n_lines = len([ln for ln in ax.get_lines() if len(ln.get_xdata()) == 5])
     assert n_lines == (path.effects() != 0).any(axis=1).sum() >= 1
+    assert ax.get_title().endswith("Subject levels enter the path")
 
 
 def test_audit_plot_is_a_pyplot_figure(path):
@@ -80,7 +81,10 @@ def test_cv_plot_marks_min_and_1se(cv):
     assert _registered(fig)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert f"min (k={cv.k_min})" in labels and f"1 SE (k={cv.k_1se})" in labels
+    chosen = {"min": f"min (k={cv.k_min}, chosen)", "1se": f"1 SE (k={cv.k_1se}, chosen)"}
+    other = {"min": f"1 SE (k={cv.k_1se})", "1se": f"min (k={cv.k_min})"}
+    assert chosen[cv.rule] in labels and other[cv.rule] in labels
+    assert "Subject effects" in ax.get_xlabel()
     vlines = {float(ln.get_xdata()[0]) for ln in ax.get_lines()
               if len(ln.get_xdata()) == 2 and ln.get_xdata()[0] == ln.get_xdata()[1]}
     assert {float(cv.k_min), float(cv.k_1se)} <= vlines

@@ -122,11 +122,15 @@ class CVResult:
         ax.errorbar(x, t["mean"], yerr=t["se"], marker="o", ms=3, capsize=2, lw=1)
         xm = sum(self.caps[self.k_min].values())
         x1 = sum(self.caps[self.k_1se].values())
-        ax.axvline(xm, color="tab:red", ls="--", lw=1, label=f"min (k={self.k_min})")
-        ax.axvline(x1, color="tab:green", ls=":", lw=1.5, label=f"1 SE (k={self.k_1se})")
+        mark = {"min": "", "1se": ""}
+        mark[self.rule] = ", chosen"
+        ax.axvline(xm, color="tab:red", ls="--", lw=1, label=f"min (k={self.k_min}{mark['min']})")
+        ax.axvline(x1, color="tab:green", ls=":", lw=1.5,
+                   label=f"1 SE (k={self.k_1se}{mark['1se']})")
         ax.axhline(float(t.loc[t["k"] == self.k_min, "mean"].iloc[0])
                    + float(t.loc[t["k"] == self.k_min, "se"].iloc[0]), color="gray", lw=0.5)
-        ax.set_xlabel("k (cap on the number of non-zero cluster effects)")
+        group = _grouping_name(self.formula)
+        ax.set_xlabel(f"k (cap on the number of non-zero {group} effects)")
         what = "MSE" if self.metric == "mse" else "mean deviance"
         ax.set_ylabel(f"held-out {what} ({self.cv} folds)")
         ax.legend()
@@ -138,6 +142,14 @@ class CVResult:
 
     def _repr_html_(self) -> str:
         return self.table.to_html(index=False)
+
+
+def _grouping_name(formula: str) -> str:
+    """The grouping factors of a formula's random terms ("school", "a, b"), or "cluster"."""
+    import re
+
+    groups = re.findall(r"\|\s*([^)|]+?)\s*\)", formula)
+    return ", ".join(dict.fromkeys(g.strip() for g in groups)) or "cluster"
 
 
 # ---------------------------------------------------------------------------- one fold

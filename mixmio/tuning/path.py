@@ -261,7 +261,8 @@ class PathResult:
         ax.axhline(0.0, color="gray", lw=0.5)
         ax.set_xlabel("k (cap on the number of non-zero cluster effects)")
         ax.set_ylabel(f"effect ({term or self.labels[0]})")
-        ax.set_title(f"{len(ever)} of {len(eff)} clusters enter the path")
+        group = (term or self.labels[0]).split("|", 1)[-1].strip()
+        ax.set_title(f"{len(ever)} of {len(eff)} {group} levels enter the path")
         return fig
 
     def plot_audit(self, term: str | None = None, ax: Axes | None = None) -> Figure:
