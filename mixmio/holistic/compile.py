@@ -126,8 +126,10 @@ def apply_transforms(formula: str, data: pd.DataFrame, constraints
             exprs[v] = [forms[j] for j in keep]
     if not exprs:
         return formula, {}
-    extra = " + ".join(e for forms in exprs.values() for e in forms)
-    return f"{formula} + {extra}", exprs
+    # the variable itself is usually in the formula already: do not list it twice
+    present = {t.strip() for t in formula.split("~", 1)[-1].split("+")}
+    extra = " + ".join(e for forms in exprs.values() for e in forms if e not in present)
+    return (f"{formula} + {extra}" if extra else formula), exprs
 
 
 def _complete_rows(formula: str, data: pd.DataFrame, constraints) -> np.ndarray:

@@ -295,3 +295,19 @@ def test_lm_intervals_match_statsmodels():
     np.testing.assert_allclose(tab[["ci_lower", "ci_upper"]].to_numpy(), ref.to_numpy(),
                                rtol=1e-8)
     assert "[0.025" in fit.summary()
+
+
+def test_transforms_formula_lists_each_form_once():
+    """Regression: the transformed variable appeared twice in fit.formula ("u + u + ...")."""
+    import numpy as np
+    import pandas as pd
+
+    import mixmio
+    from mixmio import Transforms
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"u": rng.uniform(1, 3, 80), "a": rng.normal(size=80)})
+    df["y"] = df.a + np.log(df.u) + 0.1 * rng.normal(size=80)
+    for f in ("y ~ a + u", "y ~ a"):
+        fit = mixmio.mio_lm(f, df, k=2, constraints=[Transforms(["u"])])
+        assert fit.formula == "y ~ a + u + I(u ** 2) + np.sqrt(u) + np.log(u)"
