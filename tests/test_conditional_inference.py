@@ -74,3 +74,28 @@ def test_bad_alpha(sleep):
     fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", sleep, k=3)
     with pytest.raises(ValueError, match="alpha"):
         fit.conf_int(1.5)
+
+
+def test_lm_and_glm_accessors_match_statsmodels(sleep):
+    sm = pytest.importorskip("statsmodels.api")
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    df["y"] = 1.0 + 2.0 * df.a - df.b + rng.normal(size=300)
+    fit = mixmio.mio_lm("y ~ a + b + c", df, k=3)  # every column: OLS
+    X = sm.add_constant(df[["a", "b", "c"]]).rename(columns={"const": "Intercept"})
+    ols = sm.OLS(df.y, X).fit()
+    np.testing.assert_allclose(fit.params, ols.params, rtol=1e-8)
+    np.testing.assert_allclose(fit.bse, ols.bse, rtol=1e-6)
+    np.testing.assert_allclose(fit.pvalues, ols.pvalues, rtol=1e-4, atol=1e-12)
+    np.testing.assert_allclose(fit.conf_int().to_numpy(), ols.conf_int().to_numpy(), rtol=1e-6)
+    assert fit.nobs == 300 and fit.resid.index.equals(df.index)
+    sub = mixmio.mio_lm("y ~ a + b + c", df, k=1)
+    assert np.isnan(sub.bse[sub.params == 0]).all()
+
+    df["z"] = (rng.random(300) < 1 / (1 + np.exp(-(0.5 + df.a)))).astype(int)
+    g = mixmio.mio_glm("z ~ a + b", df, k=2, family="binomial")
+    logit = sm.Logit(df.z, X[["Intercept", "a", "b"]]).fit(disp=0)
+    np.testing.assert_allclose(g.params, logit.params, rtol=1e-3)
+    np.testing.assert_allclose(g.bse, logit.bse, rtol=1e-3)
+    np.testing.assert_allclose(g.conf_int().to_numpy(), logit.conf_int().to_numpy(), rtol=1e-3)
+    np.testing.assert_allclose(g.fittedvalues, logit.predict(), rtol=1e-3)

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy.special import expit
 
 from ..results._certificate import CertificateMixin
+from ..results._conditional import CoefTableMixin
 from ..results.summary import Summary, SummaryTable, key_value_table
 from ..solvers.solution import Solution
 from ._logistic import fisher_se, fit_support, nll
@@ -25,7 +26,7 @@ __all__ = ["MioGlmResult", "GlmSummary"]
 
 
 @dataclass(frozen=True, eq=False)
-class MioGlmResult(CertificateMixin):
+class MioGlmResult(CoefTableMixin, CertificateMixin):
     """A fitted best-subset logistic regression.
 
     Estimates: ``coef`` / ``params`` (a Series over every candidate column, zero when not

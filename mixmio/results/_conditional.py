@@ -143,3 +143,82 @@ class ConditionalInferenceMixin:
         """:attr:`residuals` as a Series on the data's row index (rows used in the fit)."""
         return pd.Series(np.asarray(self.residuals), index=self.design.row_index,
                          name="resid")
+
+
+class CoefTableMixin:
+    """The same accessors for ``mio_lm`` and ``mio_glm`` fits, read from their
+    ``coef_table()`` (OLS t tests, or Wald z tests from the Fisher information, on the
+    selected columns; unselected columns are exactly 0 with NaN errors).  Needs ``coef``,
+    ``coef_table()``, ``n_obs``, ``fitted``, ``design`` and, for t intervals, ``df_resid``."""
+
+    @property
+    def params(self) -> pd.Series:
+        """The coefficient estimates (unselected columns exactly 0)."""
+        return self.coef.rename("params")
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors, conditional on the selected columns (NaN for unselected ones)."""
+        return self.coef_table()["std_err"].rename("bse")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """params / bse (t for mio_lm, Wald z for mio_glm), conditional on the selection."""
+        t = self.coef_table()
+        return t["t" if "t" in t else "z"].rename("tvalues")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values, conditional on the selected columns (they ignore that the
+        columns were chosen from the data; the bootstrap re-runs the selection)."""
+        return self.coef_table()["p_value"].rename("pvalues")
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald intervals params +- q bse (q from t(df_resid) for mio_lm, N(0, 1) for
+        mio_glm), columns ``lower`` and ``upper``; conditional on the selected columns.
+
+        Examples
+        --------
+        >>> import mixmio
+        >>> df = mixmio.datasets.load("sleepstudy")
+        >>> fit = mixmio.mio_lm("Reaction ~ Days", df, k=1)
+        >>> fit.conf_int().round(1)
+                   lower  upper
+        Intercept  238.4  264.4
+        Days         8.0   12.9
+        """
+        from scipy.stats import norm
+        from scipy.stats import t as t_dist
+
+        if not 0.0 < float(alpha) < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        t = self.coef_table()
+        if "t" in t:
+            df = getattr(self, "df_resid", 0)
+            q = t_dist.ppf(1 - alpha / 2, df) if df > 0 else np.nan
+        else:
+            q = norm.ppf(1 - alpha / 2)
+        est, se = t["estimate"].to_numpy(), t["std_err"].to_numpy()
+        return pd.DataFrame({"lower": est - q * se, "upper": est + q * se}, index=t.index)
+
+    @property
+    def nobs(self) -> int:
+        """Number of rows used in the fit."""
+        return int(self.n_obs)
+
+    def _on_rows(self, values, name: str) -> pd.Series:
+        index = getattr(self.design, "row_index", None)
+        values = np.asarray(values)
+        if index is None or len(index) != values.size:
+            index = pd.RangeIndex(values.size)
+        return pd.Series(values, index=index, name=name)
+
+    @property
+    def fittedvalues(self) -> pd.Series:
+        """Fitted values (the mean: probabilities for mio_glm) on the data's row index."""
+        return self._on_rows(self.fitted, "fittedvalues")
+
+    @property
+    def resid(self) -> pd.Series:
+        """Response residuals y - fitted on the data's row index."""
+        return self._on_rows(np.asarray(self.design.y) - np.asarray(self.fitted), "resid")

@@ -12,6 +12,7 @@ import pandas as pd
 from ..problem import Problem
 from ..solvers.solution import Solution
 from ._certificate import CertificateMixin
+from ._conditional import CoefTableMixin
 from .summary import Summary, SummaryTable, key_value_table
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, eq=False)
-class MioLmResult(CertificateMixin):
+class MioLmResult(CoefTableMixin, CertificateMixin):
     """A fitted best-subset (holistic) linear regression.
 
     Estimates: ``coef`` (a Series over every candidate column, zero when not selected),
