@@ -20,6 +20,7 @@ def test_mice_protein(run_vignette):
         n_targets = int(m.group(2))
     assert n_targets and n_targets >= 1
     assert re.search(r"mixmio \(known mice\) beats OLS for \d+ of \d+ proteins", out)
+    assert "RankDeficientError" in out and "ARC_N = 1*pS6_N" in out  # mixmio names the alias
     assert "same held-out mice as above: True" in out
     assert re.search(r"k chosen by blocked CV \(1-SE rule\) = \d+", out)
     assert re.search(r"(\d+) of \1 replicates ok", out)
