@@ -392,12 +392,25 @@ def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
                          random_state, n_jobs, progress)
 
 
+def _check_rows_per_cluster(ctx: _Context, frac: float, threshold: float) -> None:
+    """With one row per cluster a half-sample holds each cluster with probability ``frac``,
+    so no selection frequency can pass a threshold above it: refuse before any solve."""
+    sizes = np.bincount(np.asarray(ctx.unit_codes), minlength=ctx.n_units)
+    if sizes.size and sizes.max() <= 1 and threshold > frac:
+        raise ValueError(
+            f"stability selection cannot flag anything here: every cluster has one row, so a "
+            f"half-sample of frac={frac:g} of the rows contains a cluster at most that often "
+            f"and no selection frequency can reach threshold={threshold:g}. Use "
+            "fit.bootstrap() (parametric for mio_glmer) for the stability of the flags.")
+
+
 def run_stability(fit, ctx: _Context, replicate, B: int, frac: float, pairing: str,
                   threshold: float, scheme: str, random_state, n_jobs,
                   progress: bool) -> StabilityResult:
     """Run ``B`` half-samples ``replicate(ctx, (split_seed, own_seed, half))`` and collect
     the :class:`StabilityResult` of ``fit`` (arguments checked by the caller; the two halves
     of a complementary pair share the split of the pair's first seed)."""
+    _check_rows_per_cluster(ctx, frac, threshold)
     ss = np.random.SeedSequence(random_state)
     seeds = ss.spawn(int(B))
     if pairing == "complementary":

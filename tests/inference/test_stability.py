@@ -51,3 +51,19 @@ def test_refuses_settings_where_the_bound_fails_before_solving(fit, monkeypatch,
 def test_independent_half_samples(fit):
     st = fit.stability(B=5, pairing="none", random_state=1, progress=False)
     assert st.n_ok == 5 and st.pairing == "none"
+
+
+def test_one_row_per_cluster_is_refused_before_any_solve():
+    """With one row per cluster a half-sample holds each cluster at most frac of the time, so
+    no frequency can reach a threshold above frac: a clear error, not an empty report."""
+    import numpy as np
+    import pandas as pd
+
+    import mixmio
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"g": np.arange(40), "x": rng.normal(size=40)})
+    df["y"] = df.x + np.where(df.g < 3, 3.0, 0.0) + rng.normal(size=40)
+    fit = mixmio.mio_lmer("y ~ x + (1 | g)", df, k=3)
+    with pytest.raises(ValueError, match="every cluster has one row"):
+        fit.stability(B=4, progress=False)
