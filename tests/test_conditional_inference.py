@@ -99,3 +99,21 @@ def test_lm_and_glm_accessors_match_statsmodels(sleep):
     np.testing.assert_allclose(g.bse, logit.bse, rtol=1e-3)
     np.testing.assert_allclose(g.conf_int().to_numpy(), logit.conf_int().to_numpy(), rtol=1e-3)
     np.testing.assert_allclose(g.fittedvalues, logit.predict(), rtol=1e-3)
+
+
+def test_clr_accessors():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, 40)
+    lab = np.arange(40) % 2
+    df = pd.DataFrame({"x": x, "y": np.where(lab == 0, 1 + 2 * x, -1 - 0.5 * x)
+                       + 0.1 * rng.normal(size=40)})
+    fit = mixmio.mio_clr("y ~ x", df, n_clusters=2, random_state=0)
+    assert fit.nobs == 40
+    assert fit.params.index.nlevels == 2 and len(fit.params) == 4
+    np.testing.assert_allclose(fit.params.to_numpy(), fit.coef.to_numpy().ravel())
+    np.testing.assert_allclose(fit.fittedvalues + fit.resid, df["y"])
+    for name in ("bse", "pvalues", "tvalues"):
+        with pytest.raises(NotImplementedError, match="no standard errors"):
+            getattr(fit, name)
+    with pytest.raises(NotImplementedError):
+        fit.conf_int()

@@ -146,6 +146,42 @@ class MioClrResult(CertificateMixin):
         return pd.Series(self.design.y - self.fitted.to_numpy(), index=self.design.row_index,
                          name="residual")
 
+    # statsmodels' names (issue 20)
+    @property
+    def params(self) -> pd.Series:
+        """The coefficients as one Series indexed by (cluster, term)."""
+        return self.coef.stack(future_stack=True).rename("params")
+
+    @property
+    def nobs(self) -> int:
+        """Number of rows used in the fit."""
+        return int(self.n_obs)
+
+    @property
+    def fittedvalues(self) -> pd.Series:
+        """:attr:`fitted` (statsmodels' name)."""
+        return self.fitted.rename("fittedvalues")
+
+    @property
+    def resid(self) -> pd.Series:
+        """:attr:`residuals` (statsmodels' name)."""
+        return self.residuals.rename("resid")
+
+    @property
+    def bse(self) -> pd.Series:
+        """Not available: a clusterwise LAD fit has no classical standard errors (the
+        assignment and the per-cluster L1 fits have no closed-form sampling distribution)."""
+        raise NotImplementedError(
+            "mio_clr has no standard errors: the clusters are chosen and each line is an L1 "
+            "fit, so no classical formula applies; refit on resampled rows to gauge them")
+
+    pvalues = bse
+    tvalues = bse
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Not available (see :attr:`bse`)."""
+        return self.bse
+
     def _predict_matrix(self, X: np.ndarray) -> np.ndarray:
         return X @ np.asarray(self.solution.info["coef"], dtype=float).T
 
