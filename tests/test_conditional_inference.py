@@ -117,3 +117,18 @@ def test_clr_accessors():
             getattr(fit, name)
     with pytest.raises(NotImplementedError):
         fit.conf_int()
+
+
+def test_lm_and_glm_predict_are_series_on_newdata_index():
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(rng.normal(size=(120, 2)), columns=["a", "b"])
+    df["y"] = df.a + rng.normal(size=120)
+    df["z"] = (df.a + rng.normal(size=120) > 0).astype(int)
+    new = df.head(5).copy()
+    new.index = ["r1", "r2", "r3", "r4", "r5"]
+    new.loc["r3", "a"] = np.nan
+    for fit in (mixmio.mio_lm("y ~ a + b", df, k=1), mixmio.mio_glm("z ~ a + b", df, k=1)):
+        p = fit.predict(new)
+        assert isinstance(p, pd.Series) and list(p.index) == list(new.index)
+        assert np.isnan(p["r3"]) and p.drop("r3").notna().all()
+        assert fit.predict().index.equals(df.index)

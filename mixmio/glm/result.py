@@ -113,17 +113,25 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
         return expit(self.linear_predictor)
 
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "response"
-                ) -> np.ndarray:
-        """Predictions for ``newdata`` (the training rows when None): probabilities
-        (``type="response"``) or the linear predictor (``type="link"``)."""
+                ) -> pd.Series:
+        """Predictions for ``newdata`` (the training rows when None), a Series on its index:
+        probabilities (``type="response"``) or the linear predictor (``type="link"``); rows
+        with a missing value give NaN under ``na_action="drop"``."""
+        from ..results.lm import _on_newdata
+
         if type not in ("response", "link"):
             raise ValueError(f"type must be 'response' or 'link', got {type!r}")
         if newdata is None:
             eta = self.linear_predictor
-        else:
-            nd = self.design.transform(newdata)
-            eta = nd.X.to_numpy(dtype=float) @ self.w + nd.offset
-        return expit(eta) if type == "response" else eta
+            out = expit(eta) if type == "response" else eta
+            return pd.Series(out, index=self.design.row_index, name="prediction")
+        from .._validate import as_frame
+
+        newdata = as_frame(newdata, "newdata")
+        missing = "skip" if getattr(self.design, "na_action", "drop") == "drop" else "raise"
+        nd = self.design.transform(newdata, missing=missing)
+        eta = nd.X.to_numpy(dtype=float) @ self.w + nd.offset
+        return _on_newdata(expit(eta) if type == "response" else eta, nd, newdata)
 
     # likelihood ----------------------------------------------------------------------------
     @property

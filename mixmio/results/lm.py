@@ -128,12 +128,19 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
         idx = self.problem.caps[0].index
         return idx[self.w[idx] != 0]
 
-    def predict(self, newdata: pd.DataFrame | None = None) -> np.ndarray:
-        """Predictions for ``newdata`` (the training rows when None)."""
+    def predict(self, newdata: pd.DataFrame | None = None) -> pd.Series:
+        """Predictions for ``newdata`` (the training rows when None), a Series on its index;
+        rows with a missing value give NaN under ``na_action="drop"``, as in statsmodels."""
+        design = self.design
         if newdata is None:
-            return self.fitted.copy()
-        nd = self.design.transform(newdata)
-        return nd.X.to_numpy(dtype=float) @ self.w[: self.problem.p] + nd.offset
+            return pd.Series(self.fitted.copy(), index=design.row_index, name="prediction")
+        from .._validate import as_frame
+
+        newdata = as_frame(newdata, "newdata")
+        missing = "skip" if getattr(design, "na_action", "drop") == "drop" else "raise"
+        nd = design.transform(newdata, missing=missing)
+        pred = nd.X.to_numpy(dtype=float) @ self.w[: self.problem.p] + nd.offset
+        return _on_newdata(pred, nd, newdata)
 
     def coef_table(self) -> pd.DataFrame:
         """Estimates with classical OLS standard errors on the selected support.
@@ -358,3 +365,11 @@ class LmSummary(Summary):
                        + (f", cut added: sum z over S <= {len(r['support']) - 1}"
                           if r.get("cut") else ""))
         return out
+
+
+def _on_newdata(pred: np.ndarray, nd, newdata: pd.DataFrame) -> pd.Series:
+    """Predictions of the complete rows of ``newdata`` as a Series on its index (NaN for the
+    rows the design skipped for missing values)."""
+    out = np.full(len(newdata), np.nan)
+    out[nd.complete if nd.complete is not None else slice(None)] = pred
+    return pd.Series(out, index=newdata.index, name="prediction")
