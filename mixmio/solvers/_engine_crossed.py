@@ -248,6 +248,32 @@ def _cover_bound(started, U, beta_f, mip_gap, deadline, log, t0):
     return cx.cover_bound(data, U, w_inc, mip_gap, deadline, log=log, first=first, t0=t0)
 
 
+def _spend_time(items, run, is_open, pick, deadline) -> tuple[bool, int]:
+    """Run every item once with an even share of the time left, then, while some item is
+    still open and time remains, run ``pick(open items)`` again with twice its last budget
+    (at least 0.05 s) or all the time left.  ``run(item, seconds or None)`` does the work.
+    So one slow sub-search cannot end a fit early with time to spare, and a longer limit only
+    gives more runs.  Returns (timed_out, reruns)."""
+    budget = {}
+    for i, item in enumerate(items):
+        left = None if deadline is None else max(deadline - time.perf_counter(), 0.0) / (
+            len(items) - i)
+        run(item, left)
+        budget[item] = np.inf if left is None else left
+    reruns = 0
+    while True:
+        opened = [item for item in items if is_open(item)]
+        if not opened:
+            return False, reruns
+        rest = np.inf if deadline is None else deadline - time.perf_counter()
+        if rest <= 1e-3:
+            return True, reruns
+        item = pick(opened)
+        budget[item] = min(rest, max(2.0 * budget[item], 0.05))
+        run(item, budget[item])
+        reruns += 1
+
+
 def _enumerate_supports(cr, t, supports, inc, mip_gap, deadline, problem):
     """Bound every maximal support S of the other term by term t's branch and bound; the bound
     is the least per-support bound.  ``inc`` = [U, Sa, Sb, beta, ga, gb] is updated in place.
@@ -264,13 +290,10 @@ def _enumerate_supports(cr, t, supports, inc, mip_gap, deadline, problem):
     from mixmio.solvers.solution import gap_scale, relative_gap
 
     other = 1 - t
-    n = len(supports)
-    bounds = np.full(n, -np.inf)
-    budget = np.zeros(n)
-    finished = np.zeros(n, dtype=bool)
+    bounds = np.full(len(supports), -np.inf)
+    finished = np.zeros(len(supports), dtype=bool)
     scale = gap_scale(problem)
     nodes = 0
-    reruns = 0
 
     def run(i, left):
         nonlocal nodes
@@ -280,32 +303,19 @@ def _enumerate_supports(cr, t, supports, inc, mip_gap, deadline, problem):
         nodes += nd
         bounds[i] = max(bounds[i], bnd)
         finished[i] = not to
-        budget[i] = np.inf if left is None else left
         if Us < inc[0]:
             Sa2, Sb2 = (sel, S) if t == 0 else (S, sel)
             obj, bf2, ga2, gb2 = cr.refit(Sa2, Sb2)
             if obj < inc[0]:
                 inc[:] = [obj, Sa2, Sb2, bf2, ga2, gb2]
 
-    for i in range(n):
-        left = None if deadline is None else max(deadline - time.perf_counter(), 0.0) / (n - i)
-        run(i, left)
-
     def is_open(i):
         return not finished[i] and relative_gap(inc[0], min(bounds[i], inc[0]), scale) > mip_gap
 
-    while True:
-        opened = [i for i in range(n) if is_open(i)]
-        if not opened:
-            timed_out = False
-            break
-        rest = np.inf if deadline is None else deadline - time.perf_counter()
-        if rest <= 1e-3:
-            timed_out = True
-            break
-        i = min(opened, key=lambda j: bounds[j])
-        reruns += 1
-        run(i, min(rest, max(2.0 * budget[i], 0.05)))
+    # the weakest open support sets the global bound: search it again first
+    timed_out, reruns = _spend_time(range(len(supports)), run, is_open,
+                                    lambda opened: min(opened, key=lambda j: bounds[j]),
+                                    deadline)
     return float(min(bounds.min(), inc[0])), nodes, timed_out, reruns
 
 
@@ -364,36 +374,21 @@ def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
                           reason="the certificate stopped at the row-wise relaxation's own gap")
         terms = [tt for tt in (0, 1) if K[1 - tt] <= MAX_DENSE]  # (dense other columns)
         rb = {tt: -np.inf for tt in terms}
-        budget = dict.fromkeys(terms, 0.0)
         done = dict.fromkeys(terms, False)
 
         def relax(tt, left):
             nonlocal nodes
+            if left is not None and left <= 1e-3:  # out of time: building it costs seconds
+                return
             S = np.ones(K[1 - tt], dtype=bool)
             _, bnd, _, nd, to = cr.sub_bound(tt, S, U, mip_gap, left, time.perf_counter())
             nodes += nd
             rb[tt] = max(rb[tt], bnd)  # every run's bound is valid: keep the largest
-            budget[tt] = np.inf if left is None else left
             done[tt] = not to or rb[tt] >= U
 
-        # first pass: even shares of the time left; then, while time remains, the unfinished
-        # relaxation with the larger bound gets twice its last budget or all the time left
-        # (as _enumerate_supports does), so the fit does not stop early with time to spare
-        for i, tt in enumerate(terms):
-            rest = np.inf if deadline is None else deadline - time.perf_counter()
-            if rest <= 1e-3:
-                break
-            relax(tt, None if deadline is None else rest / (len(terms) - i))
-        while True:
-            pending = [tt for tt in terms if not done[tt]]
-            if not pending:
-                break
-            rest = np.inf if deadline is None else deadline - time.perf_counter()
-            if rest <= 1e-3:
-                timed_out = True
-                break
-            tt = max(pending, key=lambda v: rb[v])
-            relax(tt, min(rest, max(2.0 * budget[tt], 0.05)))
+        # the bound is the larger of the two: an unfinished one with the larger bound first
+        timed_out, _ = _spend_time(terms, relax, lambda tt: not done[tt],
+                                   lambda opened: max(opened, key=lambda v: rb[v]), deadline)
         for tt in terms:
             info[f"relaxed_bound_{tt}"] = rb[tt]
             bound = max(bound, min(rb[tt], U))
