@@ -394,7 +394,9 @@ class BnB:
                 # stalled: once per node, the envelope bound couples the clusters through b
                 env_done = True
                 tau = float(np.partition(phi_ref, nf - m)[nf - m])  # m-th largest phi at bref
-                lb = max(lb, self._envelope_bound(state, free, m, s_lo, s_hi, tau, bref) - tol)
+                quad = self._quad_add(quad1, ((state == OUT) & ~out_q).nonzero()[0])
+                lb = max(lb, self._envelope_bound(state, free, m, s_lo, s_hi, tau, bref,
+                                                  quad) - tol)
                 if lb >= Ut:
                     return "pruned", Ut, state, lo, hi, info
             if lb - lb_prev <= 0.02 * (Ut - lb):
@@ -418,7 +420,8 @@ class BnB:
             lb_prev = lb
         return "open", lb, state, lo, hi, info
 
-    def _envelope_bound(self, state, free, m, s_lo, s_hi, tau, b0, iters: int = 30) -> float:
+    def _envelope_bound(self, state, free, m, s_lo, s_hi, tau, b0, quad=None,
+                        iters: int = 30) -> float:
         """A lower bound of F_N over the node's region that couples the free clusters through
         their common b (the interval bounds take each cluster at its own worst b).
 
@@ -428,9 +431,11 @@ class BnB:
         function g_j of :func:`_envelope` (the parabola between the tangents from the interval's
         ends).  So F_N >= G(b) = Q_OUT(b) + 1/2 sum_F g_j(d_j'b) - m tau / 2 on the region, and
         min over all b of G (convex, strongly convex through W) is a lower bound, certified at
-        the Newton iterate b by G(b) - 1/2 grad' H_Q^{-1} grad (H_Q <= the Hessian of G)."""
+        the Newton iterate b by G(b) - 1/2 grad' H_Q^{-1} grad (H_Q <= the Hessian of G).
+        ``quad``: Q_OUT's (H, g, kappa) for ``state``'s OUT set, if the caller holds it."""
         st = self.st
-        H0, g0, k0 = st.quad_out(state == OUT)
+        # (H, g, kappa) of Q_OUT: the caller's running quadratic when it has one
+        H0, g0, k0 = st.quad_out(state == OUT) if quad is None else quad
         D, a, w = st.D[free], st.a[free], st.w[free]
         try:
             L0 = np.linalg.cholesky(H0)
