@@ -12,6 +12,7 @@ from scipy.special import expit
 
 from ..results._certificate import CertificateMixin
 from ..results._conditional import CoefTableMixin
+from ..results._rows import on_newdata
 from ..results.summary import Summary, SummaryTable, key_value_table
 from ..solvers.solution import Solution
 from ._logistic import fisher_se, fit_support, nll
@@ -117,8 +118,6 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
         """Predictions for ``newdata`` (the training rows when None), a Series on its index:
         probabilities (``type="response"``) or the linear predictor (``type="link"``); rows
         with a missing value give NaN under ``na_action="drop"``."""
-        from ..results.lm import _on_newdata
-
         if type not in ("response", "link"):
             raise ValueError(f"type must be 'response' or 'link', got {type!r}")
         if newdata is None:
@@ -131,7 +130,7 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
         missing = "skip" if getattr(self.design, "na_action", "drop") == "drop" else "raise"
         nd = self.design.transform(newdata, missing=missing)
         eta = nd.X.to_numpy(dtype=float) @ self.w + nd.offset
-        return _on_newdata(expit(eta) if type == "response" else eta, nd, newdata)
+        return on_newdata(expit(eta) if type == "response" else eta, nd, newdata)
 
     # likelihood ----------------------------------------------------------------------------
     @property

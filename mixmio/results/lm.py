@@ -13,6 +13,7 @@ from ..problem import Problem
 from ..solvers.solution import Solution
 from ._certificate import CertificateMixin
 from ._conditional import CoefTableMixin
+from ._rows import on_newdata
 from .summary import Summary, SummaryTable, key_value_table
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
         missing = "skip" if getattr(design, "na_action", "drop") == "drop" else "raise"
         nd = design.transform(newdata, missing=missing)
         pred = nd.X.to_numpy(dtype=float) @ self.w[: self.problem.p] + nd.offset
-        return _on_newdata(pred, nd, newdata)
+        return on_newdata(pred, nd, newdata)
 
     def coef_table(self) -> pd.DataFrame:
         """Estimates with classical OLS standard errors on the selected support.
@@ -365,11 +366,3 @@ class LmSummary(Summary):
                        + (f", cut added: sum z over S <= {len(r['support']) - 1}"
                           if r.get("cut") else ""))
         return out
-
-
-def _on_newdata(pred: np.ndarray, nd, newdata: pd.DataFrame) -> pd.Series:
-    """Predictions of the complete rows of ``newdata`` as a Series on its index (NaN for the
-    rows the design skipped for missing values)."""
-    out = np.full(len(newdata), np.nan)
-    out[nd.complete if nd.complete is not None else slice(None)] = pred
-    return pd.Series(out, index=newdata.index, name="prediction")

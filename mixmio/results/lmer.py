@@ -14,6 +14,7 @@ from ..problem import Problem
 from ..solvers.solution import Solution
 from ._certificate import CertificateMixin
 from ._conditional import ConditionalInferenceMixin
+from ._rows import on_newdata
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -406,9 +407,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
                         pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows],
                                                 (P @ Gb.T)[inv])
                 object.__setattr__(self, "_cluster_model", model)
-        out = np.full(len(newdata), np.nan)
-        out[nd.complete if nd.complete is not None else slice(None)] = pred
-        return pd.Series(out, index=newdata.index, name="prediction")
+        return on_newdata(pred, nd, newdata)
 
     @property
     def cluster_model_(self) -> object | None:
