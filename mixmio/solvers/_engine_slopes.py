@@ -882,6 +882,8 @@ def enumerate_slopes(problem, K: int, k1: int, k2: int, deadline: float | None =
     also with near-collinear covariates, where the normal equations of the branch and bound
     lose digits).  Returns (w, objective, bound, count), or None when the deadline passes.
     The bound is the least objective less a rounding margin of 1e-12 (f + 1/2 ||y||^2)."""
+    if deadline is not None and time.perf_counter() > deadline:
+        return None  # (before densifying the design)
     D = problem.design.toarray()
     y = np.asarray(problem.y, dtype=float)
     p, mu = problem.p, float(problem.ridge)
