@@ -177,7 +177,18 @@ class CoefTableMixin(_StatsmodelsNames):
     """For mio_lm and mio_glm: read from their ``coef_table()`` (OLS t tests, or Wald z tests
     from the Fisher information, on the selected columns; unselected columns are exactly 0
     with NaN errors).  Needs ``coef``, ``coef_table()``, ``n_obs``, ``fitted``, ``design`` and,
-    for t tests, ``df_resid``."""
+    for t tests, ``df_resid``.
+
+    Examples
+    --------
+    >>> import mixmio
+    >>> df = mixmio.datasets.load("sleepstudy")
+    >>> fit = mixmio.mio_lm("Reaction ~ Days", df, k=1)
+    >>> fit.conf_int().round(1)
+               lower  upper
+    Intercept  238.4  264.4
+    Days         8.0   12.9
+    """
 
     @property
     def params(self) -> pd.Series:
