@@ -44,7 +44,8 @@ constraints:
 	  grep -v '^#' $(LATEST)/versions.txt | grep -v '^-e'; } > constraints.txt
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mixmio tests benchmarks
+	$(VENV)/bin/ruff check mixmio tests benchmarks vignettes
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_design.py

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mixmio._warnings import user_stacklevel
+from mixmio._runtime import user_stacklevel
 
-from ._validate import as_frame, check_bool, check_random_state, check_ridge, check_solve_args
+from ._checks import as_frame, check_bool, check_random_state, check_ridge, check_solve_args
 from .design import build_design
 from .errors import ArgumentError
 from .problem import LinearConstraint

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._validate import as_frame
+from ._checks import as_frame
 from .errors import ArgumentError, ColumnNotFoundError, DataError, DataTypeError
 from .formula import parse_formula, unquote
 
@@ -236,7 +236,7 @@ def _column(values, n: int, name: str) -> np.ndarray:
 
         from sklearn.exceptions import DataConversionWarning
 
-        from ._warnings import user_stacklevel
+        from ._runtime import user_stacklevel
 
         warnings.warn(f"A column-vector {name} was passed when a 1d array was expected; it "
                       f"is used as {name}.ravel()", DataConversionWarning,

@@ -1,5 +1,5 @@
 """No solver banner reaches stdout (issue 17): HiGHS's banner from mio_glm / mio_clr and
-Gurobi's licence line are silenced at the source (mixmio._quiet)."""
+Gurobi's licence line are silenced at the source (mixmio._runtime)."""
 
 from __future__ import annotations
 

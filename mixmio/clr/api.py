@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._validate import as_frame, check_bool, check_int, check_random_state, check_solve_args
-from .._warnings import user_stacklevel
+from .._checks import as_frame, check_bool, check_int, check_random_state, check_solve_args
+from .._runtime import user_stacklevel
 from . import solve as _solve
 from .result import MioClrResult
 from .solve import FORMULATIONS, SOLVERS, solve_clr

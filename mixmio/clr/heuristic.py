@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _quiet
+from .. import _runtime
 
 
 def lad_fit(X: np.ndarray, y: np.ndarray, box: np.ndarray | None = None
@@ -49,7 +49,7 @@ def lad_fit(X: np.ndarray, y: np.ndarray, box: np.ndarray | None = None
     if m == 0:
         return np.zeros(p), 0.0
     inf = highspy.kHighsInf
-    h = _quiet.highs()
+    h = _runtime.highs()
     h.silent()
     h.setOptionValue("threads", 1)
     lp = highspy.HighsLp()

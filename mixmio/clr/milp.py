@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _quiet
+from .. import _runtime
 from ..errors import GurobiLicenceError  # noqa: F401  (defined in mixmio.errors)
 from .problem import ClrProblem, symmetry_rows
 
@@ -260,7 +260,7 @@ def solve_highs(pr: ClrProblem, model: MilpModel, start: np.ndarray | None,
     ValueError."""
     import highspy
 
-    h = _quiet.highs()
+    h = _runtime.highs()
     if verbose:
         h.setOptionValue("output_flag", True)
     inf = highspy.kHighsInf

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import _quiet
-from .._warnings import user_stacklevel
+from .. import _runtime
+from .._runtime import user_stacklevel
 from ..solvers.solution import Solution, certified_status, gap_scale, relative_gap
 from .heuristic import LadCache, alternating, canonical_labels, fill_empty, objective_of
 from .milp import (
@@ -168,7 +168,7 @@ def _check_highs_options(solver: str, options: Mapping[str, object]) -> None:
         raise ValueError(f"highs_options apply to solver='auto' / 'highs', not {solver!r}")
     import highspy
 
-    h = _quiet.highs()
+    h = _runtime.highs()
     h.silent()
     for key, value in options.items():
         if h.setOptionValue(key, value) != highspy.HighsStatus.kOk:

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mixmio._warnings import user_stacklevel
+from mixmio._runtime import user_stacklevel
 
-from .._validate import as_frame, check_choice, dtype_class
+from .._checks import as_frame, check_choice, dtype_class
 from ..errors import ColumnNotFoundError, DataError, DataTypeError
 from ..formula import FormulaSpec, RandomTerm, parse_formula
 from ._checks import (

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
-from .._validate import dtype_class
+from .._checks import dtype_class
 from ..errors import (
     DataError,
     DataTypeError,

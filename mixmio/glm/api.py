@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._validate import as_frame, check_bool, check_random_state, check_ridge, check_solve_args
+from .._checks import as_frame, check_bool, check_random_state, check_ridge, check_solve_args
 from .engine import SOLVERS, solve_glm
 from .problem import GlmProblem
 from .result import MioGlmResult

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _quiet
+from .. import _runtime
 from ._logistic import SeparationError, fit_support
 from .problem import GlmProblem
 
@@ -81,7 +81,7 @@ def check_separation(problem: GlmProblem, cols: np.ndarray | None = None,
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         import warnings
 
-        from mixmio._warnings import user_stacklevel
+        from mixmio._runtime import user_stacklevel
 
         warnings.warn("mio_glm: the separation check was inconclusive (HiGHS status "
                       f"{h.getModelStatus()}); the fit goes on, and a "
@@ -164,7 +164,7 @@ def _radius(a: float, c: float, delta: float) -> float:
 
 def _highs():
 
-    h = _quiet.highs()
+    h = _runtime.highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     return h

@@ -33,7 +33,7 @@ import warnings
 
 import numpy as np
 
-from mixmio._warnings import user_stacklevel
+from mixmio._runtime import user_stacklevel
 from mixmio.solvers.solution import Solution, certified_status, relative_gap
 
 from ._logistic import lipschitz, nll, node_quantities

@@ -124,7 +124,7 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
             eta = self.linear_predictor
             out = expit(eta) if type == "response" else eta
             return pd.Series(out, index=self.design.row_index, name="prediction")
-        from .._validate import as_frame
+        from .._checks import as_frame
 
         newdata = as_frame(newdata, "newdata")
         missing = "skip" if getattr(self.design, "na_action", "drop") == "drop" else "raise"

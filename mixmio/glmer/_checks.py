@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import _quiet
+from .. import _runtime
 from ..errors import ArgumentError, ColumnNotFoundError, DataError, DataTypeError, SeparationError
 from . import family as fam
 
@@ -123,7 +123,7 @@ def check_separation(family: str, X: np.ndarray, y: np.ndarray, w: np.ndarray,
     eq = s == 0
     if eq.sum() >= p and np.linalg.matrix_rank(X[eq]) == p:
         return  # x_i'd = 0 on rows spanning R^p: only d = 0
-    h = _quiet.highs()
+    h = _runtime.highs()
     h.setOptionValue("output_flag", False)
     inf = highspy.kHighsInf
     c = -(s @ X)  # minimise -sum s_i x_i'd

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._validate import (
+from .._checks import (
     as_frame,
     check_bool,
     check_choice,

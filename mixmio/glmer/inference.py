@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validate import check_replicate_settings, check_solve_args
+from .._checks import check_replicate_settings, check_solve_args
 from ..errors import ArgumentError, SeparationError
 from ..inference._tasks import (
     RESAMPLE_UNSUPPORTED,

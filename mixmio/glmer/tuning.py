@@ -99,7 +99,7 @@ def glmer_path(formula: str, data: pd.DataFrame,
     >>> path.table[["k", "status", "n_selected"]].values.tolist()
     [[0, 'optimal', 0], [1, 'optimal', 1], [2, 'optimal', 2], [4, 'optimal', 4]]
     """
-    from .._validate import as_frame
+    from .._checks import as_frame
 
     kw = _check_args(mio_glmer_args, "glmer_path")
     na_action = kw.pop("na_action", "drop")
@@ -135,7 +135,7 @@ def cv_glmer(formula: str, data: pd.DataFrame,
     >>> cv.metric, list(cv.table["k"])
     ('deviance', [0, 3, 6])
     """
-    from .._validate import as_frame
+    from .._checks import as_frame
 
     kw = _check_args(mio_glmer_args, "cv_glmer")
     na_action = kw.pop("na_action", "drop")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mixmio._warnings import user_stacklevel
+from mixmio._runtime import user_stacklevel
 from mixmio.problem import LinearConstraint
 
 from .constraints import (

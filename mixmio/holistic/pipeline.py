@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mixmio._warnings import user_stacklevel
+from mixmio._runtime import user_stacklevel
 from mixmio.problem import CapSet, Problem
 from mixmio.results.summary import Summary, SummaryTable
 
@@ -367,7 +367,7 @@ def holistic_regression(formula: str, data: pd.DataFrame,
     >>> res.split_sizes
     (60, 30, 30)
     """
-    from mixmio._validate import as_frame, check_random_state, check_solve_args, check_split
+    from mixmio._checks import as_frame, check_random_state, check_solve_args, check_split
     from mixmio.solvers import check_solver
     from mixmio.solvers._cd import single_thread
 

@@ -132,7 +132,7 @@ RESAMPLE_UNSUPPORTED = ("resampling clusters or observations of a fit with sign 
 
 def check_replicate_args(fit, solver: str, time_limit) -> None:
     """The per-replicate solver settings, checked before any replicate runs."""
-    from .._validate import check_solve_args
+    from .._checks import check_solve_args
     from ..solvers import check_solver
 
     check_solve_args(fit.mip_gap, time_limit)

@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .._validate import check_replicate_settings
+from .._checks import check_replicate_settings
 from ._tasks import (
     RESAMPLE_UNSUPPORTED,
     WARM_START,

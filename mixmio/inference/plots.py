@@ -57,7 +57,7 @@ def plot_effects(fit, term: str | None = None, boot=None, ax=None, *, top: int |
     ``MANY_CLUSTERS`` clusters, so 3,000 clusters give a readable plot); the clusters left out
     are counted in the title.  The y axis is labelled by the grouping factor.
     """
-    from mixmio._validate import check_bool, check_int
+    from mixmio._checks import check_bool, check_int
 
     check_int("top", top, lo=1, none_ok=True)
     if selected_only is not None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._validate import check_replicate_settings
+from .._checks import check_replicate_settings
 from ._tasks import (
     RESAMPLE_UNSUPPORTED,
     WARM_START,

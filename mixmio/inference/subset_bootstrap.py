@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._validate import check_random_state, check_replicate_settings
+from .._checks import check_random_state, check_replicate_settings
 from ._tasks import (
     FAILED_STATUSES,
     WARM_START,
@@ -528,7 +528,7 @@ def _check_ci(ci) -> str:
 def _default_time_limit(fit, time_limit):
     """The per-replicate limit: the one given, else the fit's own when it stopped on one (its
     solve time, which is the limit it had), else none."""
-    from .._validate import check_solve_args
+    from .._checks import check_solve_args
 
     check_solve_args(fit.mip_gap, time_limit)
     if time_limit is not None:

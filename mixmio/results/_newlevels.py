@@ -31,7 +31,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import pandas as pd
 
-from .._validate import check_choice, check_int
+from .._checks import check_choice, check_int
 from ..errors import ArgumentError, ColumnNotFoundError, DataError
 
 __all__ = ["MODES", "check_cluster_features", "check_tree_args", "cluster_probabilities",

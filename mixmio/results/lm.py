@@ -135,7 +135,7 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
         design = self.design
         if newdata is None:
             return pd.Series(self.fitted.copy(), index=design.row_index, name="prediction")
-        from .._validate import as_frame
+        from .._checks import as_frame
 
         newdata = as_frame(newdata, "newdata")
         missing = "skip" if getattr(design, "na_action", "drop") == "drop" else "raise"

@@ -347,7 +347,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> fit.predict(unseen, new_levels="soft").round(1).tolist()
         [251.4, 251.4]
         """
-        from .._validate import as_frame
+        from .._checks import as_frame
         from . import _newlevels as nl
 
         mode = nl.check_mode(new_levels)

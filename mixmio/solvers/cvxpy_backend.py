@@ -61,7 +61,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
-from mixmio._warnings import user_stacklevel
+from mixmio._runtime import user_stacklevel
 from mixmio.problem import Problem
 from mixmio.solvers.heuristics import _quad, polish, warm_start
 from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
@@ -324,7 +324,7 @@ def _solver_opts(solver: str, time_limit, mip_gap: float, absgap: float | None):
             params["limits/time"] = float(time_limit)
         return {"scip_params": params}
     if solver == "GUROBI":
-        from mixmio._quiet import gurobi_env
+        from mixmio._runtime import gurobi_env
 
         opts = {"MIPGap": 1e-9, "env": gurobi_env()}  # the env keeps the licence line quiet
         if absgap is not None and absgap > 0:

@@ -81,7 +81,7 @@ def certified_status(gap: float, mip_gap: float, timed_out: bool, solver: str, *
     """
     import warnings
 
-    from mixmio._warnings import user_stacklevel
+    from mixmio._runtime import user_stacklevel
 
     gap = float(gap)
     if gap != gap:  # NaN: nothing proven

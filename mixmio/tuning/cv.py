@@ -298,7 +298,7 @@ def cv_lmer(formula: str, data: pd.DataFrame,
 
 def _check_cv_args(cv, folds, rule, predict_new, progress, n_jobs, random_state):
     """The CV arguments, checked before any design is built; returns the fold seed."""
-    from mixmio._validate import (
+    from mixmio._checks import (
         check_bool,
         check_choice,
         check_int,
@@ -323,7 +323,7 @@ def cross_validate(model: FitModel, formula: str, data, k, *, settings: dict, na
                    constraints, extra, cv, folds: int, rule: str, predict_new: str,
                    cluster_features, seed, n_jobs, progress: bool) -> CVResult:
     """The CV of :func:`cv_lmer` for any :class:`FitModel` (arguments already checked)."""
-    from mixmio._validate import as_frame, check_n_jobs
+    from mixmio._checks import as_frame, check_n_jobs
 
     n_jobs = check_n_jobs(n_jobs)
     cv_name = cv if isinstance(cv, str) else type(cv).__name__

@@ -354,7 +354,7 @@ def lmer_path(formula: str, data: pd.DataFrame,
     >>> path.fits[5].status
     'optimal'
     """
-    from mixmio._validate import as_frame
+    from mixmio._checks import as_frame
     from mixmio.api import _lmer_prepare, _lmer_settings
 
     kw = check_lmer_args(mio_lmer_args, "lmer_path")
