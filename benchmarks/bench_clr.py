@@ -4,7 +4,8 @@ breaking.
 Seed 003 (Zhu, Li & Kong 2012), Set 2: three lines y = 3x + 4, y = -3x + 4, y = 5x + 2 with
 12 rows each (n = 36), x ~ U(0, 10) (the paper does not give the range), noise N(0, 1); five
 instances; K = 2, 3, 4; (P1) solved without and with the symmetry-breaking rows, and the
-big-M-free "basic lines" model (mixmio.clr.milp; ``formulation="auto"`` picks it here).  The paper
+big-M-free "basic lines" model (mixmio.solvers.clr.milp;
+``formulation="auto"`` picks it here).  The paper
 used CPLEX (default settings, 3.0 GHz PC): K = 2, 3, 4 took {0.6-1.3, 2.3-22, 226-877} s
 without and {0.2-1.1, 2.0-5.2, 162-465} s with symmetry breaking.  Here the MILP is HiGHS
 (open source) with mixmio's *proven* per-row big-M (up to ~4e3 on these data; the paper's
@@ -35,7 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import write_tables  # noqa: E402
-from mixmio.clr import mio_clr  # noqa: E402
+from mixmio.api.clr import mio_clr
 
 LINES = [(4.0, 3.0), (4.0, -3.0), (2.0, 5.0)]
 VARIANTS = {"without": "(P1) big-M, without symmetry breaking",
@@ -70,9 +71,9 @@ def paper_m_objective(df: pd.DataFrame, K: int, time_limit: float
                       ) -> tuple[float, float, str, float]:
     """Solve (P1) with the paper's M (largest pairwise distance), no warm start; returns
     (MILP objective, MILP bound, status, M)."""
-    from mixmio.clr.heuristic import alternating, objective_of
-    from mixmio.clr.milp import build_model, solve_highs
-    from mixmio.clr.solve import make_problem
+    from mixmio.solvers.clr.heuristic import alternating, objective_of
+    from mixmio.solvers.clr.milp import build_model, solve_highs
+    from mixmio.solvers.clr.solve import make_problem
 
     X = np.column_stack([np.ones(len(df)), df.x.to_numpy()])
     y = df.y.to_numpy()
@@ -169,7 +170,7 @@ def main(argv=None) -> None:
 
 def symmetry_off(seeds: list[int], tl: float) -> str:
     """(P1), K = 3, with HiGHS's own symmetry detection off: the paper's rows alone."""
-    from mixmio.clr.solve import solve_clr
+    from mixmio.solvers.clr.solve import solve_clr
 
     sym = []
     for seed in seeds:

@@ -38,9 +38,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
-import mixmio.solvers._engine_crossed as current  # noqa: E402
+import mixmio.solvers.lmm.crossed as current  # noqa: E402
 from _common import write_tables  # noqa: E402
-from mixmio.solvers.intercept_engine import solve_engine  # noqa: E402
+from mixmio.solvers.lmm.intercept import solve_engine  # noqa: E402
 from tests.solvers.test_engine_crossed import make_crossed  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def instance(family: str, seed: int):
 def old_module(rev: str):
     """The crossed engine as of ``rev`` (a module object), or None if git cannot show it."""
     try:
-        src = subprocess.run(["git", "show", f"{rev}:mixmio/solvers/_engine_crossed.py"],
+        src = subprocess.run(["git", "show", f"{rev}:mixmio/solvers/lmm/crossed.py"],
                              cwd=ROOT, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -66,7 +66,7 @@ def run_default(formula, data, k, repeats):
 
 
 def run_generic(formula, data, k):
-    import mixmio.solvers.intercept_engine as ie
+    import mixmio.solvers.lmm.intercept as ie
 
     saved = ie.detect_groups, ie.ENUM_SECONDS
     ie.detect_groups, ie.ENUM_SECONDS = (lambda st: None), -1.0

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from _common import timed, write_tables
-from mixmio.glm import mio_glm
+from mixmio.api.glm import mio_glm
 
 THESIS = {(100, 10): "<1", (1000, 100): "15"}
 
@@ -57,7 +57,7 @@ def scip_minlp(fit, time_limit: float) -> tuple[float, str, float]:
     SCIP.  Returns (seconds, status, relative gap)."""
     from pyscipopt import Model, exp, log, quicksum
 
-    from mixmio.glm.bounds import coefficient_bounds
+    from mixmio.solvers.glm.bounds import coefficient_bounds
 
     pr = fit.problem
     lo, hi = coefficient_bounds(pr, fit.objective)

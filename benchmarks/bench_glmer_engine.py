@@ -1,4 +1,4 @@
-"""Benchmark of the certified random-intercept GLMM engine (issue 16, mixmio.glmer.engine).
+"""Benchmark of the certified random-intercept GLMM engine (issue 16, mixmio.solvers.glmer.engine).
 
 Writes benchmarks/results/glmer_engine.md and benchmarks/results/glmer_engine.csv.
 
@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mixmio  # noqa: E402
 from _common import write_tables  # noqa: E402
-from mixmio.glmer.api import glmer_auto_ridge  # noqa: E402
-from mixmio.glmer.engine import solve_engine  # noqa: E402
-from mixmio.glmer.problem import GlmmProblem  # noqa: E402
+from mixmio.api.glmer import glmer_auto_ridge  # noqa: E402
 from mixmio.problem.build import build_problem  # noqa: E402
+from mixmio.problem.glmer import GlmmProblem  # noqa: E402
+from mixmio.solvers.glmer.engine import solve_engine  # noqa: E402
 
 HAI = ROOT.parent / "shared" / "data" / "NY_HAI_Beginning_2008_through2016_HemoSource.csv"
 
@@ -124,7 +124,7 @@ def main(argv=None):
              "limit runs once. mip_gap 1e-4. The machine is shared with other sessions "
              "(2 cores), so times are noisy.")
     write_tables("glmer_engine", table, "Certified random-intercept GLMM engine "
-                 "(mixmio.glmer.engine)", notes)
+                 "(mixmio.solvers.glmer.engine)", notes)
 
 
 if __name__ == "__main__":

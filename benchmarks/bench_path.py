@@ -26,7 +26,7 @@ from bench_engine import make_intercept_data  # noqa: E402
 
 import mixmio  # noqa: E402
 from _common import timed, write_tables  # noqa: E402
-from mixmio.tuning.path import FRACTIONS  # noqa: E402
+from mixmio.api.path import FRACTIONS  # noqa: E402
 
 
 def frame(K=1000, rows=30, p=10, frac=0.1, effect=2.0, seed=0):

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import mixmio  # noqa: E402
 from _common import write_tables  # noqa: E402
 from mixmio.problem.build import build_problem  # noqa: E402
-from mixmio.solvers import _engine_crossed as ec  # noqa: E402
-from mixmio.solvers._engine_bnb import BnB, hard_directions  # noqa: E402
-from mixmio.solvers._engine_stats import heuristic_support  # noqa: E402
+from mixmio.solvers.bnb.intercept import BnB, hard_directions  # noqa: E402
+from mixmio.solvers.lmm import crossed as ec  # noqa: E402
+from mixmio.solvers.lmm.stats import heuristic_support  # noqa: E402
 
 
 def main():

@@ -10,15 +10,19 @@
 'optimal'
 """
 
-from . import datasets
-from .api import mio_lm, mio_lmer
-from .clr import MioClrResult, mio_clr
-from .design import Design, RankDeficientError, build_design
-from .errors import MixmioError
-from .formula import FormulaError, FormulaSpec, RandomTerm, parse_formula
-from .glm import MioGlmResult, mio_glm
-from .glmer import MioGlmerResult, cv_glmer, glmer_path, mio_glmer
-from .holistic import (
+from mixmio import datasets
+from mixmio.api.clr import mio_clr
+from mixmio.api.cv import CVResult, cv_lmer
+from mixmio.api.glm import mio_glm
+from mixmio.api.glmer import mio_glmer
+from mixmio.api.glmer_tuning import cv_glmer, glmer_path
+from mixmio.api.holistic import HolisticResult, holistic_regression
+from mixmio.api.lmer import mio_lm, mio_lmer
+from mixmio.api.path import PathResult, lmer_path
+from mixmio.design import Design, RankDeficientError, build_design
+from mixmio.errors import MixmioError
+from mixmio.formula import FormulaError, FormulaSpec, RandomTerm, parse_formula
+from mixmio.problem.holistic.constraints import (
     CorrelationLimit,
     Exclude,
     ForceInclude,
@@ -28,9 +32,10 @@ from .holistic import (
     Significance,
     Transforms,
 )
-from .holistic.pipeline import HolisticResult, holistic_regression
-from .simulate import SimulatedData, simulate
-from .tuning import CVResult, PathResult, cv_lmer, lmer_path
+from mixmio.results.clr import MioClrResult
+from mixmio.results.glm import MioGlmResult
+from mixmio.results.glmer import MioGlmerResult
+from mixmio.simulate import SimulatedData, simulate
 
 __version__ = "0.1.0"
 
@@ -38,7 +43,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # scikit-learn costs ~0.4 s to import: load the estimator only when asked for
     if name == "MioLmerRegressor":
-        from .sklearn import MioLmerRegressor
+        from mixmio.sklearn import MioLmerRegressor
 
         return MioLmerRegressor
     raise AttributeError(f"module 'mixmio' has no attribute {name!r}")

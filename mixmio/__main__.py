@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: str, sep: str) -> pd.DataFrame:
-    from . import datasets
+    from mixmio import datasets
 
     if path.lower() in datasets.available():
         return datasets.load(path)
@@ -39,10 +39,10 @@ def _read(path: str, sep: str) -> pd.DataFrame:
 
 def run(argv: list[str] | None = None) -> str:
     args = _parser().parse_args(argv)
-    from .design import build_design
+    from mixmio.design import build_design
 
     if args.command == "demo":
-        from . import datasets
+        from mixmio import datasets
 
         data, formula, k, solver, tl, na, design_only = (
             datasets.load(DEMO_DATA), DEMO_FORMULA, DEMO_K, "auto", None, "drop", False)
@@ -52,7 +52,7 @@ def run(argv: list[str] | None = None) -> str:
         data, formula, k = _read(args.data, args.sep), args.formula, args.k
         solver, tl, na, design_only = args.solver, args.time_limit, args.na_action, args.design_only
         header = ""
-    from .api import mio_lmer
+    from mixmio.api.lmer import mio_lmer
 
     if design_only or k is None:
         note = "" if design_only else "\n(no -k given: the design only, nothing fitted)"

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import ArgumentError, ArgumentTypeError, DataError, DataTypeError
+from mixmio.errors import ArgumentError, ArgumentTypeError, DataError, DataTypeError
 
 __all__ = ["as_frame", "check_bool", "check_choice", "check_int", "check_n_jobs",
            "check_random_state", "check_replicate_settings", "check_ridge",

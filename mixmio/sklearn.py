@@ -19,9 +19,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import as_frame
-from .errors import ArgumentError, ColumnNotFoundError, DataError, DataTypeError
-from .formula import parse_formula, unquote
+from mixmio._checks import as_frame
+from mixmio.errors import ArgumentError, ColumnNotFoundError, DataError, DataTypeError
+from mixmio.formula import parse_formula, unquote
 
 __all__ = ["MioLmerRegressor"]
 
@@ -134,8 +134,8 @@ class MioLmerRegressor(RegressorMixin, BaseEstimator):
         >>> sorted(est.fit_.selected["level"])
         ['309', '310', '337']
         """
-        from .api import mio_lmer
-        from .results._newlevels import check_mode, check_tree_args
+        from mixmio.api.lmer import mio_lmer
+        from mixmio.results._newlevels import check_mode, check_tree_args
 
         check_mode(self.new_levels)
         check_tree_args(self.max_depth, self._tree_seed())
@@ -236,7 +236,7 @@ def _column(values, n: int, name: str) -> np.ndarray:
 
         from sklearn.exceptions import DataConversionWarning
 
-        from ._runtime import user_stacklevel
+        from mixmio._runtime import user_stacklevel
 
         warnings.warn(f"A column-vector {name} was passed when a 1d array was expected; it "
                       f"is used as {name}.ravel()", DataConversionWarning,

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import mixmio
-from mixmio.clr import mio_clr
+from mixmio.api.clr import mio_clr
+from mixmio.api.glm import mio_glm
 from mixmio.errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -21,7 +22,6 @@ from mixmio.errors import (
     RankDeficientError,
     SeparationError,
 )
-from mixmio.glm import mio_glm
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +58,9 @@ def test_errors_share_one_base_class():
         assert issubclass(cls, MixmioError)
     assert issubclass(FormulaError, ValueError) and issubclass(DataTypeError, TypeError)
     assert mixmio.MixmioError is MixmioError
-    from mixmio.clr.milp import GurobiLicenceError as G
     from mixmio.design import RankDeficientError as R
-    from mixmio.glm import SeparationError as S
+    from mixmio.solvers.clr.milp import GurobiLicenceError as G
+    from mixmio.solvers.glm.logistic import SeparationError as S
     assert (G, R, S) == (GurobiLicenceError, RankDeficientError, SeparationError)
 
 

@@ -154,11 +154,11 @@ def test_real_tqdm_draws_text_on_a_terminal(lm_fit, monkeypatch):
 
 def test_bootstrap_defaults_agree():
     """Every bootstrap and stability front door defaults to progress=True."""
-    from mixmio.glm.result import MioGlmResult
-    from mixmio.glmer.result import MioGlmerResult
     from mixmio.inference.bootstrap import bootstrap
     from mixmio.inference.stability import stability
     from mixmio.inference.subset_bootstrap import subset_bootstrap
+    from mixmio.results.glm import MioGlmResult
+    from mixmio.results.glmer import MioGlmerResult
     from mixmio.results.lm import MioLmResult
     from mixmio.results.lmer import MioLmerResult
 

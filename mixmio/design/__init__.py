@@ -20,12 +20,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from mixmio._checks import as_frame, check_choice, dtype_class
 from mixmio._runtime import user_stacklevel
-
-from .._checks import as_frame, check_choice, dtype_class
-from ..errors import ColumnNotFoundError, DataError, DataTypeError
-from ..formula import FormulaSpec, RandomTerm, parse_formula
-from ._checks import (
+from mixmio.design._checks import (
     RankDeficientError,
     check_columns,
     check_finite,
@@ -33,8 +30,15 @@ from ._checks import (
     check_response,
     missing_rows,
 )
-from ._grouping import grouping_codes, level_keys, map_codes
-from ._materialize import bare_variables, evaluate_offset, materialize, required_columns
+from mixmio.design._grouping import grouping_codes, level_keys, map_codes
+from mixmio.design._materialize import (
+    bare_variables,
+    evaluate_offset,
+    materialize,
+    required_columns,
+)
+from mixmio.errors import ColumnNotFoundError, DataError, DataTypeError
+from mixmio.formula import FormulaSpec, RandomTerm, parse_formula
 
 __all__ = ["Design", "NewDesign", "RandomBlock", "RankDeficientError", "build_design"]
 
@@ -408,7 +412,7 @@ class Design:
         >>> print(d.describe().splitlines()[1])
         Observations: 180
         """
-        from ._describe import describe
+        from mixmio.design._describe import describe
 
         return describe(self)
 

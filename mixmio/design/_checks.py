@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
-from .._checks import dtype_class
-from ..errors import (
+from mixmio._checks import dtype_class
+from mixmio.errors import (
     DataError,
     DataTypeError,
     RankDeficientError,  # noqa: F401  (defined in mixmio.errors)

@@ -17,8 +17,7 @@ from formulaic.errors import (
 )
 
 from mixmio.errors import DataError
-
-from ..formula import FormulaError, FormulaSpec
+from mixmio.formula import FormulaError, FormulaSpec
 
 
 def _factor_variables(formula: str, bare_only: bool = False) -> set[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._scan import (
+from mixmio.formula._scan import (
     FormulaError,
     find_top_level,
     split_names,

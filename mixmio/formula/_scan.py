@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import FormulaError  # noqa: F401  (defined in mixmio.errors)
+from mixmio.errors import FormulaError  # noqa: F401  (defined in mixmio.errors)
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {v: k for k, v in _OPEN.items()}

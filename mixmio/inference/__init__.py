@@ -19,11 +19,15 @@ Fits are immutable: ``fit.bootstrap(...)`` leaves ``fit`` unchanged.  The fit wh
 20
 """
 
-from .bootstrap import BootstrapResult, bootstrap
-from .plots import plot_effects
-from .report import BootstrapReport
-from .stability import StabilityResult, stability
-from .subset_bootstrap import SubsetBootstrapReport, SubsetBootstrapResult, subset_bootstrap
+from mixmio.inference.bootstrap import BootstrapResult, bootstrap
+from mixmio.inference.plots import plot_effects
+from mixmio.inference.report import BootstrapReport
+from mixmio.inference.stability import StabilityResult, stability
+from mixmio.inference.subset_bootstrap import (
+           SubsetBootstrapReport,
+           SubsetBootstrapResult,
+           subset_bootstrap,
+)
 
 __all__ = ["BootstrapReport", "BootstrapResult", "StabilityResult", "SubsetBootstrapReport",
            "SubsetBootstrapResult", "bootstrap", "plot_effects", "stability",

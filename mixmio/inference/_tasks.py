@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..design import _term_z
-from ..problem import CapSet, Problem, TermStructure
+from mixmio.design import _term_z
+from mixmio.problem import CapSet, Problem, TermStructure
 
 #: solver statuses that make a replicate a failure
 FAILED_STATUSES = ("infeasible", "error")
@@ -109,7 +109,7 @@ class _Context:
     def solve(self, problem, **kw):
         """The replicate solve, :func:`mixmio.solvers.solve`; a subclass for another model
         swaps in its own (mio_glmer's contexts call ``solve_glmm`` on a ``GlmmProblem``)."""
-        from .. import solvers
+        from mixmio import solvers
 
         return solvers.solve(problem, **kw)
 
@@ -132,8 +132,8 @@ RESAMPLE_UNSUPPORTED = ("resampling clusters or observations of a fit with sign 
 
 def check_replicate_args(fit, solver: str, time_limit) -> None:
     """The per-replicate solver settings, checked before any replicate runs."""
-    from .._checks import check_solve_args
-    from ..solvers import check_solver
+    from mixmio._checks import check_solve_args
+    from mixmio.solvers import check_solver
 
     check_solve_args(fit.mip_gap, time_limit)
     check_solver(solver)
@@ -296,7 +296,7 @@ def replicate_out(ctx: _Context, problem: Problem, sol, colmap) -> _Out:
     """A replicate's solution as an :class:`_Out`: failed statuses, non-finite or infeasible
     coefficients become failures; the fit's refit rule applies; columns that are all zero in
     the replicate are missing (NaN), not zero estimates."""
-    from ..solvers.refit import refit_if_feasible
+    from mixmio.results.refit import refit_if_feasible
 
     status = str(getattr(sol, "status", "error"))
     if status in FAILED_STATUSES:
@@ -461,7 +461,7 @@ def _chunk(fn, ctx: _Context, tasks: list) -> list[_Out]:
     cores (on small problems multi-threaded OpenBLAS made replicates ~10x slower), and a fixed
     thread count keeps floating-point results, hence selections, identical on every backend.
     """
-    from ..solvers._cd import single_thread
+    from mixmio.solvers.bnb.cd import single_thread
 
     with single_thread(user_api=None), _glibc_malloc_defaults():
         return [fn(ctx, t) for t in tasks]

@@ -63,8 +63,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .._checks import check_replicate_settings
-from ._tasks import (
+from mixmio._checks import check_replicate_settings
+from mixmio.inference._tasks import (
     RESAMPLE_UNSUPPORTED,
     WARM_START,
     ReplicateAccounting,
@@ -88,9 +88,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..results.lmer import MioLmerResult
-    from ..results.summary import LmerSummary
-    from .report import BootstrapReport
+    from mixmio.inference.report import BootstrapReport
+    from mixmio.results.lmer import MioLmerResult
+    from mixmio.results.summary import LmerSummary
 
 SCHEMES = ("residual", "cluster", "wild", "parametric")
 INTERVALS = ("percentile", "basic", "bca")
@@ -567,7 +567,7 @@ class BootstrapResult(ReplicateAccounting):
         >>> rep.fixed["term"].tolist()
         ['Intercept', 'Days']
         """
-        from .report import BootstrapReport
+        from mixmio.inference.report import BootstrapReport
 
         return BootstrapReport.from_bootstrap(self, min_frequency)
 
@@ -585,7 +585,7 @@ class BootstrapResult(ReplicateAccounting):
         >>> type(fig).__name__, len(fig.axes)
         ('Figure', 1)
         """
-        from .plots import plot_selection
+        from mixmio.inference.plots import plot_selection
 
         return plot_selection(self, ax=ax)
 
@@ -604,7 +604,7 @@ class BootstrapResult(ReplicateAccounting):
         >>> type(fig).__name__
         'Figure'
         """
-        from .plots import plot_effects
+        from mixmio.inference.plots import plot_effects
 
         return plot_effects(self.source_fit, term=term, boot=self, ax=ax)
 

@@ -212,7 +212,7 @@ def plot_subset_selection(boot, ax: Axes | None = None, min_frequency: float = 0
     (:class:`~mixmio.inference.subset_bootstrap.SubsetBootstrapResult`), most frequent on
     top; the columns the full-data fit selected in blue, the others gray; a dashed line at
     ``min_frequency``.  Always-in columns (the intercept) are left out."""
-    from .report import check_frequency
+    from mixmio.inference.report import check_frequency
 
     min_frequency = check_frequency(min_frequency)
     t = boot.table
@@ -302,7 +302,7 @@ def _intercept_block(fit, term: str | None):
 def _population_eta(fit) -> np.ndarray:
     """Linear predictor of the population model (the fixed effects and offset alone, refitted
     by maximum likelihood without any cluster effect: k = 0), by damped Newton."""
-    from mixmio.glmer import family as fam
+    from mixmio.problem import family as fam
 
     pr = fit.problem
     X = np.asarray(pr.X, dtype=float)
@@ -393,7 +393,7 @@ def plot_funnel(fit, term: str | None = None, ax: Axes | None = None, *,
     fig, ax = _new_axes(ax, 4.8)
     if family in ("poisson", "binomial"):
         pr = fit.problem
-        from mixmio.glmer import family as fam
+        from mixmio.problem import family as fam
 
         mu0 = fam.mean(family, _population_eta(fit))
         w, y = np.asarray(pr.weights, float), np.asarray(pr.y, float)

@@ -26,7 +26,7 @@ import pandas as pd
 from tabulate import tabulate
 
 if TYPE_CHECKING:
-    from .bootstrap import BootstrapResult
+    from mixmio.inference.bootstrap import BootstrapResult
 
 CLUSTER_COLUMNS = ["group", "term", "level", "estimate", "lower", "upper", "se",
                    "selection_frequency", "sign_stability", "p_value", "direction",

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .._checks import check_replicate_settings
-from ._tasks import (
+from mixmio._checks import check_replicate_settings
+from mixmio.inference._tasks import (
     RESAMPLE_UNSUPPORTED,
     WARM_START,
     ReplicateAccounting,
@@ -47,7 +47,7 @@ from ._tasks import (
     sub_problem,
     unit_block_index,
 )
-from .bootstrap import coefficient_labels
+from mixmio.inference.bootstrap import coefficient_labels
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..results.lmer import MioLmerResult
+    from mixmio.results.lmer import MioLmerResult
 
 PAIRINGS = ("complementary", "none")
 SUB_SCHEMES = ("obs", "cluster_strat")
@@ -308,7 +308,7 @@ class StabilityResult(ReplicateAccounting):
         >>> type(fig).__name__, len(fig.axes)
         ('Figure', 1)
         """
-        from .plots import plot_frequencies
+        from mixmio.inference.plots import plot_frequencies
 
         f = self.frequencies
         return plot_frequencies(f, "frequency", ax=ax, threshold=self.threshold,

@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._checks import check_random_state, check_replicate_settings
-from ._tasks import (
+from mixmio._checks import check_random_state, check_replicate_settings
+from mixmio.inference._tasks import (
     FAILED_STATUSES,
     WARM_START,
     ReplicateAccounting,
@@ -62,8 +62,14 @@ from ._tasks import (
     seeds_of,
     solve_and_refit,
 )
-from .bootstrap import _check_level, _pct, coefficient_stats, interval_bounds, point_mass_at_zero
-from .report import ReportRendering, check_frequency
+from mixmio.inference.bootstrap import (
+    _check_level,
+    _pct,
+    coefficient_stats,
+    interval_bounds,
+    point_mass_at_zero,
+)
+from mixmio.inference.report import ReportRendering, check_frequency
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -71,8 +77,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..glm.result import MioGlmResult
-    from ..results.lm import MioLmResult
+    from mixmio.results.glm import MioGlmResult
+    from mixmio.results.lm import MioLmResult
 
 __all__ = ["SubsetBootstrapReport", "SubsetBootstrapResult", "resample_indices",
            "subset_bootstrap"]
@@ -128,7 +134,7 @@ def _lm_replicate(ctx: _Context, seed: np.random.SeedSequence) -> _Out:
 
 def _significance_replicate(ctx: _Context, problem, seed: int) -> _Out:
     """King's significance rounds on the replicate (as ``mio_lm`` runs them), then the refit."""
-    from ..api import significance_loop
+    from mixmio.api.lmer import significance_loop
 
     kw = dict(ctx.solve_kw, random_state=int(seed))
     with warnings.catch_warnings():
@@ -150,7 +156,7 @@ class _GlmContext:
 
 
 def _glm_replicate(ctx: _GlmContext, seed: np.random.SeedSequence) -> _Out:
-    from ..glm import SeparationError
+    from mixmio.solvers.glm.logistic import SeparationError
 
     try:
         rng, solver_seed = seeds_of(seed)
@@ -163,8 +169,8 @@ def _glm_replicate(ctx: _GlmContext, seed: np.random.SeedSequence) -> _Out:
 
 
 def _glm_solve(ctx: _GlmContext, rows: np.ndarray, seed: int) -> _Out:
-    from ..glm.engine import solve_glm
-    from ..glm.problem import GlmProblem
+    from mixmio.problem.glm import GlmProblem
+    from mixmio.solvers.glm.engine import solve_glm
 
     pr = ctx.problem
     y = pr.y[rows]
@@ -442,7 +448,7 @@ class SubsetBootstrapResult(ReplicateAccounting):
         >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
         ['a', 'c', 'b', 'd']
         """
-        from .plots import plot_subset_selection
+        from mixmio.inference.plots import plot_subset_selection
 
         return plot_subset_selection(self, ax=ax, min_frequency=min_frequency)
 
@@ -528,7 +534,7 @@ def _check_ci(ci) -> str:
 def _default_time_limit(fit, time_limit):
     """The per-replicate limit: the one given, else the fit's own when it stopped on one (its
     solve time, which is the limit it had), else none."""
-    from .._checks import check_solve_args
+    from mixmio._checks import check_solve_args
 
     check_solve_args(fit.mip_gap, time_limit)
     if time_limit is not None:
@@ -539,7 +545,7 @@ def _default_time_limit(fit, time_limit):
 
 
 def _lm_solver(fit, solver: str | None) -> str:
-    from ..solvers import check_solver
+    from mixmio.solvers import check_solver
 
     if solver is None:  # the fit's engine: a CVXPY backend by name, the heuristic, else auto
         name = str(fit.solver)
@@ -553,7 +559,7 @@ def _lm_solver(fit, solver: str | None) -> str:
 
 
 def _glm_solver(fit, solver: str | None) -> str:
-    from ..glm.engine import SOLVERS
+    from mixmio.solvers.glm.engine import SOLVERS
 
     if solver is None:
         solver = {"mixmio-oa-highs": "oa", "heuristic": "heuristic"}.get(str(fit.solver),
@@ -588,8 +594,8 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
 
     Every argument is checked before any replicate runs.
     """
-    from ..glm.result import MioGlmResult
-    from ..results.lm import MioLmResult
+    from mixmio.results.glm import MioGlmResult
+    from mixmio.results.lm import MioLmResult
 
     if isinstance(fit, MioLmResult):
         model, schemes = "mio_lm", LM_SCHEMES

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import CapSet, Problem, SignCap, TermStructure
+from mixmio.problem import CapSet, Problem, SignCap, TermStructure
 
 
 def auto_ridge(X: np.ndarray, Z) -> float:

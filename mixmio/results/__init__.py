@@ -1,5 +1,5 @@
 """The result stage: immutable fitted-model values with tables, summaries and prediction."""
 
-from .lmer import MioLmerResult
+from mixmio.results.lmer import MioLmerResult
 
 __all__ = ["MioLmerResult"]

@@ -31,8 +31,8 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_int
-from ..errors import ArgumentError, ColumnNotFoundError, DataError
+from mixmio._checks import check_choice, check_int
+from mixmio.errors import ArgumentError, ColumnNotFoundError, DataError
 
 __all__ = ["MODES", "check_cluster_features", "check_tree_args", "cluster_probabilities",
            "cluster_tree", "feature_effects", "leaf_probabilities", "numeric_columns"]

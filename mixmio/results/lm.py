@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..problem import Problem
-from ..solvers.solution import Solution
-from ._certificate import CertificateMixin
-from ._conditional import CoefTableMixin
-from ._rows import on_newdata
-from .summary import Summary, SummaryTable, key_value_table
+from mixmio.problem import Problem
+from mixmio.results._certificate import CertificateMixin
+from mixmio.results._conditional import CoefTableMixin
+from mixmio.results._rows import on_newdata
+from mixmio.results.summary import Summary, SummaryTable, key_value_table
+from mixmio.solvers.solution import Solution
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..inference.subset_bootstrap import SubsetBootstrapResult
+    from mixmio.inference.subset_bootstrap import SubsetBootstrapResult
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,7 +135,7 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
         design = self.design
         if newdata is None:
             return pd.Series(self.fitted.copy(), index=design.row_index, name="prediction")
-        from .._checks import as_frame
+        from mixmio._checks import as_frame
 
         newdata = as_frame(newdata, "newdata")
         missing = "skip" if getattr(design, "na_action", "drop") == "drop" else "raise"
@@ -258,7 +258,7 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
         >>> bool(t.loc["a", "lower"] < fit.coef["a"] < t.loc["a", "upper"])
         True
         """
-        from ..inference.subset_bootstrap import subset_bootstrap
+        from mixmio.inference.subset_bootstrap import subset_bootstrap
 
         return subset_bootstrap(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
                                 random_state=random_state, progress=progress,

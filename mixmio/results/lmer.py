@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentError, DataError
-from ..problem import Problem
-from ..solvers.solution import Solution
-from ._certificate import CertificateMixin
-from ._conditional import ConditionalInferenceMixin
-from ._rows import on_newdata
+from mixmio.errors import ArgumentError, DataError
+from mixmio.problem import Problem
+from mixmio.results._certificate import CertificateMixin
+from mixmio.results._conditional import ConditionalInferenceMixin
+from mixmio.results._rows import on_newdata
+from mixmio.solvers.solution import Solution
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..inference.bootstrap import BootstrapResult
-    from ..inference.stability import StabilityResult
-    from .summary import LmerSummary
+    from mixmio.inference.bootstrap import BootstrapResult
+    from mixmio.inference.stability import StabilityResult
+    from mixmio.results.summary import LmerSummary
 
 
 @dataclass(frozen=True, eq=False)
@@ -238,7 +238,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> fit.df_resid  # 180 rows - (intercept, slope, 3 selected clusters)
         175
         """
-        from ..solvers.refit import support_rank
+        from mixmio.results.refit import support_rank
 
         return max(0, self.n_obs - support_rank(self.problem, self.w))
 
@@ -347,8 +347,8 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> fit.predict(unseen, new_levels="soft").round(1).tolist()
         [251.4, 251.4]
         """
-        from .._checks import as_frame
-        from . import _newlevels as nl
+        from mixmio._checks import as_frame
+        from mixmio.results import _newlevels as nl
 
         mode = nl.check_mode(new_levels)
         nl.check_tree_args(max_depth, random_state)
@@ -474,7 +474,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> boot.report().clusters["level"].tolist()
         ['309', '310', '337']
         """
-        from ..inference.bootstrap import bootstrap
+        from mixmio.inference.bootstrap import bootstrap
 
         return bootstrap(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
                          random_state=random_state, progress=progress, **kwargs)
@@ -498,7 +498,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> st.n_ok, sorted(st.flagged["level"])
         (20, ['309', '310', '337'])
         """
-        from ..inference.stability import stability
+        from mixmio.inference.stability import stability
 
         return stability(self, B=B, frac=frac, pairing=pairing, threshold=threshold,
                          scheme=scheme, n_jobs=n_jobs, random_state=random_state,
@@ -520,7 +520,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> fig.axes[0].get_ylabel()
         'mean residual for the intercept, per Subject'
         """
-        from ..inference.plots import plot_funnel
+        from mixmio.inference.plots import plot_funnel
 
         return plot_funnel(self, term=term, ax=ax, **kwargs)
 
@@ -544,7 +544,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> type(fig).__name__, len(fig.axes)
         ('Figure', 1)
         """
-        from ..inference.plots import plot_effects
+        from mixmio.inference.plots import plot_effects
 
         return plot_effects(self, term=term, boot=boot, ax=ax, top=top,
                             selected_only=selected_only)
@@ -582,7 +582,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> lines[1]
         'Formula: Reaction ~ Days + (1 | Subject)'
         """
-        from .summary import LmerSummary
+        from mixmio.results.summary import LmerSummary
 
         return LmerSummary(self)
 

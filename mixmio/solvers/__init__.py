@@ -3,8 +3,8 @@
 Public entry point :func:`solve`.  Backends:
 
 - ``"heuristic"``: :func:`mixmio.solvers.heuristics.warm_start` only (no certificate);
-- ``"engine"``: the specialised exact engine ``mixmio.solvers.intercept_engine`` (when present);
-- ``"subset"``: the exact best-subset branch-and-bound :mod:`mixmio.solvers.subset_engine`
+- ``"engine"``: the specialised exact engine ``mixmio.solvers.lmm.intercept`` (when present);
+- ``"subset"``: the exact best-subset branch-and-bound :mod:`mixmio.solvers.subset.engine`
   (fixed-effects-only problems: one cap on beta, optional linear rows on the indicators and an
   optional l1 term);
 - any installed CVXPY mixed-integer quadratic solver (``"SCIP"``, ``"GUROBI"``, ...) through
@@ -50,14 +50,14 @@ def _validate(problem: Problem) -> None:
 
 
 def _subset_engine():
-    from mixmio.solvers import subset_engine
+    from mixmio.solvers.subset import engine as subset_engine
 
     return subset_engine
 
 
 def _engine():
     try:
-        from mixmio.solvers import intercept_engine  # noqa: PLC0415 - optional, written elsewhere
+        from mixmio.solvers.lmm import intercept as intercept_engine
     except ImportError:
         return None
     if not (hasattr(intercept_engine, "applies") and hasattr(intercept_engine, "solve_engine")):
@@ -133,7 +133,7 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
                              f"{sub.why_not(problem)}")
         sub = None
     if eng is not None:  # the engines only need the support; they fit it themselves
-        from mixmio.solvers._bestfirst import VERBOSE
+        from mixmio.solvers.bnb.bestfirst import VERBOSE
 
         token = VERBOSE.set(bool(verbose))  # progress lines from the branch and bound
         try:

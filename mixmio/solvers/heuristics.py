@@ -19,7 +19,8 @@ of the Schur complement ``H_cc - H_cu H_uu^{-1} H_uc`` (<= lambda_max(G) + ridge
 step 1/L is set by the intercept column (eigenvalue ~ n) and cluster effects barely move.
 
 Problems with holistic parts (linear constraints on the indicators, sign caps or an l1 term;
-``not problem.is_plain``) are handed to :func:`mixmio.solvers.constrained.constrained_warm_start`
+``not problem.is_plain``) are handed to
+:func:`mixmio.solvers.subset.constrained.constrained_warm_start`
 (greedy forward selection and swaps over feasible units), which returns a feasible solution or
 reports that it found none (status ``"error"``, objective ``inf``).
 """
@@ -135,7 +136,7 @@ def polish(problem: Problem, support_mask: np.ndarray, signs: np.ndarray | None 
 
     With an l1 term (``problem.l1``) or ``signs`` (+1: ``w_j >= 0``, -1: ``w_j <= 0``, 0: free;
     over ``w``) the fit is the exact minimiser of the full objective on the support under those
-    sign bounds (coordinate descent, :func:`mixmio.solvers._cd.fit_quadratic`).
+    sign bounds (coordinate descent, :func:`mixmio.solvers.bnb.cd.fit_quadratic`).
     """
     q = _quad(problem)
     mask = np.asarray(support_mask, dtype=bool)
@@ -144,7 +145,7 @@ def polish(problem: Problem, support_mask: np.ndarray, signs: np.ndarray | None 
     sel = q.capped[mask[q.capped]]
     S = q.support(sel)
     if problem.l1 is not None or signs is not None:
-        from mixmio.solvers._cd import fit_quadratic
+        from mixmio.solvers.bnb.cd import fit_quadratic
 
         l1 = None if problem.l1 is None else np.asarray(problem.l1, dtype=float)[S]
         lo = hi = None
@@ -382,7 +383,7 @@ def warm_start(problem: Problem, random_state=None, n_starts: int = 5, max_iter:
     Deterministic given ``random_state``.
     """
     if not problem.is_plain:
-        from mixmio.solvers.constrained import constrained_warm_start
+        from mixmio.solvers.subset.constrained import constrained_warm_start
 
         return constrained_warm_start(problem, random_state=random_state, n_starts=n_starts)
     t0 = time.perf_counter()

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mixmio.clr.api as clr_api
-from mixmio.clr import MioClrResult, mio_clr
+import mixmio.api.clr as clr_api
+from mixmio.api.clr import mio_clr
+from mixmio.results.clr import MioClrResult
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_min_size_and_outliers(df):
 def test_gurobi_matches_highs_or_names_the_licence_limit(df):
     gp = pytest.importorskip("gurobipy")
     del gp
-    from mixmio.clr.milp import GurobiLicenceError
+    from mixmio.solvers.clr.milp import GurobiLicenceError
 
     ref = mio_clr("y ~ x", df, 2, random_state=0)
     try:
@@ -127,7 +128,7 @@ def test_gurobi_matches_highs_or_names_the_licence_limit(df):
 
 
 def test_lines_refused_when_too_many(df, monkeypatch, no_solve):
-    import mixmio.clr.solve as solve_mod
+    import mixmio.solvers.clr.solve as solve_mod
 
     monkeypatch.setattr(solve_mod, "MAX_SUBSETS", 10)
     with pytest.raises(ValueError, match="formulation='lines' enumerates"):

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixmio.clr import mio_clr
-from mixmio.clr.heuristic import lad_fit
-from mixmio.clr.milp import build_model, solve_highs
-from mixmio.clr.problem import proven_big_m
-from mixmio.clr.solve import make_problem
+from mixmio.api.clr import mio_clr
+from mixmio.problem.clr import proven_big_m
+from mixmio.solvers.clr.heuristic import lad_fit
+from mixmio.solvers.clr.milp import build_model, solve_highs
+from mixmio.solvers.clr.solve import make_problem
 from tests.clr._oracle import brute_force_clr, lad_objective
 
 
@@ -116,7 +116,7 @@ def test_symmetry_breaking_keeps_the_optimum():
 
 def test_symmetry_rows_keep_exactly_one_relabelling():
     """The rows admit, of all K! relabellings of a labeling, exactly the first-member one."""
-    from mixmio.clr.problem import symmetry_rows
+    from mixmio.problem.clr import symmetry_rows
 
     n, K = 5, 3
     rows = symmetry_rows(n, K)
@@ -165,7 +165,7 @@ def test_paper_big_m_can_cut_off_the_optimum():
 
 
 def test_box_fallback_is_stated(monkeypatch):
-    import mixmio.clr.solve as solve_mod
+    import mixmio.solvers.clr.solve as solve_mod
 
     monkeypatch.setattr(solve_mod, "MAX_SUBSETS", 0)
     df = _two_lines(8, 0)

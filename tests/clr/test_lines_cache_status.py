@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mixmio.clr.heuristic as heuristic
-import mixmio.clr.solve as solve_mod
-from mixmio.clr import milp, mio_clr
-from mixmio.clr.heuristic import LadCache, objective_of
-from mixmio.clr.problem import unique_lines
-from mixmio.clr.solve import solve_clr
+import mixmio.solvers.clr.heuristic as heuristic
+import mixmio.solvers.clr.solve as solve_mod
+from mixmio.api.clr import mio_clr
+from mixmio.problem.clr import unique_lines
+from mixmio.solvers.clr import milp
+from mixmio.solvers.clr.heuristic import LadCache, objective_of
+from mixmio.solvers.clr.solve import solve_clr
 from tests.clr._oracle import brute_force_clr
 
 

@@ -20,7 +20,7 @@ from mixmio import (
     Significance,
     Transforms,
 )
-from mixmio.glm import mio_glm
+from mixmio.api.glm import mio_glm
 
 sm = pytest.importorskip("statsmodels.api")
 
@@ -160,7 +160,7 @@ def no_solve(monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("the solver was called")
 
-    monkeypatch.setattr("mixmio.glm.api.solve_glm", boom)
+    monkeypatch.setattr("mixmio.api.glm.solve_glm", boom)
 
 
 @pytest.mark.parametrize("cons, k, err, match", [

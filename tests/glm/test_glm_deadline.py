@@ -12,10 +12,11 @@ import warnings
 import numpy as np
 import pytest
 
+from mixmio.api.glm import _glm_problem, mio_glm
 from mixmio.design import build_design
-from mixmio.glm import _logistic, bnb, mio_glm
-from mixmio.glm.api import _glm_problem
-from mixmio.glm.heuristics import Fits
+from mixmio.solvers.glm import bnb
+from mixmio.solvers.glm import logistic as _logistic
+from mixmio.solvers.glm.heuristics import Fits
 from mixmio.solvers.solution import relative_gap
 
 from .test_mio_glm import _brute_force, _data, _sm_nll

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixmio.glm import MioGlmResult, SeparationError, mio_glm
+from mixmio.api.glm import mio_glm
+from mixmio.results.glm import MioGlmResult
+from mixmio.solvers.glm.logistic import SeparationError
 
 sm = pytest.importorskip("statsmodels.api")
 
@@ -260,9 +262,9 @@ def test_oa_time_limit_is_honest():
 def test_coefficient_bounds_contain_every_support_fit_below_the_incumbent():
     """The big-M of the OA master holds every beta with F(beta) <= U: check it on the exact
     fits of all supports (any size) whose value is below the incumbent."""
-    from mixmio.glm._logistic import fit_support
-    from mixmio.glm.api import _glm_problem
-    from mixmio.glm.bounds import coefficient_bounds
+    from mixmio.api.glm import _glm_problem
+    from mixmio.solvers.glm.bounds import coefficient_bounds
+    from mixmio.solvers.glm.logistic import fit_support
 
     df, formula = _data(100, 6, 15, scale=1.0)
     fit = mio_glm(formula, df, k=2)

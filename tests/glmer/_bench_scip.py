@@ -1,4 +1,4 @@
-"""Solve times of mixmio.glmer.scip.solve_scip (not a test; run by hand):
+"""Solve times of mixmio.solvers.glmer.scip.solve_scip (not a test; run by hand):
 
     .venv/bin/python -m tests.glmer._bench_scip [repeats]
 
@@ -27,9 +27,9 @@ def _num(s):
 
 def ny_problem(k: int = 4):
     from mixmio import build_design
-    from mixmio.glmer.api import glmer_auto_ridge
-    from mixmio.glmer.problem import GlmmProblem
+    from mixmio.api.glmer import glmer_auto_ridge
     from mixmio.problem.build import build_problem
+    from mixmio.problem.glmer import GlmmProblem
 
     raw = pd.read_csv(NY, encoding="utf-8-sig")
     d = raw[(raw["Indicator Name"] == "SSI Hysterectomy") & (raw["Year"] == 2016)
@@ -49,7 +49,7 @@ def ny_problem(k: int = 4):
 
 
 def slope_problem(family: str, seed: int = 0):
-    from mixmio.glmer.api import glmer_auto_ridge
+    from mixmio.api.glmer import glmer_auto_ridge
 
     from ._oracle import small_problem
 
@@ -60,7 +60,7 @@ def slope_problem(family: str, seed: int = 0):
 
 
 def main(repeats: int = 3, time_limit: float = 600.0) -> None:
-    from mixmio.glmer.scip import solve_scip
+    from mixmio.solvers.glmer.scip import solve_scip
 
     warnings.simplefilter("ignore")
     cases = [("NY HAI hysterectomy 2016, k=4", ny_problem()[0])]

@@ -234,8 +234,8 @@ def small_problem(family: str, formula: str, n_clusters: int, rows: int, k, seed
     constraint objects, compiled as mio_lmer compiles them; ``k_fixed``: a fixed-effects cap.
     """
     from mixmio import build_design
-    from mixmio.glmer.problem import GlmmProblem
     from mixmio.problem.build import build_problem
+    from mixmio.problem.glmer import GlmmProblem
 
     rng = np.random.default_rng(seed)
     n = n_clusters * rows
@@ -269,7 +269,7 @@ def small_problem(family: str, formula: str, n_clusters: int, rows: int, k, seed
     if constraints or k_fixed is not None:
         from dataclasses import replace
 
-        from mixmio.holistic.compile import check_constraints, compile_constraints
+        from mixmio.problem.holistic.compile import check_constraints, compile_constraints
 
         fixed_cap = next((c for c in base.caps if c.label == "fixed effects"), None)
         compiled = compile_constraints(

@@ -1,4 +1,4 @@
-"""mixmio.glmer.engine (certified random-intercept branch and bound) and the heuristic,
+"""mixmio.solvers.glmer.engine (certified random-intercept branch and bound) and the heuristic,
 against brute force over supports with the independent oracle (tests/glmer/_oracle.py)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import mixmio
-from mixmio.glmer.engine import applies, solve_engine
-from mixmio.glmer.fit import fit_support
-from mixmio.glmer.heuristic import forced_sets, heuristic
+from mixmio.solvers.glmer.engine import applies, solve_engine
+from mixmio.solvers.glmer.fit import fit_support
+from mixmio.solvers.glmer.heuristic import forced_sets, heuristic
 from mixmio.solvers.solution import SearchLimitWarning
 from tests.glmer._oracle import brute_force, small_problem
 
@@ -115,8 +115,8 @@ def _hard_instance():
     y = rng.binomial(1, 1 / (1 + np.exp(-(x @ [0.3, -0.2, 0.1] + dev[g])))).astype(float)
     import pandas as pd
 
-    from mixmio.glmer.problem import GlmmProblem
     from mixmio.problem.build import build_problem
+    from mixmio.problem.glmer import GlmmProblem
 
     df = pd.DataFrame({"y": y, "a": x[:, 0], "b": x[:, 1], "c": x[:, 2],
                        "g": [f"c{i:03d}" for i in g]})
@@ -173,7 +173,7 @@ def test_fit_shared_with_engine_objective():
 def test_interval_bounds_contain_the_gains(family):
     """The corner and projection bounds of the gains (and the minimiser ranges) hold at
     random points of ellipsoid n box whose rows lie in the row ranges (they use no more)."""
-    from mixmio.glmer import engine as E
+    from mixmio.solvers.glmer import engine as E
 
     rng = np.random.default_rng(3)
     K, rows = 25, 8
@@ -183,8 +183,8 @@ def test_interval_bounds_contain_the_gains(family):
     eta = x @ [0.3, -0.2, 0.1] + dev[g]
     import pandas as pd
 
-    from mixmio.glmer.problem import GlmmProblem
     from mixmio.problem.build import build_problem
+    from mixmio.problem.glmer import GlmmProblem
 
     y = (rng.binomial(1, 1 / (1 + np.exp(-eta))) if family == "binomial"
          else rng.poisson(np.exp(eta + 0.5))).astype(float)
@@ -236,7 +236,7 @@ def test_passes_running_out_end_in_a_leaf_or_a_branch(passes, monkeypatch):
     """When the bounding passes of a node run out while classification still moves every
     free cluster to a side, the node is a leaf (its fit), never a branch on no cluster (this
     raised 'argmax of an empty sequence' on the synthetic K = 100 benchmark)."""
-    import mixmio.glmer.engine as eng
+    import mixmio.solvers.glmer.engine as eng
 
     monkeypatch.setattr(eng, "MAX_PASSES", passes)
     for seed in SEEDS[:8]:

@@ -1,11 +1,11 @@
-"""mixmio.glmer.fit: exact support fits against the independent oracle and statsmodels."""
+"""mixmio.solvers.glmer.fit: exact support fits against the independent oracle and statsmodels."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mixmio.glmer.fit import fit_lower_bound, fit_support
+from mixmio.solvers.glmer.fit import fit_lower_bound, fit_support
 from tests.glmer._oracle import small_problem, support_minimum
 
 CASES = [

@@ -1,4 +1,4 @@
-"""Bootstrap and stability selection of mio_glmer fits (mixmio/glmer/inference.py).
+"""Bootstrap and stability selection of mio_glmer fits (mixmio/inference/glmer.py).
 
 Small data (10 clusters x 20 rows, cluster c0 deviating strongly), B ~ 20.  Replicates are
 checked against an independent route: the replicate's data rebuilt by hand and fitted through
@@ -15,15 +15,15 @@ import pytest
 
 import mixmio
 from mixmio.errors import ArgumentError
-from mixmio.glmer.inference import (
+from mixmio.inference._tasks import seeds_of
+from mixmio.inference.bootstrap import cluster_rows
+from mixmio.inference.glmer import (
     _context,
     _solve,
     bootstrap_glmer,
     parametric_response,
     stability_glmer,
 )
-from mixmio.inference._tasks import seeds_of
-from mixmio.inference.bootstrap import cluster_rows
 
 matplotlib.use("Agg")
 

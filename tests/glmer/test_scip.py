@@ -1,11 +1,11 @@
-"""mixmio.glmer.scip.solve_scip against the brute-force oracle (tests/glmer/_oracle.py)."""
+"""mixmio.solvers.glmer.scip.solve_scip against the brute-force oracle (tests/glmer/_oracle.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mixmio.holistic.constraints import Exclude, ForceInclude, JointClusterSelection
+from mixmio.problem.holistic.constraints import Exclude, ForceInclude, JointClusterSelection
 from mixmio.solvers.solution import SearchLimitWarning
 
 from . import _oracle as orc
@@ -60,7 +60,7 @@ def _check_certified(problem, sol, best):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_scip_matches_brute_force(name):
-    from mixmio.glmer.scip import solve_scip
+    from mixmio.solvers.glmer.scip import solve_scip
 
     problem = _problem(name)
     best, _ = orc.brute_force(problem)
@@ -75,8 +75,8 @@ def test_scip_matches_brute_force(name):
 def test_scip_small_auto_ridge(family, formula, k):
     """mio_glmer's auto ridge is tiny (1e-4 x the median cluster information): the big-M
     bounds are wide, the certificate must still hold."""
-    from mixmio.glmer.api import glmer_auto_ridge
-    from mixmio.glmer.scip import solve_scip
+    from mixmio.api.glmer import glmer_auto_ridge
+    from mixmio.solvers.glmer.scip import solve_scip
 
     pr = orc.small_problem(family, formula, 6, 8, k, 0)
     ridge = glmer_auto_ridge(family, pr.X, pr.Z, pr.y, pr.weights, pr.offset)
@@ -88,7 +88,7 @@ def test_scip_small_auto_ridge(family, formula, k):
 
 def test_scip_sign_cap_binds():
     """The asymmetric cap (2, 0) is active: with k = 2 alone the optimum is lower."""
-    from mixmio.glmer.scip import solve_scip
+    from mixmio.solvers.glmer.scip import solve_scip
 
     capped = _problem("poisson-positive-only")
     free = orc.small_problem("poisson", "y ~ x + (1 | g)", 8, 6, 2, 3)
@@ -102,7 +102,7 @@ def test_scip_sign_cap_binds():
 
 
 def test_scip_forced_and_excluded_clusters():
-    from mixmio.glmer.scip import solve_scip
+    from mixmio.solvers.glmer.scip import solve_scip
 
     problem = _problem("poisson-force-exclude")
     sol = solve_scip(problem)
@@ -112,7 +112,7 @@ def test_scip_forced_and_excluded_clusters():
 
 
 def test_scip_warm_start_and_mask():
-    from mixmio.glmer.scip import solve_scip
+    from mixmio.solvers.glmer.scip import solve_scip
 
     problem = _problem("binomial-slopes")
     best, mask = orc.brute_force(problem)
@@ -125,7 +125,7 @@ def test_scip_warm_start_and_mask():
 def test_scip_time_limit_is_honest():
     """A tiny time limit on a harder instance: status time_limit with the proven gap (finite
     or inf), never optimal; the bound stays below the objective."""
-    from mixmio.glmer.scip import solve_scip
+    from mixmio.solvers.glmer.scip import solve_scip
 
     problem = orc.small_problem("poisson", "y ~ x + (1 + x | g)", 30, 10,
                                 {"1|g": 5, "x|g": 5}, 0, ridge=0.01)
@@ -172,9 +172,9 @@ def test_scip_infeasible_rows_and_no_start(monkeypatch):
     model links w and z by indicator constraints (no big-M) and still certifies."""
     from dataclasses import replace
 
-    import mixmio.glmer.scip as scip
-    from mixmio.glmer.problem import GlmmProblem
+    import mixmio.solvers.glmer.scip as scip
     from mixmio.problem import LinearConstraint
+    from mixmio.problem.glmer import GlmmProblem
 
     pr = orc.small_problem("poisson", "y ~ x + (1 | g)", 6, 8, 2, 0)
     idx = pr.base.caps[0].index

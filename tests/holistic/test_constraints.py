@@ -193,7 +193,7 @@ def test_constraint_objects_are_public():
 def test_unproven_feasibility_check_warns_and_claims_nothing(small_df, monkeypatch):
     """When the exact feasibility MILP stops unproven, the check says so (it used to pass
     silently) and no k_max is inferred from its incumbent."""
-    import mixmio.holistic.compile as comp
+    import mixmio.problem.holistic.compile as comp
 
     monkeypatch.setattr(comp, "max_support", lambda index, rows, extra=(): (1, False))
     with pytest.warns(RuntimeWarning, match="without a proof"):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mixmio.problem import CapSet, LinearConstraint, Problem
 from mixmio.solvers import solve
-from mixmio.solvers.subset_engine import applies, solve_subset
+from mixmio.solvers.subset.engine import applies, solve_subset
 from tests.oracles import brute_force
 
 

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from mixmio.solvers._bestfirst import BestFirst
+from mixmio.solvers.bnb.bestfirst import BestFirst
 
 
 def _toy_bnb(c, k, time_limit=None, mip_gap=0.0):
@@ -59,7 +59,7 @@ def test_bestfirst_time_limit_reports_the_open_bound():
 
 def test_verbose_prints_progress_lines(monkeypatch, capsys):
     import mixmio
-    from mixmio.solvers import _bestfirst
+    from mixmio.solvers.bnb import bestfirst as _bestfirst
 
     monkeypatch.setattr(_bestfirst, "PROGRESS_EVERY", 0.0)
     ex = mixmio.datasets.load("exam")

@@ -1,4 +1,4 @@
-"""The crossed-intercept certificate (mixmio.solvers._crossed_relax): the row-wise perspective
+"""The crossed-intercept certificate (mixmio.solvers.lmm.crossed_relax): the row-wise perspective
 relaxation's dual bound at a fixed value of the fixed effects, its rigid shift to every other
 value, the boxes that hold the optimum's fixed effects, and the cover bound, each against
 brute-force enumeration of the supports."""
@@ -11,9 +11,9 @@ import warnings
 import numpy as np
 import pytest
 
-from mixmio.solvers import _crossed_relax as cx
-from mixmio.solvers import _engine_crossed as ec
-from mixmio.solvers.intercept_engine import solve_engine
+from mixmio.solvers.lmm import crossed as ec
+from mixmio.solvers.lmm import crossed_relax as cx
+from mixmio.solvers.lmm.intercept import solve_engine
 from tests.oracles import brute_force
 from tests.solvers.test_engine_crossed import make_crossed
 

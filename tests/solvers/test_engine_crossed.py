@@ -1,5 +1,5 @@
 """Tests of the crossed random-intercept engine ``(1 | a) + (1 | b)``
-(mixmio.solvers._engine_crossed) through ``intercept_engine.solve_engine``."""
+(mixmio.solvers.lmm.crossed) through ``intercept_engine.solve_engine``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import scipy.sparse as sp
 
 from mixmio.problem import CapSet, Problem, TermStructure
-from mixmio.solvers._engine_crossed import MAX_ENUM
-from mixmio.solvers.intercept_engine import solve_engine, structure
+from mixmio.solvers.lmm.crossed import MAX_ENUM
+from mixmio.solvers.lmm.intercept import solve_engine, structure
 from tests.oracles import brute_force
 
 
@@ -102,7 +102,7 @@ def _slow_support(monkeypatch, need: float):
     """Make the sub-search of the first enumerated support 'slow': with a budget below
     ``need`` seconds it sleeps through its budget and returns the trivial bound -inf (still
     valid) with timed_out; otherwise the real search.  Returns the list of its budgets."""
-    from mixmio.solvers import _engine_crossed as ec
+    from mixmio.solvers.lmm import crossed as ec
 
     real = ec.Crossed.sub_bound
     budgets: list[float] = []
@@ -156,7 +156,7 @@ def test_relaxation_only_route_is_not_called_a_time_limit():
     """Too many supports for enumeration and too many fixed columns for the cover: the bound
     is the best single-cap relaxation.  With time to spare its gap is gap_limit (the
     relaxations' own, with the reason in the message), not time_limit."""
-    from mixmio.solvers._crossed_relax import MAX_FIXED
+    from mixmio.solvers.lmm.crossed_relax import MAX_FIXED
 
     pr = make_crossed(30, 30, 400, MAX_FIXED + 1, 3, 3, seed=4)
     sol = _solve(pr, time_limit=60.0)

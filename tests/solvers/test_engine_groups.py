@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from mixmio.solvers._engine_groups import (
+from mixmio.solvers.lmm.groups import (
     GroupBnB,
     _knapsack,
     detect,
@@ -19,8 +19,8 @@ from mixmio.solvers._engine_groups import (
     group_trim,
     group_trim_lin,
 )
-from mixmio.solvers._engine_stats import build_stats
-from mixmio.solvers.intercept_engine import solve_engine
+from mixmio.solvers.lmm.intercept import solve_engine
+from mixmio.solvers.lmm.stats import build_stats
 from tests.solvers.test_intercept_engine import brute_force, build, check_against_oracle
 
 
@@ -45,7 +45,7 @@ def grouped_problem(seed, K=8, n_groups=3, p_soft=1, k=3, effect=1.5, sizes=None
 @pytest.fixture(autouse=True)
 def _no_enumeration(monkeypatch):
     """Test the grouped branch and bound's own certificate (no enumeration fallback)."""
-    import mixmio.solvers.intercept_engine as ie
+    import mixmio.solvers.lmm.intercept as ie
 
     monkeypatch.setattr(ie, "ENUM_SECONDS", -1.0)
 
@@ -151,7 +151,7 @@ def test_free_range_holds_every_good_support(seed):
 
 
 def test_grouped_path_not_taken_for_two_free_columns_or_a_single_group(monkeypatch):
-    import mixmio.solvers.intercept_engine as ie
+    import mixmio.solvers.lmm.intercept as ie
 
     monkeypatch.setattr(ie, "ENUM_SECONDS", 30.0)  # the generic path, as users get it
     two = with_free_column(grouped_problem(3, K=9, n_groups=2, p_soft=1, k=3), 0, n_free=2)

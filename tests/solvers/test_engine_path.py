@@ -14,9 +14,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mixmio.solvers import intercept_engine as ie
 from mixmio.solvers import solve
-from mixmio.solvers._engine_stats import _swap_candidates, alternate, build_stats
+from mixmio.solvers.lmm import intercept as ie
+from mixmio.solvers.lmm.stats import _swap_candidates, alternate, build_stats
 from tests.oracles import _fit_support, make_problem
 
 
@@ -165,7 +165,7 @@ def test_swap_filter_keeps_every_improving_swap(seed):
 def test_incremental_quadratic_and_lapack_factors():
     """Q_OUT grown cluster by cluster equals the rebuild; the LAPACK factors of _Ell and
     f_support agree with numpy's inverse and solve."""
-    from mixmio.solvers._engine_bnb import BnB, _Ell, hard_directions
+    from mixmio.solvers.bnb.intercept import BnB, _Ell, hard_directions
 
     problem = make_problem(seed=15, K=50, per=5, p=3, k=10, ridge=0.05, n_dev=5)
     codes = np.asarray(problem.terms[0].codes, dtype=np.int64)

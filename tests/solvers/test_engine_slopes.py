@@ -1,4 +1,4 @@
-"""Tests of the exact random-slope engine ``(1 + x | g)`` (mixmio.solvers._engine_slopes),
+"""Tests of the exact random-slope engine ``(1 + x | g)`` (mixmio.solvers.lmm.slopes),
 reached through ``intercept_engine.solve_engine``; oracle: tests.oracles.brute_force."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import scipy.sparse as sp
 
 from mixmio.problem import CapSet, Problem, TermStructure
-from mixmio.solvers._engine_slopes import assign, assignment_min, feasible, lagrangian_min
-from mixmio.solvers.intercept_engine import applies, solve_engine, structure
+from mixmio.solvers.lmm.intercept import applies, solve_engine, structure
+from mixmio.solvers.lmm.slopes import assign, assignment_min, feasible, lagrangian_min
 from tests.oracles import brute_force, make_problem
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -22,7 +22,7 @@ from hypothesis import strategies as st  # noqa: E402
 def _solve(pr, enumerate_supports=False, **kw):
     """The engine; by default with the support enumeration switched off, so that these tests
     exercise the branch and bound itself (the enumeration has its own tests below)."""
-    import mixmio.solvers._engine_slopes as es
+    import mixmio.solvers.lmm.slopes as es
 
     saved = es.ENUM_FIRST, es.ENUM_FLOPS
     if not enumerate_supports:
@@ -307,7 +307,7 @@ def test_enumeration_after_an_uncertified_search(monkeypatch):
     affordable, the enumeration certifies the fit."""
     import math
 
-    import mixmio.solvers._engine_slopes as es
+    import mixmio.solvers.lmm.slopes as es
 
     pr = make_problem(seed=4, K=7, per=3, p=2, k=3, slopes=True, k_slope=3)
     assert math.comb(7, 3) ** 2 > es.ENUM_FIRST

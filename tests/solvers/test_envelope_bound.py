@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixmio.solvers._bestfirst import Node
-from mixmio.solvers._engine_bnb import (
+from mixmio.solvers.bnb.bestfirst import Node
+from mixmio.solvers.bnb.intercept import (
     FREE,
     IN,
     OUT,
@@ -16,7 +16,7 @@ from mixmio.solvers._engine_bnb import (
     _sum_smallest,
     hard_directions,
 )
-from mixmio.solvers._engine_stats import build_stats, heuristic_support
+from mixmio.solvers.lmm.stats import build_stats, heuristic_support
 from tests.oracles import brute_force, make_problem
 
 

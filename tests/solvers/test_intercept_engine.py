@@ -1,4 +1,4 @@
-"""Tests of the exact random-intercept engine (mixmio.solvers.intercept_engine).
+"""Tests of the exact random-intercept engine (mixmio.solvers.lmm.intercept).
 
 Oracles are written here, independent of the engine: an exhaustive enumeration of supports with a
 dense least-squares solve of the ridge-augmented system, and (on a few moderate instances) a
@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse as sp
 
 from mixmio.problem import CapSet, Problem, TermStructure
-from mixmio.solvers.intercept_engine import applies, solve_engine
+from mixmio.solvers.lmm.intercept import applies, solve_engine
 from mixmio.solvers.solution import Solution
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -260,7 +260,7 @@ def test_enumeration_fallback_matches_brute_force(seed, monkeypatch):
     """With no branch-and-bound budget the engine enumerates C(K, k) supports; the result is
     checked against the independent oracle, including cluster-level covariates and empty
     clusters."""
-    import mixmio.solvers.intercept_engine as ie
+    import mixmio.solvers.lmm.intercept as ie
 
     monkeypatch.setattr(ie, "ENUM_AFTER", 0.0)
     rng = np.random.default_rng(300 + seed)
@@ -279,7 +279,7 @@ def test_enumeration_fallback_matches_brute_force(seed, monkeypatch):
 
 
 def test_enumeration_path_is_taken_without_a_budget(monkeypatch):
-    import mixmio.solvers.intercept_engine as ie
+    import mixmio.solvers.lmm.intercept as ie
 
     monkeypatch.setattr(ie, "ENUM_AFTER", 0.0)
     pr = random_problem(7, K=12, per=4, p=3, k=4, effect=0.4, cluster_cov=True)
@@ -292,8 +292,8 @@ def test_enumeration_path_is_taken_without_a_budget(monkeypatch):
 
 
 def test_enumeration_respects_the_deadline():
-    from mixmio.solvers._engine_enum import enumerate_best
-    from mixmio.solvers._engine_stats import build_stats
+    from mixmio.solvers.lmm.enum import enumerate_best
+    from mixmio.solvers.lmm.stats import build_stats
 
     pr = random_problem(1, K=30, per=3, p=2, k=8, effect=1.0)
     st_ = build_stats(pr.X, pr.y, pr.terms[0].codes, 30, float(pr.ridge), 8)
@@ -301,7 +301,7 @@ def test_enumeration_respects_the_deadline():
 
 
 def test_no_time_left_for_enumeration_keeps_the_honest_time_limit(monkeypatch):
-    import mixmio.solvers.intercept_engine as ie
+    import mixmio.solvers.lmm.intercept as ie
 
     monkeypatch.setattr(ie, "ENUM_AFTER", 0.0)
     monkeypatch.setattr(ie, "enumerate_best", lambda st, k, deadline: None)  # deadline passed
@@ -335,8 +335,8 @@ def test_nearly_collinear_cluster_level_covariates_do_not_crash():
 
 @pytest.mark.parametrize("cluster_cov", [False, True])
 def test_enumerate_best_against_brute_force_for_every_k(cluster_cov):
-    from mixmio.solvers._engine_enum import enumerate_best
-    from mixmio.solvers._engine_stats import build_stats
+    from mixmio.solvers.lmm.enum import enumerate_best
+    from mixmio.solvers.lmm.stats import build_stats
 
     for k in range(0, 8):
         pr = random_problem(11, K=7, per=3, p=2, k=k, effect=0.8, cluster_cov=cluster_cov)
@@ -351,7 +351,7 @@ def test_enumerate_best_against_brute_force_for_every_k(cluster_cov):
 def test_enumeration_estimate_of_astronomical_counts_is_inf():
     """C(3000, 300) does not fit in a float: the estimate overflowed and crashed the engine
     at K = 3000 (found by benchmarks/bench_engine.py)."""
-    from mixmio.solvers._engine_enum import estimated_seconds
+    from mixmio.solvers.lmm.enum import estimated_seconds
 
     assert estimated_seconds(3000, 300, 10) == math.inf
     assert estimated_seconds(10**6, 10**4, 3) == math.inf

@@ -6,7 +6,7 @@ import pytest
 
 import mixmio
 from mixmio.problem.build import build_problem
-from mixmio.solvers import refit as R
+from mixmio.results import refit as R
 
 
 def _generic(problem, w, monkeypatch):

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 import mixmio
 from mixmio.problem import CapSet, Problem, TermStructure
-from mixmio.solvers.intercept_engine import solve_engine, structure
+from mixmio.solvers.lmm.intercept import solve_engine, structure
 from tests.oracles import brute_force
 
 

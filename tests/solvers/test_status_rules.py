@@ -19,14 +19,14 @@ from oracles import brute_force, make_problem  # noqa: E402
 
 from mixmio.problem import CapSet, Problem  # noqa: E402
 from mixmio.solvers import cvxpy_backend as cb  # noqa: E402
-from mixmio.solvers import subset_engine  # noqa: E402
 from mixmio.solvers.solution import (  # noqa: E402
     SearchLimitWarning,
     Solution,
     certified_status,
     relative_gap,
 )
-from mixmio.solvers.subset_engine import solve_subset  # noqa: E402
+from mixmio.solvers.subset import engine as subset_engine
+from mixmio.solvers.subset.engine import solve_subset  # noqa: E402
 
 
 def _fixed_effects(n=60, p=7, k=3, seed=0, ridge=0.05, l1=None):

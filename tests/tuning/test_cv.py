@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import mixmio
+from mixmio.api.cv import blocked_folds, within_folds
 from mixmio.errors import ArgumentError, ArgumentTypeError
-from mixmio.tuning.cv import blocked_folds, within_folds
 
 matplotlib.use("Agg")
 

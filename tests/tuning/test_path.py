@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import mixmio
+from mixmio.api.path import FRACTIONS, default_grid
 from mixmio.errors import ArgumentError, ArgumentTypeError
-from mixmio.tuning.path import FRACTIONS, default_grid
 
 matplotlib.use("Agg")
 

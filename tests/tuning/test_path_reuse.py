@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import mixmio
-from mixmio.api import _lmer_prepare, _lmer_problem, _lmer_settings
+from mixmio.api.lmer import _lmer_prepare, _lmer_problem, _lmer_settings
 from mixmio.problem.build import build_problem
-from mixmio.solvers import intercept_engine as ie
-from mixmio.solvers import refit as R
+from mixmio.results import refit as R
 from mixmio.solvers import solve
+from mixmio.solvers.lmm import intercept as ie
 
 SLEEP = "Reaction ~ Days + (1 | Subject)"
 
