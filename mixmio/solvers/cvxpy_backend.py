@@ -63,7 +63,8 @@ from scipy.sparse.csgraph import connected_components
 
 from mixmio._runtime import user_stacklevel
 from mixmio.problem import Problem
-from mixmio.solvers.heuristics import _quad, polish, warm_start
+from mixmio.solvers import dfo
+from mixmio.solvers.heuristics import polish, warm_start
 from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
 __all__ = ["solve_cvxpy", "miqp_solvers", "valid_big_m"]
@@ -182,7 +183,7 @@ def valid_big_m(problem: Problem, U: float, w_warm: np.ndarray | None = None):
     which bounds are proven valid; ``F_rel`` is the relaxation value (a lower bound on the
     optimum) or ``-inf`` when it could not be computed.
     """
-    q = _quad(problem)
+    q = dfo.quad(problem)
     cap = q.capped
     pen = np.asarray(problem.penalized, dtype=bool)[cap]
     U = float(U)
@@ -216,7 +217,7 @@ def valid_big_m(problem: Problem, U: float, w_warm: np.ndarray | None = None):
 
 def _model_data(problem: Problem, formulation: str):
     """(R, Hq, cvec, const, persp_idx): objective 1/2||Rw||^2 - c'w + const [+ ridge/2 sum s]."""
-    q = _quad(problem)
+    q = dfo.quad(problem)
     G, c, yy = problem.gram
     pen = np.asarray(problem.penalized, dtype=bool)
     if formulation == "perspective":
@@ -237,7 +238,7 @@ def _model_data(problem: Problem, formulation: str):
 def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w, warm_z=None):
     import cvxpy as cp
 
-    q = _quad(problem)
+    q = dfo.quad(problem)
     n_coef = q.n_coef
     cap = q.capped
     w = cp.Variable(n_coef, name="w")
@@ -511,7 +512,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
             raise ValueError(f"cap {capset.label!r}: k={capset.k} outside [0, {len(capset.index)}]")
     if warm is None:
         warm = warm_start(problem, random_state=random_state)
-    q = _quad(problem)
+    q = dfo.quad(problem)
     warm_ok = warm.status != "infeasible" and np.isfinite(warm.objective)
     U = min(float(warm.objective), problem.objective(warm.w)) if warm_ok else np.inf
     M, verified, F_rel = valid_big_m(problem, U, warm.w if warm_ok else None)

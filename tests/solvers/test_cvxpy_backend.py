@@ -16,7 +16,8 @@ from oracles import brute_force, make_large, make_problem  # noqa: E402
 from mixmio.problem import CapSet, Problem  # noqa: E402
 from mixmio.solvers import solve  # noqa: E402
 from mixmio.solvers.cvxpy_backend import miqp_solvers, solve_cvxpy, sparse_factor  # noqa: E402
-from mixmio.solvers.heuristics import _quad, warm_start  # noqa: E402
+from mixmio.solvers.dfo import quad  # noqa: E402
+from mixmio.solvers.heuristics import warm_start  # noqa: E402
 
 HAS_GUROBI = "GUROBI" in miqp_solvers()
 
@@ -69,7 +70,7 @@ def test_gurobi_size_limit_falls_back_to_scip():
 
 def test_sparse_factor_reproduces_gram():
     pr = make_problem(2, K=7, slopes=True, k=2)
-    q = _quad(pr)
+    q = quad(pr)
     R = sparse_factor(q.Hs, q.capped)
     assert np.allclose((R.T @ R).toarray(), q.Hs.toarray(), atol=1e-9)
     assert R.shape[0] <= pr.n_coef

@@ -84,10 +84,10 @@ class _Reduced:
     """The profiled problem over the capped coefficients."""
 
     def __init__(self, problem: Problem):
-        from mixmio.solvers.heuristics import _quad
+        from mixmio.solvers.dfo import quad
         from mixmio.solvers.subset.constrained import IndicatorStructure
 
-        q = _quad(problem)
+        q = quad(problem)
         self.q = q
         st = IndicatorStructure(problem)
         self.st = st
