@@ -346,7 +346,7 @@ _SOLVER_NOISE = ("without GMP - using",)
 
 
 @contextlib.contextmanager
-def _drop_solver_noise(active: bool = True):
+def drop_solver_noise(active: bool = True):
     """Capture what is written to file descriptor 2 during the solve and re-emit it without
     SoPlex's tolerance notices. SoPlex writes them from C++ even when verbose=False (78
     lines on one Pastes fit). Python warnings raised meanwhile are kept and re-emitted in
@@ -536,7 +536,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                with _drop_solver_noise(active=not verbose):
+                with drop_solver_noise(active=not verbose):
                     prob.solve(solver=name, warm_start=True, verbose=verbose, **opts)
         except Exception as exc:  # noqa: BLE001 - solver-specific errors
             if name == "GUROBI" and "SCIP" in miqp_solvers() and (

@@ -90,12 +90,6 @@ class Quad:
         """Support indices: all free coefficients then the selected capped ones (sorted)."""
         return np.concatenate([self.free, np.sort(np.asarray(selected_capped, dtype=int))])
 
-    def feasible_selection(self, sel: np.ndarray) -> bool:
-        mask = np.zeros(self.n_coef, dtype=bool)
-        mask[sel] = True
-        counts = self.member[:, mask].sum(axis=1) if self.member.size else np.zeros(0)
-        return bool(np.all(counts <= self.kvec))
-
 
 def quad(problem: Problem) -> Quad:
     q = _QUAD_CACHE.get(problem)

@@ -166,13 +166,13 @@ def test_solver_noise_on_fd2_is_dropped_and_the_rest_kept():
 
     code = (
         "import os, sys, warnings\n"
-        "from mixmio.solvers.cvxpy_backend import _drop_solver_noise\n"
-        "with _drop_solver_noise():\n"
+        "from mixmio.solvers.cvxpy_backend import drop_solver_noise\n"
+        "with drop_solver_noise():\n"
         "    os.write(2, b'Cannot set feasibility tolerance to small value 1e-12 without GMP"
         " - using 1e-10.\\n')\n"
         "    warnings.warn('kept warning')\n"
         "    os.write(2, b'kept line\\n')\n"
-        "with _drop_solver_noise(active=False):\n"
+        "with drop_solver_noise(active=False):\n"
         "    os.write(2, b'inactive: without GMP - using\\n')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -190,9 +190,9 @@ def test_solver_noise_filter_is_off_outside_the_main_thread():
 
     code = (
         "import os, threading\n"
-        "from mixmio.solvers.cvxpy_backend import _drop_solver_noise\n"
+        "from mixmio.solvers.cvxpy_backend import drop_solver_noise\n"
         "def work():\n"
-        "    with _drop_solver_noise():\n"
+        "    with drop_solver_noise():\n"
         "        os.write(2, b'thread: without GMP - using\\n')\n"
         "t = threading.Thread(target=work); t.start(); t.join()\n"
         "os.write(2, b'after\\n')\n")

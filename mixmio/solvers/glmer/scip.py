@@ -591,7 +591,7 @@ def solve_scip(problem: GlmmProblem, time_limit: float | None = None, mip_gap: f
     """
     from pyscipopt import SCIP_PARAMSETTING
 
-    from mixmio.solvers.cvxpy_backend import _drop_solver_noise
+    from mixmio.solvers.cvxpy_backend import drop_solver_noise
 
     t0 = time.perf_counter()
     ex = _Exact(problem)
@@ -615,7 +615,7 @@ def solve_scip(problem: GlmmProblem, time_limit: float | None = None, mip_gap: f
     m.setParam("limits/absgap", 0.0)
     if time_limit is not None:
         m.setParam("limits/time", max(float(time_limit) - (time.perf_counter() - t0), 0.01))
-    with _drop_solver_noise(not verbose):
+    with drop_solver_noise(not verbose):
         m.optimize()
     st = m.getStatus()
     nodes = int(m.getNNodes())

@@ -94,9 +94,9 @@ class Crossed:
                        for i in range(2))
         self.mu = float(problem.ridge)
         X = np.asarray(problem.X, dtype=float)
-        from mixmio.solvers.lmm.stats import _full_rank_columns
+        from mixmio.solvers.lmm.stats import full_rank_columns
 
-        self.cols = _full_rank_columns(X, X.T @ X)
+        self.cols = full_rank_columns(X, X.T @ X)
         self.Xf = X[:, self.cols]
         Z = sp.csc_matrix(problem.Z)
         self.Zt = (Z[:, : self.K[0]], Z[:, self.K[0]:])

@@ -28,7 +28,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mixmio.solvers.bnb.bestfirst import BestFirst, Node, finish
-from mixmio.solvers.bnb.intercept import _REL, _Ell, hard_directions
+from mixmio.solvers.bnb.intercept import REL, Ell, hard_directions
 from mixmio.solvers.lmm.stats import profile_ols
 from mixmio.solvers.solution import gap_scale, relative_gap
 
@@ -37,7 +37,6 @@ T1 = np.array([0.0, 1.0, 0.0, 1.0])
 T2 = np.array([0.0, 0.0, 1.0, 1.0])
 ALL = np.uint8(15)
 A1, A2, B21, B12 = 0, 1, 2, 3
-_POP = np.array([bin(i).count("1") for i in range(16)])
 _ONLY = np.full(16, -1)
 for _o in range(4):
     _ONLY[1 << _o] = _o
@@ -605,11 +604,11 @@ class SlopeBnB:
         self.V = hard_directions(st)
         self.h = self.V.shape[1]
         self.scale = max(0.5 * st.rr, 1e-300)
-        self.tol = _REL * self.scale
+        self.tol = REL * self.scale
 
     def _ell(self, opt_dec, dec_idx):
         H, g, kappa = self.st.quad(opt_dec, dec_idx)
-        return _Ell(H, g, kappa, self.V)
+        return Ell(H, g, kappa, self.V)
 
     def _form_intervals(self, ells, free, lo, hi):
         st = self.st
@@ -660,7 +659,7 @@ class SlopeBnB:
             if not np.isfinite(L_amb):
                 return "pruned", Ut, allowed, lo, hi, info
             ell1 = self._ell(only[dec], dec)
-            rho1 = Ut - L_amb - ell1.Qmin + tol + _REL * abs(ell1.Qmin)
+            rho1 = Ut - L_amb - ell1.Qmin + tol + REL * abs(ell1.Qmin)
             if rho1 < 0:
                 return "pruned", Ut, allowed, lo, hi, info
             lo, hi = ell1.shadow(rho1, lo, hi)
@@ -719,7 +718,7 @@ class SlopeBnB:
             opt2 = np.concatenate([only[dec], T0])
             idx2 = np.concatenate([dec, free])
             ell2 = self._ell(opt2, idx2)
-            rho2 = Ut + Gam - ell2.Qmin + tol + _REL * abs(ell2.Qmin)
+            rho2 = Ut + Gam - ell2.Qmin + tol + REL * abs(ell2.Qmin)
             if rho2 < 0:
                 return "pruned", Ut, allowed, lo, hi, info
             Qbox2, b2 = ell2.boxmin(lo, hi)
