@@ -323,12 +323,9 @@ def _n_supports(K, k):
     return math.comb(K, min(k, K))
 
 
-def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
-    from itertools import combinations
-
-    cr = Crossed(problem, caps)
-    deadline = None if time_limit is None else t0 + time_limit
-    K, k = cr.K, cr.k
+def _warm_supports(problem, warm, K, k):
+    """The supports (Sa, Sb) of the two terms in a warm start (a Solution, or w over all
+    coefficients or over Z's columns), or None without one or when it breaks a cap."""
     wS = None
     if warm is not None:
         w = np.asarray(warm.w if hasattr(warm, "w") else warm)
@@ -337,6 +334,16 @@ def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
         Sa, Sb = nz[: K[0]].copy(), nz[K[0]:].copy()
         if Sa.sum() <= k[0] and Sb.sum() <= k[1]:
             wS = (Sa, Sb)
+    return wS
+
+
+def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
+    from itertools import combinations
+
+    cr = Crossed(problem, caps)
+    deadline = None if time_limit is None else t0 + time_limit
+    K, k = cr.K, cr.k
+    wS = _warm_supports(problem, warm, K, k)
     counts = [_n_supports(K[1], k[1]), _n_supports(K[0], k[0])]  # enumerate term 1-t -> solve t
     started = _cover_start(cr, counts, deadline)
     best = cr.heuristic(deadline=deadline, warm=wS)
