@@ -407,11 +407,11 @@ def significance_loop(problem, sig, solve_kw: dict, refit: bool = True,
 def _forced_columns(problem) -> set[int]:
     """Indicator indices forced to 1 (single-index ``>= 1`` rows) and those tied to them by
     equality rows (groups)."""
-    from mixmio.problem.holistic.compile import _closure
+    from mixmio.problem.holistic.compile import closure
 
     seeds = {int(c.index[0]) for c in problem.constraints
              if c.sense == ">=" and c.index.size == 1 and c.coef[0] > 0 and c.rhs >= c.coef[0]}
-    return _closure(problem.constraints, seeds) if seeds else set()
+    return closure(problem.constraints, seeds) if seeds else set()
 
 
 def _raise_if_no_solution(solution) -> None:
