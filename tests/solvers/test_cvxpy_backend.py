@@ -56,9 +56,9 @@ def test_gurobi_small_matches_brute_force(formulation):
 
 @pytest.mark.skipif(not HAS_GUROBI, reason="gurobipy not installed")
 def test_gurobi_size_limit_falls_back_to_scip():
-    from mixmio.solvers import _gurobi_full_licence
+    from mixmio.solvers.cvxpy_backend import gurobi_full_licence
 
-    if _gurobi_full_licence():
+    if gurobi_full_licence():
         pytest.skip("full Gurobi licence: no fallback to test")
     pr = make_problem(1, K=150, per=3, p=3, k=150, ridge=1.0)
     with pytest.warns(UserWarning, match="falling back to SCIP"):
