@@ -111,7 +111,7 @@ def test_time_limit_is_honest():
         assert sol.gap > 1e-4
         assert any("time limit" in str(w.message) and f"{sol.gap:.3e}" in str(w.message)
                    and issubclass(w.category, RuntimeWarning) for w in rec)
-        assert sol.info["timed_out"]
+        assert sol.timed_out
     assert sol.solve_time < 30
 
 
@@ -217,4 +217,4 @@ def test_no_feasible_start_still_gives_a_proven_result_or_a_clear_error():
     assert fit.status in ("optimal", "heuristic", "time_limit")
     if fit.status == "optimal":
         assert fit.solution.info["bigM_verified"]
-    assert fit.problem.is_feasible(fit.solution.w, z=fit.solution.info["z"])
+    assert fit.problem.is_feasible(fit.solution.w, z=fit.solution.z)

@@ -136,6 +136,8 @@ def finish(problem, w, bound, mip_gap: float, timed_out: bool, t0: float, nodes:
         log.append(("incumbent", time.perf_counter() - t0, obj))
         log.append(("bound", time.perf_counter() - t0, bound))
     status, msg = certified_status(gap, mip_gap, timed_out, solver, reason=reason)
-    info = dict(info, timed_out=timed_out, mip_gap=mip_gap)
+    info = dict(info, mip_gap=mip_gap)
+    support = info.pop("support", None)  # the engines' selected clusters: a typed field
     return Solution(w=w, objective=obj, best_bound=float(bound), status=status, solver=solver,
-                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)
+                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info,
+                    support=support, timed_out=timed_out, gap_scale=gap_scale(problem))

@@ -110,9 +110,9 @@ def solve_clr(X: np.ndarray, y: np.ndarray, n_clusters: int, *,
     ``"auto"`` (lines when small enough, else bigm); both are exact.  ``highs_options``:
     extra HiGHS options for this solve's MILP (experiments; checked before any work).
 
-    ``Solution.w`` is the K x p coefficient matrix flattened by cluster; ``info`` holds
-    ``labels`` (canonical, -1 for outliers), ``coef``, ``lad`` (per-cluster objective),
-    ``warm_objective``, ``milp_objective``, ``lad_fits`` (LAD LPs solved) and
+    ``Solution.w`` is the K x p coefficient matrix flattened by cluster; ``Solution.labels``
+    (canonical, -1 for outliers), ``coef`` and ``lad`` (per-cluster objective) are typed
+    fields; ``info`` holds the diagnostics ``warm_objective``, ``milp_objective``, ``lad_fits`` (LAD LPs solved) and
     ``duplicate_lines`` (duplicate candidate lines removed).
 
     >>> rng = np.random.default_rng(0)
@@ -224,6 +224,7 @@ def _solution(pr: ClrProblem, labels: np.ndarray, bound: float, status: str, sol
     (certified: :func:`certified_status` of the reported objective's gap) or ``error`` (the
     MILP solver failed: ``error`` with a RuntimeWarning unless the gap is within
     ``mip_gap``)."""
+    timed_out = status == "time_limit"
     coef, lad, obj = objective_of(pr.X, pr.y, labels, pr.n_clusters, pr.outlier_penalty,
                                   pr.coef_box, cache)
     bound = min(bound, obj)
@@ -237,9 +238,9 @@ def _solution(pr: ClrProblem, labels: np.ndarray, bound: float, status: str, sol
     elif status != "heuristic":
         status, cert = certified_status(gap, mip_gap, status == "time_limit", who)
         message = f"{message}; {cert}"
-    info = {"labels": labels, "coef": coef, "lad": lad, "warm_objective": warm_obj,
-            "milp_objective": milp_obj, "lad_fits": cache.fits,
+    info = {"warm_objective": warm_obj, "milp_objective": milp_obj, "lad_fits": cache.fits,
             "duplicate_lines": pr.duplicate_lines}
     return Solution(w=coef.ravel(), objective=obj, best_bound=bound, status=status,
                     solver=solver, solve_time=time.perf_counter() - t0, nodes=nodes,
-                    message=message, info=info)
+                    message=message, info=info, labels=labels, coef=coef, lad=lad,
+                    timed_out=timed_out, gap_scale=gap_scale(pr))

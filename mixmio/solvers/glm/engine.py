@@ -38,7 +38,7 @@ from mixmio.solvers.engines import accepted_names
 from mixmio.solvers.glm.bounds import check_separation
 from mixmio.solvers.glm.heuristics import Fits, _dfo, warm_start
 from mixmio.solvers.glm.logistic import lipschitz, nll, node_quantities
-from mixmio.solvers.solution import Solution, certified_status, relative_gap
+from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
 __all__ = ["GlmProblem", "SOLVERS", "solve_glm", "run_glm"]
 
@@ -128,8 +128,9 @@ def _finish(pr: GlmProblem, fits: Fits, bound: float, key: str, name: str, t0: f
         warnings.warn(f"{name}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
     else:
         status, msg = certified_status(gap, mip_gap, timed_out, name)
-    info = dict(info, support=sorted(fits.best_key), fits=fits.n_fits, timed_out=timed_out,
-                nll=nll(pr.X @ beta + pr.offset, pr.y))
+    info = dict(info, fits=fits.n_fits, nll=nll(pr.X @ beta + pr.offset, pr.y))
     nodes = info.get("nodes", info.get("iterations"))
     return Solution(w=beta, objective=float(val), best_bound=bound, status=status, solver=name,
-                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)
+                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info,
+                    support=np.array(sorted(fits.best_key), dtype=int), timed_out=timed_out,
+                    gap_scale=gap_scale(pr))
