@@ -112,8 +112,8 @@ def solve_clr(X: np.ndarray, y: np.ndarray, n_clusters: int, *,
 
     ``Solution.w`` is the K x p coefficient matrix flattened by cluster; ``Solution.labels``
     (canonical, -1 for outliers), ``coef`` and ``lad`` (per-cluster objective) are typed
-    fields; ``info`` holds the diagnostics ``warm_objective``, ``milp_objective``, ``lad_fits`` (LAD LPs solved) and
-    ``duplicate_lines`` (duplicate candidate lines removed).
+    fields; ``info`` holds the diagnostics ``warm_objective``, ``milp_objective``,
+    ``lad_fits`` (LAD LPs solved) and ``duplicate_lines`` (duplicate candidate lines removed).
 
     >>> rng = np.random.default_rng(0)
     >>> x = rng.uniform(0, 10, 12)
