@@ -77,7 +77,20 @@ def check_solver(solver: str) -> str:
 def solve(problem: Problem, solver: str = "auto", time_limit: float | None = None,
           mip_gap: float = 1e-4, warm_start: bool = True, random_state=None,
           verbose: bool = False, formulation: str = "bigm", warm=None) -> Solution:
-    """Solve the ℓ0-capped ridge least-squares problem.
+    """Solve the ℓ0-capped ridge least-squares problem with an engine of the registry
+    (:data:`mixmio.solvers.engines.ENGINES`).
+
+    ``solver``: ``"auto"`` (the first engine of the list that applies, see the module
+    docstring) or a name, matched case-insensitively.  Canonical names: mixmio's own engines
+    in lower case (``"bnb-intercept"``, ``"bnb-slopes"``, ``"bnb-crossed"``, together
+    ``"bnb"``; ``"subset"``; ``"heuristic"``), outside solvers as CVXPY spells them
+    (``"SCIP"``, ``"GUROBI"``, ...).  The same scheme names the engines of mio_glm (``"bnb"``,
+    ``"oa"``, ``"heuristic"``), mio_glmer (``"bnb"``, ``"SCIP"``, ``"heuristic"``) and mio_clr
+    (``"HIGHS"``, ``"GUROBI"``, ``"heuristic"``).  Old spellings stay accepted: ``"engine"``
+    (= ``"bnb"``), ``"mixmio-glmer-bnb"``, lower-case ``"scip"`` / ``"highs"`` / ``"gurobi"``.
+    A named engine that does not apply raises ``ValueError`` with its reason.
+    ``verbose``: show the engines' progress lines (the ``mixmio`` logger at INFO) and the
+    CVXPY solver's log on stderr.
 
     ``warm``: a previous Solution or a boolean support mask over w (e.g. the full-data support
     reused by bootstrap replicates or a path over k); it is polished and handed to the backend

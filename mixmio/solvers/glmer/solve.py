@@ -49,5 +49,8 @@ def solve_glmm(problem: GlmmProblem, solver: str = "auto", time_limit: float | N
                 "term with one cap and no constraints other than ForceInclude / Exclude of "
                 "clusters; use solver='auto' or 'SCIP' for this model") from exc
         raise
-    return engine.run(problem, time_limit=time_limit, mip_gap=mip_gap, warm=warm,
-                      seed=random_state, verbose=verbose)
+    from mixmio._runtime import verbose_logging
+
+    with verbose_logging(verbose):
+        return engine.run(problem, time_limit=time_limit, mip_gap=mip_gap, warm=warm,
+                          seed=random_state, verbose=verbose)
