@@ -31,6 +31,7 @@ A new engine is one new entry in :data:`ENGINES` (the contract test
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -157,13 +158,20 @@ def _no_reason(problem) -> str | None:
     return None
 
 
+@functools.cache
+def _cvxpy_miqp() -> tuple[str, ...]:
+    """The installed CVXPY MIQP solvers, asked once per process (``cp.installed_solvers()``
+    costs about 5 ms, and auto may ask for several engines on every solve)."""
+    if importlib.util.find_spec("cvxpy") is None:
+        return ()
+    from mixmio.solvers.cvxpy_backend import miqp_solvers
+
+    return tuple(miqp_solvers())
+
+
 def _cvxpy_installed(name: str):
     def installed() -> bool:
-        if importlib.util.find_spec("cvxpy") is None:
-            return False
-        from mixmio.solvers.cvxpy_backend import miqp_solvers
-
-        return name in miqp_solvers()
+        return name in _cvxpy_miqp()
 
     return installed
 
@@ -184,12 +192,12 @@ def _cvxpy_run(name: str):
 def _gurobi_size_rule(problem: Problem, options: dict) -> str | None:
     """Gurobi's pip licence: a quadratic model may have at most 200 variables.  Larger models
     go to SCIP when it is installed (without SCIP, Gurobi still runs, as before)."""
-    from mixmio.solvers.cvxpy_backend import gurobi_full_licence, miqp_solvers
+    from mixmio.solvers.cvxpy_backend import gurobi_full_licence
 
     n_ind = int(np.asarray(problem.capped).size)
     perspective = options.get("formulation", "bigm") == "perspective"
     n_vars = problem.n_coef + n_ind * (2 if perspective else 1)
-    if n_vars <= 200 or "SCIP" not in miqp_solvers() or gurobi_full_licence():
+    if n_vars <= 200 or "SCIP" not in _cvxpy_miqp() or gurobi_full_licence():
         return None
     return f"{n_vars} variables exceed the size-limited licence's 200 (SCIP takes it)"
 
