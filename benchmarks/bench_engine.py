@@ -244,7 +244,7 @@ def main(argv=None):
         pr, gamma, codes = make_intercept_data(K, rows, p, frac, effect, random_state=seed, k=k)
         wall, sol = run_engine(pr, time_limit=time_limit, log=log)
         true = set(np.flatnonzero(gamma))
-        found = set(sol.info["support"].tolist())
+        found = set(sol.support.tolist())
         note = f"true clusters found {len(true & found)}/{len(true)}"
         record(case, "mixmio-bnb", K, pr.n, p, pr.caps[0].k, wall, sol.objective, sol.gap,
                sol.status, sol.nodes, note)

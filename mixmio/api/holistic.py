@@ -500,7 +500,7 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
                             random_state=random_state)
             if sol.status == "infeasible" or not np.isfinite(sol.objective):
                 continue
-            prev_z = sol.info.get("z", sol.w != 0)
+            prev_z = sol.z if sol.z is not None else sol.w != 0
             beta = to_original(sol.w)
             val = _r2(yva, Xva @ beta)
             supp = tuple(int(j) for j in sel[np.asarray(prev_z)[sel]])

@@ -180,7 +180,7 @@ def _lmer_fit(prepared: _LmerPrepared, k, settings: dict, base=None,
 
         # O(n p) products and p x p algebra: a spinning BLAS worker only slows them down
         with single_thread():
-            w = refit_if_feasible(problem, w, z=solution.info.get("z"))
+            w = refit_if_feasible(problem, w, z=solution.z)
     return MioLmerResult(prepared.design, problem, solution, w, settings["mip_gap"],
                          settings["refit"])
 
@@ -273,7 +273,7 @@ def mio_lm(formula: str, data: pd.DataFrame, k: int | None,
     if refit:
         from mixmio.results.refit import refit_if_feasible
 
-        w = refit_if_feasible(problem, w, z=solution.info.get("z"))
+        w = refit_if_feasible(problem, w, z=solution.z)
     shrunk = [names[j] for j in sorted(_forced_columns(problem)) if j < len(names) and w[j] == 0]
     if shrunk:
         import warnings
@@ -367,7 +367,7 @@ def significance_loop(problem, sig, solve_kw: dict, refit: bool = True,
                 return (*kept[:2], rounds, kept[2])
             return problem, solution, rounds, None
         idx = problem.caps[0].index
-        z = solution.info.get("z")
+        z = solution.z
         on = (solution.w[idx] != 0) if z is None else (np.asarray(z)[idx] | (solution.w[idx]
                                                                              != 0))
         S = idx[on]

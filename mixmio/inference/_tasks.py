@@ -308,7 +308,7 @@ def replicate_out(ctx: _Context, problem: Problem, sol, colmap) -> _Out:
     if not getattr(problem, "base", problem).is_feasible(w):  # a GlmmProblem: its base's caps
         return _Out(None, status, "solver returned coefficients that break a cap")
     if ctx.refit:  # the fit's own rule (mio_lmer / mio_lm)
-        w = refit_if_feasible(problem, w, z=sol.info.get("z"))
+        w = refit_if_feasible(problem, w, z=sol.z)
         if not np.all(np.isfinite(w)):
             return _Out(None, status, "refit on the selected support is not finite")
     # a fixed-effect column that is all zero in the replicate (e.g. a factor level whose only

@@ -248,7 +248,7 @@ def plot_clusters(fit, x: str | None = None, ax: Axes | None = None) -> Figure:
     X = np.asarray(fit.problem.X, dtype=float)
     y = np.asarray(fit.design.y, dtype=float)
     off = np.asarray(fit.design.offset, dtype=float)
-    labels = np.asarray(fit.solution.info["labels"])
+    labels = np.asarray(fit.solution.labels)
     coef = fit.coef.to_numpy(dtype=float)
     xv = X[:, j]
     grid = np.array([xv.min(), xv.max()])

@@ -84,7 +84,7 @@ class MioClrResult(CertificateMixin):
     # ------------------------------------------------------------------ estimates
     @property
     def _labels(self) -> np.ndarray:
-        return np.asarray(self.solution.info["labels"])
+        return np.asarray(self.solution.labels)
 
     @property
     def labels_(self) -> pd.Series:
@@ -104,7 +104,7 @@ class MioClrResult(CertificateMixin):
     @property
     def coef(self) -> pd.DataFrame:
         """Coefficients, one row per cluster (NaN for an empty cluster)."""
-        C = np.array(self.solution.info["coef"], dtype=float)
+        C = np.array(self.solution.coef, dtype=float)
         C[self.sizes.to_numpy() == 0] = np.nan
         return pd.DataFrame(C, index=pd.RangeIndex(self.n_clusters, name="cluster"),
                             columns=self.terms)
@@ -119,7 +119,7 @@ class MioClrResult(CertificateMixin):
     @property
     def cluster_objective(self) -> pd.Series:
         """Sum of absolute residuals of each cluster's members to its line."""
-        return pd.Series(np.asarray(self.solution.info["lad"], dtype=float),
+        return pd.Series(np.asarray(self.solution.lad, dtype=float),
                          index=pd.RangeIndex(self.n_clusters, name="cluster"), name="lad")
 
     @property
@@ -183,7 +183,7 @@ class MioClrResult(CertificateMixin):
         return self.bse
 
     def _predict_matrix(self, X: np.ndarray) -> np.ndarray:
-        return X @ np.asarray(self.solution.info["coef"], dtype=float).T
+        return X @ np.asarray(self.solution.coef, dtype=float).T
 
     def predict(self, newdata: pd.DataFrame | None = None) -> pd.DataFrame:
         """Predictions of every cluster's line (one column per cluster).

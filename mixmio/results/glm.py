@@ -94,7 +94,7 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
 
     @property
     def _support_columns(self) -> np.ndarray:
-        units = self.solution.info.get("support", [])
+        units = self.solution.support if self.solution.support is not None else []
         return self.problem.columns_of(units)
 
     @property

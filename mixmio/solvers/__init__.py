@@ -1,18 +1,23 @@
-"""The solve stage: ``Problem`` (+ warm start) -> ``Solution``.
+"""The solve stage: a problem (+ warm start) -> ``Solution``.
 
-Public entry point :func:`solve`.  Backends:
+Public entry point :func:`solve`.  The engines are the records of
+:data:`mixmio.solvers.engines.ENGINES`, one ordered list for every problem type; :func:`solve`
+runs the least-squares :class:`~mixmio.problem.Problem` (mio_lmer, mio_lm, holistic
+regression) through it.  Names (case-insensitive; the registry's module docstring has the
+scheme shared by every family):
 
-- ``"heuristic"``: :func:`mixmio.solvers.heuristics.warm_start` only (no certificate);
-- ``"engine"``: the specialised exact engine ``mixmio.solvers.lmm.intercept`` (when present);
-- ``"subset"``: the exact best-subset branch-and-bound :mod:`mixmio.solvers.subset.engine`
+- ``"bnb-intercept"``, ``"bnb-slopes"``, ``"bnb-crossed"`` (together ``"bnb"``, old alias
+  ``"engine"``): the specialised exact engines of ``mixmio.solvers.lmm``;
+- ``"subset"``: the exact best-subset branch and bound :mod:`mixmio.solvers.subset.engine`
   (fixed-effects-only problems: one cap on beta, optional linear rows on the indicators and an
   optional l1 term);
-- any installed CVXPY mixed-integer quadratic solver (``"SCIP"``, ``"GUROBI"``, ...) through
-  :func:`mixmio.solvers.cvxpy_backend.solve_cvxpy`;
-- ``"auto"``: the intercept engine when it is importable and ``applies(problem)`` (problems with
-  holistic parts -- linear rows, sign caps, an l1 term -- only if the engine declares
-  ``accepts_constraints``); else the subset engine when it applies; otherwise Gurobi when its
-  licence allows the model size, else SCIP.  ``Solution.solver`` names the engine that ran.
+- ``"heuristic"``: :func:`mixmio.solvers.heuristics.warm_start` only (no certificate);
+- any installed CVXPY mixed-integer quadratic solver, spelled as CVXPY spells it (``"SCIP"``,
+  ``"GUROBI"``, ``"MOSEK"``, ...) through :func:`mixmio.solvers.cvxpy_backend.solve_cvxpy`;
+- ``"auto"``: the first engine of the list that applies: an exact lmm engine (except the
+  crossed engine on small models, which a general MIQP solver certifies faster), else the
+  subset engine, otherwise Gurobi when its licence allows the model size, else SCIP.
+  ``Solution.solver`` names the engine that ran.
 """
 
 from __future__ import annotations
@@ -49,54 +54,43 @@ def _validate(problem: Problem) -> None:
             raise ValueError("l1 must hold one finite non-negative weight per coefficient")
 
 
-def _subset_engine():
-    from mixmio.solvers.subset import engine as subset_engine
-
-    return subset_engine
-
-
-def _engine():
-    try:
-        from mixmio.solvers.lmm import intercept as intercept_engine
-    except ImportError:
-        return None
-    if not (hasattr(intercept_engine, "applies") and hasattr(intercept_engine, "solve_engine")):
-        return None
-    return intercept_engine
-
-
-def _gurobi_full_licence() -> bool:
-    from mixmio.solvers.cvxpy_backend import gurobi_full_licence
-
-    return gurobi_full_licence()
-
-
 def installed_solvers() -> list[str]:
-    """Names accepted by :func:`solve` on this machine."""
-    from mixmio.solvers.cvxpy_backend import miqp_solvers
+    """Names accepted by :func:`solve` on this machine (from the engine registry)."""
+    from mixmio.solvers.engines import installed_names
 
-    names = ["auto", "heuristic", "subset"] + miqp_solvers()
-    if _engine() is not None:
-        names.insert(1, "engine")
-    return names
+    return installed_names(Problem)
 
 
 def check_solver(solver: str) -> str:
-    """The solver's name, checked: ``auto``, ``heuristic``, ``engine``, ``subset`` or an
-    installed CVXPY mixed-integer solver (else ValueError listing the installed ones)."""
-    name = str(solver)
-    if name.lower() in ("auto", "heuristic", "engine", "subset"):
-        return name
-    # cvxpy is imported only when a CVXPY backend may run (it costs ~1.5 s per process)
-    from mixmio.solvers import cvxpy_backend
+    """The solver's name, checked against the engine registry: ``auto`` or the name (or an
+    alias) of an installed engine for a least-squares Problem; a CVXPY solver's name comes
+    back as CVXPY spells it (upper case).  Else ValueError listing the installed ones."""
+    from mixmio.solvers.engines import check_name, engines_for
 
-    return cvxpy_backend._check_solver(name)
+    name = check_name(solver, Problem)
+    for e in engines_for(Problem):
+        if e.answers_to(name) and e.name.isupper():
+            return e.name
+    return name
 
 
 def solve(problem: Problem, solver: str = "auto", time_limit: float | None = None,
           mip_gap: float = 1e-4, warm_start: bool = True, random_state=None,
           verbose: bool = False, formulation: str = "bigm", warm=None) -> Solution:
-    """Solve the ℓ0-capped ridge least-squares problem.
+    """Solve the ℓ0-capped ridge least-squares problem with an engine of the registry
+    (:data:`mixmio.solvers.engines.ENGINES`).
+
+    ``solver``: ``"auto"`` (the first engine of the list that applies, see the module
+    docstring) or a name, matched case-insensitively.  Canonical names: mixmio's own engines
+    in lower case (``"bnb-intercept"``, ``"bnb-slopes"``, ``"bnb-crossed"``, together
+    ``"bnb"``; ``"subset"``; ``"heuristic"``), outside solvers as CVXPY spells them
+    (``"SCIP"``, ``"GUROBI"``, ...).  The same scheme names the engines of mio_glm (``"bnb"``,
+    ``"oa"``, ``"heuristic"``), mio_glmer (``"bnb"``, ``"SCIP"``, ``"heuristic"``) and mio_clr
+    (``"HIGHS"``, ``"GUROBI"``, ``"heuristic"``).  Old spellings stay accepted: ``"engine"``
+    (= ``"bnb"``), ``"mixmio-glmer-bnb"``, lower-case ``"scip"`` / ``"highs"`` / ``"gurobi"``.
+    A named engine that does not apply raises ``ValueError`` with its reason.
+    ``verbose``: show the engines' progress lines (the ``mixmio`` logger at INFO) and the
+    CVXPY solver's log on stderr.
 
     ``warm``: a previous Solution or a boolean support mask over w (e.g. the full-data support
     reused by bootstrap replicates or a path over k); it is polished and handed to the backend
@@ -114,52 +108,17 @@ def solve(problem: Problem, solver: str = "auto", time_limit: float | None = Non
     >>> sol.status, sol.solver
     ('optimal', 'mixmio-bnb')
     """
-    from mixmio.solvers.heuristics import warm_start as _heuristic
+    from mixmio._runtime import verbose_logging
+    from mixmio.solvers.engines import select
 
     _validate(problem)
-    name = check_solver(solver)
-    key = name.lower()
+    check_solver(solver)
     mask = _warm_mask(problem, warm)
-    eng = _engine() if key in ("auto", "engine") else None
-    if eng is not None and not (eng.applies(problem) and (
-            problem.is_plain or getattr(eng, "accepts_constraints", False))):
-        eng = None
-    if eng is not None and key == "auto" and _prefer_cvxpy(eng, problem):
-        eng = None
-    sub = _subset_engine() if key in ("auto", "subset") and eng is None else None
-    if sub is not None and not sub.applies(problem):
-        if key == "subset":
-            raise ValueError("the subset engine does not apply to this problem: "
-                             f"{sub.why_not(problem)}")
-        sub = None
-    if eng is not None:  # the engines only need the support; they fit it themselves
-        from mixmio.solvers.bnb.bestfirst import VERBOSE
-
-        token = VERBOSE.set(bool(verbose))  # progress lines from the branch and bound
-        try:
-            return eng.solve_engine(problem, time_limit=time_limit, mip_gap=mip_gap, warm=mask)
-        finally:
-            VERBOSE.reset(token)
-    warm = _polished(problem, mask)
-    if sub is not None:
-        return sub.solve_subset(problem, time_limit=time_limit, mip_gap=mip_gap,
-                                warm_start=warm_start, random_state=random_state, warm=warm)
-    if key == "engine":
-        raise ValueError("the intercept engine is not available or does not apply to this "
-                         f"problem; installed solvers: {installed_solvers()}")
-    heur = _heuristic(problem, random_state=random_state) \
-        if (warm is None or warm_start or key == "heuristic") else None
-    if warm is None or (heur is not None and heur.objective < warm.objective):
-        warm = heur
-    if key == "heuristic":
-        return warm
-    if key == "auto":
-        name = _auto_cvxpy_solver(problem, formulation)
-    from mixmio.solvers import cvxpy_backend
-
-    return cvxpy_backend.solve_cvxpy(problem, solver=name, time_limit=time_limit,
-                                     mip_gap=mip_gap, warm=warm, formulation=formulation,
-                                     verbose=verbose)
+    engine = select(problem, solver, {"formulation": formulation})
+    with verbose_logging(verbose):
+        return engine.run(problem, time_limit=time_limit, mip_gap=mip_gap, warm=mask,
+                          seed=random_state, warm_start=warm_start, formulation=formulation,
+                          verbose=verbose)
 
 
 def _warm_mask(problem: Problem, warm) -> np.ndarray | None:
@@ -171,38 +130,3 @@ def _warm_mask(problem: Problem, warm) -> np.ndarray | None:
     if mask.shape != (problem.n_coef,):
         raise ValueError(f"warm must be a Solution or a boolean mask of length {problem.n_coef}")
     return mask if problem.is_feasible(mask.astype(float)) else None
-
-
-def _polished(problem: Problem, mask: np.ndarray | None) -> Solution | None:
-    """The support refitted (ridge) as an incumbent Solution, for the backends that need a
-    feasible objective value (CVXPY's big-M bounds, the subset engine's first incumbent)."""
-    if mask is None:
-        return None
-    from mixmio.solvers.heuristics import polish
-
-    w, obj = polish(problem, mask)
-    return Solution(w=w, objective=obj, best_bound=0.0, status="heuristic", solver="warm",
-                    solve_time=0.0)
-
-
-def _prefer_cvxpy(eng, problem: Problem) -> bool:
-    """Small crossed/nested models: a general MIQP solver certifies them faster than the
-    crossed engine, whose bound is built for many levels (benchmarks/ENGINE.md section 8)."""
-    found = eng.structure(problem) if hasattr(eng, "structure") else None
-    return bool(found) and found[0] == "crossed" and problem.n_coef + len(problem.capped) <= 400
-
-
-def _auto_cvxpy_solver(problem: Problem, formulation: str) -> str:
-    from mixmio.solvers.cvxpy_backend import miqp_solvers
-
-    avail = miqp_solvers()
-    if "GUROBI" in avail:
-        n_ind = int(np.asarray(problem.capped).size)
-        n_vars = problem.n_coef + n_ind * (2 if formulation == "perspective" else 1)
-        if n_vars <= 200 or _gurobi_full_licence():
-            return "GUROBI"
-    if "SCIP" in avail:
-        return "SCIP"
-    if avail:
-        return avail[0]
-    raise ValueError("no mixed-integer quadratic solver installed (install pyscipopt for SCIP)")

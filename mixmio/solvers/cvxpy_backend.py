@@ -524,7 +524,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
         attempts += 1
         remaining = _remaining(time_limit, t0)
         prob, w, z = _build(problem, Hq, c, const, persp_idx, M, name,
-                            warm.w if warm_ok else None, warm.info.get("z"))
+                            warm.w if warm_ok else None, warm.z)
         opts = _solver_opts(name, remaining, mip_gap, absgap)
         t_solve = time.perf_counter()
         try:
@@ -539,7 +539,7 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
             # CVXPY raises when SCIP stops on time without a solution: the clock tells
             clock = remaining is not None and time.perf_counter() - t_solve >= 0.95 * remaining
             text = f"{type(exc).__name__}: {exc}"
-            info.update(timed_out=clock, mip_gap=mip_gap)
+            info.update(mip_gap=mip_gap)
             if clock:
                 status, msg = certified_status(gap_w, mip_gap, True, name)
                 text = f"{name} hit the time limit before finding a solution ({text}); " \
@@ -549,7 +549,8 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
                                                failure=f"{name} failed: {text}")
             return Solution(w=warm.w, objective=warm.objective, best_bound=bound_w,
                             status=status, solver=f"cvxpy-{name}",
-                            solve_time=time.perf_counter() - t0, message=text, info=info)
+                            solve_time=time.perf_counter() - t0, message=text, info=info,
+                            timed_out=clock, gap_scale=gap_scale(problem))
         outcome, bound_raw, primal_raw, nodes, raw = _read_outcome(prob, name)
         if w.value is None:
             import cvxpy as cp
@@ -563,10 +564,10 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
                                 status="infeasible", solver=f"cvxpy-{name}",
                                 solve_time=time.perf_counter() - t0, nodes=nodes,
                                 message="the solver proved the constraints infeasible",
-                                info=info)
+                                info=info, gap_scale=gap_scale(problem))
             bound_w = _warm_bound(warm)
             gap_w = relative_gap(warm.objective, bound_w, gap_scale(problem))
-            info.update(timed_out=outcome == _TIMED_OUT, mip_gap=mip_gap)
+            info.update(mip_gap=mip_gap)
             if outcome == _TIMED_OUT:
                 status, msg = certified_status(gap_w, mip_gap, True, name)
                 msg = f"{name} hit the time limit before finding a solution; returning the " \
@@ -578,7 +579,8 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
             return Solution(w=warm.w, objective=warm.objective, best_bound=bound_w,
                             status=status, solver=f"cvxpy-{name}",
                             solve_time=time.perf_counter() - t0, nodes=nodes,
-                            message=f"solver status {raw}; {msg}", info=info)
+                            message=f"solver status {raw}; {msg}", info=info,
+                            timed_out=outcome == _TIMED_OUT, gap_scale=gap_scale(problem))
         wv = np.asarray(w.value, dtype=float).ravel()
         zval, on = _read_point(z, q)
         # bound verification for heuristic M
@@ -608,8 +610,7 @@ def _polished(problem, name, prob, res, q, wv, zval, on, warm, warm_ok, M, verif
         w_pol, obj_pol = wv, problem.objective(wv)
     if warm_ok and obj_pol > warm.objective:  # solver ended worse than its start
         w_pol, obj_pol = warm.w, warm.objective
-        z_out = warm.info.get("z", warm.w != 0)
-    info["z"] = z_out
+        z_out = warm.z if warm.z is not None else warm.w != 0
     box_proven = bool(np.all(verified))
     if not box_proven:
         # bounds guessed from a start without a finite objective: prove them now from this
@@ -622,7 +623,7 @@ def _polished(problem, name, prob, res, q, wv, zval, on, warm, warm_ok, M, verif
             rest = None if time_limit is None else max(
                 0.01, float(time_limit) - (time.perf_counter() - t0))
             start = Solution(w=w_pol, objective=obj_pol, best_bound=0.0, status="heuristic",
-                             solver=f"cvxpy-{name}", solve_time=0.0, info={"z": z_out})
+                             solver=f"cvxpy-{name}", solve_time=0.0, z=z_out)
             return solve_cvxpy(problem, name, rest, mip_gap, start, formulation, verbose)
     bound = -np.inf  # no certificate unless the solver's bound can be read
     if bound_raw is not None and offset is not None and np.isfinite(bound_raw + offset):
@@ -637,13 +638,13 @@ def _polished(problem, name, prob, res, q, wv, zval, on, warm, warm_ok, M, verif
     else:
         status, msg = _status_of(outcome, gap, mip_gap, name, raw, np.isfinite(bound))
         messages.append(msg)
-    info["timed_out"] = outcome == _TIMED_OUT
     info["mip_gap"] = mip_gap
     info.update({"attempts": attempts, "raw_status": str(raw), "solver_objective":
                  None if prob.value is None else float(prob.value)})
     return Solution(w=w_pol, objective=obj_pol, best_bound=float(bound), status=status,
                     solver=f"cvxpy-{name}", solve_time=time.perf_counter() - t0, nodes=nodes,
-                    message="; ".join(messages), info=info)
+                    message="; ".join(messages), info=info, z=z_out,
+                    timed_out=outcome == _TIMED_OUT, gap_scale=gap_scale(problem))
 
 
 def _check_args(problem: Problem, formulation: str) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 
 from mixmio.problem import Problem
 from mixmio.solvers.dfo import quad, search
-from mixmio.solvers.solution import Solution
+from mixmio.solvers.solution import Solution, gap_scale
 
 __all__ = ["polish", "warm_start"]
 
@@ -100,6 +100,6 @@ def warm_start(problem: Problem, random_state=None, n_starts: int = 5, max_iter:
         w=w, objective=obj, best_bound=0.0, status="heuristic", solver="heuristic",
         solve_time=time.perf_counter() - t0,
         message="discrete first-order method + polish + swap search (no certificate)",
-        info={"n_supports": len(seen), "moves": total_moves,
-              "support": np.flatnonzero(w != 0)},
+        info={"n_supports": len(seen), "moves": total_moves},
+        support=np.flatnonzero(w != 0), gap_scale=gap_scale(problem),
     )

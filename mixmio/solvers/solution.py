@@ -108,6 +108,26 @@ def certified_status(gap: float, mip_gap: float, timed_out: bool, solver: str, *
 
 @dataclass(frozen=True)
 class Solution:
+    """What every engine returns.
+
+    Typed fields beyond the objective, bound and status (None when the engine has no such
+    thing):
+
+    - ``z``: the indicator values, a bool array over ``w`` (True where a coefficient is
+      allowed to be non-zero); engines with linear rows on the indicators report it, since a
+      selected coefficient may be exactly zero;
+    - ``support``: the selected units as integer indices, in the engine's own units (clusters
+      over gamma for the lmm engines, units for the GLM engines, coefficients over ``w`` for
+      the heuristic and the subset engine);
+    - ``labels``, ``coef``, ``lad``: clusterwise regression's canonical labels (-1 for an
+      outlier), K x p coefficients and per-cluster LAD objective;
+    - ``timed_out``: the search stopped at its time (or node) limit;
+    - ``gap_scale``: the problem's null objective (:func:`gap_scale`), which floors the
+      denominator of :attr:`gap` as it floors the engines' certificates.
+
+    ``info`` holds only engine-specific diagnostics (counts, methods, partial bounds) that
+    the results never read."""
+
     w: np.ndarray  # [beta; gamma]
     objective: float
     best_bound: float
@@ -117,7 +137,14 @@ class Solution:
     nodes: int | None = None
     message: str = ""
     info: dict = field(default_factory=dict)
+    z: np.ndarray | None = None
+    support: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    coef: np.ndarray | None = None
+    lad: np.ndarray | None = None
+    timed_out: bool | None = None
+    gap_scale: float = 0.0
 
     @property
     def gap(self) -> float:
-        return relative_gap(self.objective, self.best_bound)
+        return relative_gap(self.objective, self.best_bound, self.gap_scale)

@@ -47,7 +47,7 @@ def _check(pr, sol):
     assert sol.objective <= best + MIP_GAP * abs(best) + 1e-9
     assert sol.objective >= best - 1e-9 * abs(best) - 1e-12
     assert sol.objective == pytest.approx(pr.objective(sol.w), rel=1e-12, abs=1e-12)
-    z = sol.info["z"]
+    z = sol.z
     assert z.dtype == bool and z.shape == sol.w.shape
     assert np.all(sol.w[~z] == 0) or np.all(sol.w[pr.p:][~z[pr.p:]] == 0)
     assert int(z[pr.p:].sum()) <= pr.caps[0].k

@@ -50,7 +50,7 @@ def _check_certified(problem, sol, best):
     assert sol.objective == pytest.approx(problem.objective(sol.w), rel=1e-12)
     assert orc.objective(problem, sol.w) == pytest.approx(sol.objective, rel=1e-10)
     # a feasible point: caps, sign caps, rows (with the returned indicators)
-    assert problem.base.is_feasible(sol.w, z=sol.info["z"])
+    assert problem.base.is_feasible(sol.w, z=sol.z)
     # never better than the exact optimum, within mip_gap of it; the bound is below it
     assert sol.objective >= best * (1 - 1e-9)
     assert sol.objective <= best * (1 + MIP_GAP)
@@ -107,8 +107,8 @@ def test_scip_forced_and_excluded_clusters():
     problem = _problem("poisson-force-exclude")
     sol = solve_scip(problem)
     g0, g1 = problem.base.caps[0].index[:2]      # levels g0 (excluded), g1 (forced)
-    assert sol.w[g0] == 0.0 and not sol.info["z"][g0]
-    assert sol.info["z"][g1]
+    assert sol.w[g0] == 0.0 and not sol.z[g0]
+    assert sol.z[g1]
 
 
 def test_scip_warm_start_and_mask():
@@ -134,7 +134,7 @@ def test_scip_time_limit_is_honest():
     assert sol.status == "time_limit"
     assert sol.gap > 1e-9
     assert not np.isfinite(sol.best_bound) or sol.best_bound <= sol.objective
-    assert problem.base.is_feasible(sol.w, z=sol.info["z"])
+    assert problem.base.is_feasible(sol.w, z=sol.z)
     assert sol.objective == pytest.approx(problem.objective(sol.w), rel=1e-12)
 
 

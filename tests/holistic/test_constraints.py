@@ -21,7 +21,7 @@ from tests.oracles import brute_force
 
 
 def _z(fit):
-    z = fit.solution.info.get("z")
+    z = fit.solution.z
     return (fit.solution.w != 0) if z is None else np.asarray(z, dtype=bool)
 
 

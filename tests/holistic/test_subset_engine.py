@@ -66,7 +66,7 @@ def test_engine_l1_and_rows_match_brute_force(seed, gamma):
     # (a second-best support may lie within the gap); 1e-6 below: the l1 fits' accuracy
     assert best * (1 - 1e-6) - 1e-8 <= sol.objective <= best * (1 + 1e-4) + 1e-8
     assert sol.best_bound <= best * (1 + 1e-6) + 1e-8
-    assert pr.is_feasible(sol.w, z=sol.info["z"])
+    assert pr.is_feasible(sol.w, z=sol.z)
 
 
 def test_engine_agrees_with_cvxpy():

@@ -178,7 +178,7 @@ def test_scip_normal_path_is_optimal_against_brute_force(tiny):
     assert sol.objective == pytest.approx(best, rel=1e-7)
     assert sol.best_bound <= best * (1 + 1e-9)
     assert np.array_equal(sol.w[pr.capped] != 0, mask[pr.capped])
-    assert sol.info["timed_out"] is False
+    assert sol.timed_out is False
 
 
 def test_solver_claiming_optimal_with_a_large_gap_is_not_optimal(monkeypatch, tiny):
@@ -208,7 +208,7 @@ def test_time_limit_outcome_says_time_limit_with_warning_and_gap(monkeypatch, ti
         sol = cb.solve_cvxpy(pr, solver="SCIP", time_limit=30)
     assert sol.status == "time_limit"
     assert sol.gap == pytest.approx(0.05, rel=1e-3)
-    assert "5.0" in sol.message and sol.info["timed_out"] is True
+    assert "5.0" in sol.message and sol.timed_out is True
     assert pr.is_feasible(sol.w)
 
 
@@ -240,7 +240,7 @@ def test_solver_error_gives_error_with_warning(monkeypatch, tiny):
     _raise_from_solve(monkeypatch)
     with pytest.warns(RuntimeWarning, match="SCIP failed"):
         sol = cb.solve_cvxpy(pr, solver="SCIP")
-    assert sol.status == "error" and sol.gap > 1e-4 and sol.info["timed_out"] is False
+    assert sol.status == "error" and sol.gap > 1e-4 and sol.timed_out is False
     assert np.isfinite(sol.objective) and pr.is_feasible(sol.w)  # the warm start
 
 
@@ -250,7 +250,7 @@ def test_time_limit_without_a_solution_returns_the_warm_start_as_time_limit(monk
     with pytest.warns(RuntimeWarning, match="time limit"):
         sol = cb.solve_cvxpy(pr, solver="SCIP", time_limit=0.25)
     assert sol.status == "time_limit" and sol.best_bound == 0.0
-    assert sol.gap == pytest.approx(1.0) and sol.info["timed_out"] is True
+    assert sol.gap == pytest.approx(1.0) and sol.timed_out is True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_subset_normal_path_is_optimal_against_brute_force(seed, k, l1, mip_gap)
     assert sol.status == "optimal" and sol.gap <= mip_gap
     assert sol.best_bound <= best + 1e-7 * abs(best)  # the bound is a real lower bound
     assert best - 1e-7 * abs(best) <= sol.objective <= best * (1 + mip_gap)
-    assert sol.info["timed_out"] is False
+    assert sol.timed_out is False
 
 
 def test_subset_time_limit_says_time_limit_with_warning_and_gap():

@@ -10,17 +10,17 @@ nodes still open, and the incumbent.  :func:`finish` turns an engine's result in
 
 from __future__ import annotations
 
-import contextvars
 import heapq
 import itertools
-import sys
+import logging
 import time
 
 import numpy as np
 
-# set by ``solvers.solve(verbose=True)``: print the search's progress to stderr
-VERBOSE: contextvars.ContextVar[bool] = contextvars.ContextVar("mixmio_bnb_verbose",
-                                                              default=False)
+from mixmio._runtime import logger
+
+# the search's progress goes to the ``mixmio`` logger at INFO (``solve(verbose=True)`` shows
+# it on stderr through :func:`mixmio._runtime.verbose_logging`)
 PROGRESS_EVERY = 2.0  # seconds between progress lines
 
 
@@ -68,7 +68,7 @@ class BestFirst:
         self._closed_min = np.inf
         self.nodes = 0
         self.timed_out = False
-        self._verbose = VERBOSE.get()
+        self._verbose = logger.isEnabledFor(logging.INFO)
         self._last_print = time.perf_counter()
 
     @property
@@ -98,9 +98,9 @@ class BestFirst:
         self._last_print = now = time.perf_counter()
         lb = min(self._closed_min, self._heap[0][0], self.U)
         gap = (self.U - lb) / max(abs(self.U), 1e-10)
-        print(f"branch and bound: {now - self.t0:7.1f} s  {self.nodes:9,d} nodes  "
-              f"{len(self._heap):7,d} open  incumbent {self.U:.8g}  gap {100 * gap:.3g}%",
-              file=sys.stderr, flush=True)
+        logger.info("branch and bound: %7.1f s  %9s nodes  %7s open  incumbent %.8g  gap %.3g%%",
+                    now - self.t0, f"{self.nodes:,d}", f"{len(self._heap):,d}", self.U,
+                    100 * gap)
 
     def push(self, lb: float, depth: int, node) -> None:
         heapq.heappush(self._heap, (lb, -depth, next(self._counter), node))
@@ -136,6 +136,8 @@ def finish(problem, w, bound, mip_gap: float, timed_out: bool, t0: float, nodes:
         log.append(("incumbent", time.perf_counter() - t0, obj))
         log.append(("bound", time.perf_counter() - t0, bound))
     status, msg = certified_status(gap, mip_gap, timed_out, solver, reason=reason)
-    info = dict(info, timed_out=timed_out, mip_gap=mip_gap)
+    info = dict(info, mip_gap=mip_gap)
+    support = info.pop("support", None)  # the engines' selected clusters: a typed field
     return Solution(w=w, objective=obj, best_bound=float(bound), status=status, solver=solver,
-                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)
+                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info,
+                    support=support, timed_out=timed_out, gap_scale=gap_scale(problem))

@@ -45,13 +45,15 @@ from mixmio.solvers.clr.milp import (
     solve_highs,
     start_vector,
 )
+from mixmio.solvers.engines import accepted_names
 from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
 #: random restarts of the alternating warm start
 RESTARTS = 10
 #: the modelling box is this many times the warm start's largest |coefficient| per column
 BOX_FACTOR = 10.0
-SOLVERS = ("auto", "highs", "gurobi", "heuristic")
+#: accepted values of ``solver`` (lower case; the ClrProblem engines of the registry)
+SOLVERS = tuple(name.lower() for name in accepted_names(ClrProblem))
 FORMULATIONS = ("auto", "bigm", "lines")
 #: ``formulation="auto"`` uses the lines model when n x (number of lines) is at most this
 LINES_MAX = 300_000
@@ -108,10 +110,10 @@ def solve_clr(X: np.ndarray, y: np.ndarray, n_clusters: int, *,
     ``"auto"`` (lines when small enough, else bigm); both are exact.  ``highs_options``:
     extra HiGHS options for this solve's MILP (experiments; checked before any work).
 
-    ``Solution.w`` is the K x p coefficient matrix flattened by cluster; ``info`` holds
-    ``labels`` (canonical, -1 for outliers), ``coef``, ``lad`` (per-cluster objective),
-    ``warm_objective``, ``milp_objective``, ``lad_fits`` (LAD LPs solved) and
-    ``duplicate_lines`` (duplicate candidate lines removed).
+    ``Solution.w`` is the K x p coefficient matrix flattened by cluster; ``Solution.labels``
+    (canonical, -1 for outliers), ``coef`` and ``lad`` (per-cluster objective) are typed
+    fields; ``info`` holds the diagnostics ``warm_objective``, ``milp_objective``,
+    ``lad_fits`` (LAD LPs solved) and ``duplicate_lines`` (duplicate candidate lines removed).
 
     >>> rng = np.random.default_rng(0)
     >>> x = rng.uniform(0, 10, 12)
@@ -222,6 +224,7 @@ def _solution(pr: ClrProblem, labels: np.ndarray, bound: float, status: str, sol
     (certified: :func:`certified_status` of the reported objective's gap) or ``error`` (the
     MILP solver failed: ``error`` with a RuntimeWarning unless the gap is within
     ``mip_gap``)."""
+    timed_out = status == "time_limit"
     coef, lad, obj = objective_of(pr.X, pr.y, labels, pr.n_clusters, pr.outlier_penalty,
                                   pr.coef_box, cache)
     bound = min(bound, obj)
@@ -235,9 +238,9 @@ def _solution(pr: ClrProblem, labels: np.ndarray, bound: float, status: str, sol
     elif status != "heuristic":
         status, cert = certified_status(gap, mip_gap, status == "time_limit", who)
         message = f"{message}; {cert}"
-    info = {"labels": labels, "coef": coef, "lad": lad, "warm_objective": warm_obj,
-            "milp_objective": milp_obj, "lad_fits": cache.fits,
+    info = {"warm_objective": warm_obj, "milp_objective": milp_obj, "lad_fits": cache.fits,
             "duplicate_lines": pr.duplicate_lines}
     return Solution(w=coef.ravel(), objective=obj, best_bound=bound, status=status,
                     solver=solver, solve_time=time.perf_counter() - t0, nodes=nodes,
-                    message=message, info=info)
+                    message=message, info=info, labels=labels, coef=coef, lad=lad,
+                    timed_out=timed_out, gap_scale=gap_scale(pr))

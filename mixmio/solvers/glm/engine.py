@@ -27,23 +27,23 @@ carries the rows; the first incumbent is the fit on the forced units alone.
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 
 import numpy as np
 
-from mixmio._runtime import user_stacklevel
+from mixmio._runtime import logger, user_stacklevel
 from mixmio.problem.glm import GlmProblem
+from mixmio.solvers.engines import accepted_names
 from mixmio.solvers.glm.bounds import check_separation
 from mixmio.solvers.glm.heuristics import Fits, dfo, warm_start
 from mixmio.solvers.glm.logistic import lipschitz, nll, node_quantities
-from mixmio.solvers.solution import Solution, certified_status, relative_gap
+from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
-__all__ = ["GlmProblem", "SOLVERS", "solve_glm"]
+__all__ = ["GlmProblem", "SOLVERS", "solve_glm", "run_glm"]
 
-#: accepted values of ``solver``
-SOLVERS = ("auto", "bnb", "oa", "heuristic")
+#: accepted values of ``solver`` (from the engine registry: "auto" and the GlmProblem engines)
+SOLVERS = accepted_names(GlmProblem)
 _NAMES = {"bnb": "mixmio-glm-bnb", "oa": "mixmio-oa-highs", "heuristic": "heuristic"}
 #: largest share of the time left (after the separation check) that the warm start of an
 #: exact engine may use under a time limit
@@ -53,15 +53,30 @@ WARM_SHARE = 0.5
 def solve_glm(pr: GlmProblem, solver: str = "auto", time_limit: float | None = None,
               mip_gap: float = 1e-4, random_state: int | None = None, warm_start_: bool = True,
               verbose: bool = False) -> Solution:
-    """Solve ``pr`` with the engine ``solver`` (module docstring)."""
-    key = "bnb" if solver == "auto" else solver
-    if key not in _NAMES:
+    """Solve ``pr`` with the engine ``solver`` (module docstring), chosen by the registry
+    (:mod:`mixmio.solvers.engines`); ``verbose`` shows the progress lines (the ``mixmio``
+    logger at INFO) on stderr."""
+    from mixmio._runtime import verbose_logging
+    from mixmio.solvers.engines import select
+
+    if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
+    with verbose_logging(verbose):
+        return select(pr, solver).run(pr, time_limit=time_limit, mip_gap=mip_gap,
+                                      seed=random_state, warm_start=warm_start_)
+
+
+def run_glm(pr: GlmProblem, key: str, time_limit: float | None = None, mip_gap: float = 1e-4,
+            random_state: int | None = None, warm_start_: bool = True,
+            verbose: bool = False) -> Solution:
+    """Run the engine ``key`` ("bnb", "oa" or "heuristic") on ``pr``."""
     name = _NAMES[key]
     t0 = time.perf_counter()
     deadline = t0 + (time_limit if time_limit is not None else np.inf)
-    log = (lambda text: print(f"[mio_glm {time.perf_counter() - t0:7.2f}s] {text}",
-                              file=sys.stderr, flush=True)) if verbose else (lambda text: None)
+
+    def log(text: str) -> None:
+        logger.info("[mio_glm %7.2fs] %s", time.perf_counter() - t0, text)
+
     fits = Fits(pr)
     units = pr.unique_support()
     if units is not None:
@@ -113,8 +128,9 @@ def _finish(pr: GlmProblem, fits: Fits, bound: float, key: str, name: str, t0: f
         warnings.warn(f"{name}: {msg}", RuntimeWarning, stacklevel=user_stacklevel())
     else:
         status, msg = certified_status(gap, mip_gap, timed_out, name)
-    info = dict(info, support=sorted(fits.best_key), fits=fits.n_fits, timed_out=timed_out,
-                nll=nll(pr.X @ beta + pr.offset, pr.y))
+    info = dict(info, fits=fits.n_fits, nll=nll(pr.X @ beta + pr.offset, pr.y))
     nodes = info.get("nodes", info.get("iterations"))
     return Solution(w=beta, objective=float(val), best_bound=bound, status=status, solver=name,
-                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)
+                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info,
+                    support=np.array(sorted(fits.best_key), dtype=int), timed_out=timed_out,
+                    gap_scale=gap_scale(pr))

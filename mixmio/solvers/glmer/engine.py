@@ -995,7 +995,7 @@ def solve_engine(problem: GlmmProblem, time_limit=None, mip_gap=1e-4, warm=None,
     """Certified solve of the random-intercept GLMM (see the module docstring).
 
     Returns a Solution with ``best_bound`` a proven lower bound of the optimum, status from
-    :func:`certified_status` and ``info["z"]`` the selected indicators (bool over w)."""
+    :func:`certified_status` and ``z`` the selected indicators (bool over w)."""
     from mixmio.solvers.bnb.cd import single_thread
 
     with single_thread():
@@ -1074,4 +1074,4 @@ def _solve(problem, time_limit, mip_gap, warm, verbose) -> Solution:
     z[problem.p:] = w[problem.p:] != 0
     return Solution(w=w, objective=obj, best_bound=bound, status=status, solver=SOLVER_NAME,
                     solve_time=time.perf_counter() - t0, nodes=eng.nodes, message=msg,
-                    info={"z": z})
+                    z=z, timed_out=timed_out, gap_scale=gap_scale(problem))

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from mixmio.problem.glmer import GlmmProblem
 from mixmio.solvers.glmer.clusters import Clusters
 from mixmio.solvers.glmer.fit import fit_support, row_terms
-from mixmio.solvers.solution import Solution
+from mixmio.solvers.solution import Solution, gap_scale
 
 __all__ = ["heuristic", "forced_sets"]
 
@@ -188,5 +188,6 @@ def heuristic(problem: GlmmProblem, warm=None, random_state=None, deadline=None)
     obj = problem.objective(w)
     return Solution(w=w, objective=obj, best_bound=-np.inf, status="heuristic",
                     solver=SOLVER_NAME, solve_time=time.perf_counter() - t0, nodes=None,
-                    message="heuristic: no bound", info={"z": np.concatenate(
-                        [np.zeros(p, dtype=bool), mask])})
+                    message="heuristic: no bound",
+                    z=np.concatenate([np.zeros(p, dtype=bool), mask]),
+                    gap_scale=gap_scale(problem))

@@ -230,7 +230,7 @@ def _warm_mask(warm, n_coef: int) -> np.ndarray | None:
     if warm is None or warm is False:
         return None
     if isinstance(warm, Solution):
-        z = warm.info.get("z") if isinstance(warm.info, dict) else None
+        z = warm.z
         if z is not None and np.asarray(z).shape == (n_coef,):
             return np.asarray(z, dtype=bool)
         if warm.w is None or not np.all(np.isfinite(warm.w)):
@@ -651,7 +651,8 @@ def solve_scip(problem: GlmmProblem, time_limit: float | None = None, mip_gap: f
         return Solution(w=np.zeros(n_coef), objective=np.inf, best_bound=np.inf,
                         status="infeasible", solver="SCIP",
                         solve_time=time.perf_counter() - t0, nodes=nodes,
-                        message="SCIP proved the constraints infeasible", info=info)
+                        message="SCIP proved the constraints infeasible", info=info,
+                        gap_scale=gap_scale(problem))
     cands = [] if start is None else [(start[0], start[1])]
     if m.getNSols() > 0:
         sol = m.getBestSol()
@@ -668,7 +669,7 @@ def solve_scip(problem: GlmmProblem, time_limit: float | None = None, mip_gap: f
         return Solution(w=np.zeros(n_coef), objective=np.inf, best_bound=-np.inf,
                         status="error", solver="SCIP", solve_time=time.perf_counter() - t0,
                         nodes=nodes, message=f"SCIP stopped ({st}) without a solution",
-                        info=info)
+                        info=info, gap_scale=gap_scale(problem))
     w, z, val_true = best
     objective = float(problem.objective(w))
     shift = objective - val_true  # family.py's constant, if it differs from the documented
@@ -678,9 +679,10 @@ def solve_scip(problem: GlmmProblem, time_limit: float | None = None, mip_gap: f
     failure = None if st in ("optimal", "gaplimit") or timed_out else f"SCIP status {st}"
     gap = relative_gap(objective, bound, gap_scale(problem))
     status, msg = certified_status(gap, mip_gap, timed_out, "SCIP", failure=failure)
-    info.update(z=z, timed_out=timed_out, mip_gap=mip_gap, scip_bound=bound_true)
+    info.update(mip_gap=mip_gap, scip_bound=bound_true)
     return Solution(w=w, objective=objective, best_bound=bound, status=status, solver="SCIP",
-                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info)
+                    solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info,
+                    z=z, timed_out=timed_out, gap_scale=gap_scale(problem))
 
 
 def _polish(ex: _Exact, rows: _Rows, wv: np.ndarray, zv: np.ndarray, best):

@@ -25,15 +25,18 @@ Method (details and validity proofs in ``benchmarks/ENGINE.md``):
    directions are group locations instead, and ``_engine_groups`` solves the trimmed problem
    exactly per group and bisects only the remaining ("soft") coefficients.
 
-Also dispatched from here (``structure`` recognises them; details in ENGINE.md sections 7-8):
-one random-slope term with q = 2 and a cap per term column (``_engine_slopes``), and two crossed
-random-intercept terms with a cap each (``_engine_crossed``).
+Also registered from here (``structure`` recognises them; details in ENGINE.md sections 7-8):
+one random-slope term with q = 2 and a cap per term column (``lmm.slopes``, :func:`run_slopes`),
+and two crossed random-intercept terms with a cap each (``lmm.crossed``, :func:`run_crossed`).
+Each is its own entry of :data:`mixmio.solvers.engines.ENGINES` (``bnb-intercept``,
+``bnb-slopes``, ``bnb-crossed``), with ``structure``'s kind as its ``why_not``.
 
 Paths over k: Problems made by ``dataclasses.replace(problem, caps=...)`` share X, y, Z and
 terms, so the check of Z and the statistics (step 1, with the hard directions) are computed once
 and reused (small identity-keyed caches, with checksums against in-place edits).
 
-Public: :func:`applies`, :func:`solve_engine`, :func:`structure`, :func:`cached_stats`.
+Public: :func:`applies`, :func:`solve_engine`, :func:`structure`, :func:`cached_stats`,
+:func:`run_intercept`, :func:`run_slopes`, :func:`run_crossed`.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from mixmio.solvers.lmm.groups import detect as detect_groups
 from mixmio.solvers.lmm.stats import build_stats, heuristic_support
 from mixmio.solvers.solution import Solution
 
-__all__ = ["applies", "solve_engine", "structure"]
+__all__ = ["applies", "solve_engine", "structure", "run_intercept", "run_slopes", "run_crossed"]
 
 SOLVER_NAME = "mixmio-bnb"
 ENUM_AFTER = 1.0  # seconds of branch and bound before enumerating (when that is affordable)
@@ -82,12 +85,15 @@ def _slope_values(term) -> np.ndarray | None:
 def _z_matches(problem: Problem, terms) -> bool:
     """Z is exactly the row-wise Khatri-Rao product of the terms' level indicators and values."""
     n = problem.n
+    if tuple(problem.Z.shape) != (n, problem.m):
+        return False
     rows, cols, vals = [], [], []
     for t in terms:
         codes = np.asarray(t.codes)
-        values = np.asarray(t.values, dtype=float).reshape(n, -1)
-        if codes.shape != (n,) or values.shape[1] != t.q:
+        values = np.asarray(t.values, dtype=float)
+        if codes.shape != (n,) or values.size != n * t.q:
             return False
+        values = values.reshape(n, t.q)
         if codes.size and (codes.min() < 0 or codes.max() >= t.n_levels):
             return False
         for j in range(t.q):
@@ -191,59 +197,57 @@ def structure(problem: Problem):
     else None.  Common requirements: ridge > 0 on every gamma, none on beta, no holistic parts,
     Z exactly the terms' Khatri-Rao columns laid out as in TermStructure, every cap exactly one
     term column block.  The answer is remembered per Problem (checking Z is O(nnz), and the
-    dispatcher and the engine both ask)."""
+    registry's ``why_not`` and the engine both ask).  Only the "does not apply" cases return
+    None; a bug raises."""
     if problem not in _STRUCTURES:
         _STRUCTURES[problem] = _structure(problem)
     return _STRUCTURES[problem]
 
 
 def _structure(problem: Problem):
-    try:
-        if problem.constraints or problem.sign_caps or problem.l1 is not None:
-            return None
-        if not (np.isfinite(problem.ridge) and problem.ridge > 0):
-            return None
-        terms = tuple(problem.terms)
-        if not terms:
-            return None
-        p, m = problem.p, problem.m
-        pen = np.asarray(problem.penalized, dtype=bool)
-        if pen.size != p + m or pen[:p].any() or not pen[p:].all():
-            return None
-        off = 0
-        for t in terms:
-            if t.start != off:
-                return None
-            off += t.q * int(t.n_levels)
-        if off != m:
-            return None
-        caps = _block_caps(problem, terms)
-        if caps is None or not _z_matches_cached(problem, terms):
-            return None
-        if len(terms) == 1 and terms[0].q == 1:
-            # (1 | g), or a slope-only (0 + x | g): one column per cluster either way
-            if _one_column_term(problem) is None or caps[(0, 0)] is None:
-                return None
-            return "intercept", caps
-        if len(terms) == 1 and terms[0].q == 2:
-            if caps[(0, 0)] is None and caps[(0, 1)] is None:
-                return None
-            return "slopes", caps
-        if len(terms) == 2 and all(t.q == 1 for t in terms):
-            if _same_factor(terms):
-                # (1 | g) + (0 + x | g): the columns of (1 + x | g) with a cap per column
-                merged = {(0, 0): caps[(0, 0)], (0, 1): caps[(1, 0)]}
-                if merged[(0, 0)] is None and merged[(0, 1)] is None:
-                    return None
-                return "slopes", merged
-            if not all(np.all(np.asarray(t.values) == 1.0) for t in terms):
-                return None
-            if caps[(0, 0)] is None and caps[(1, 0)] is None:
-                return None
-            return "crossed", caps
+    if problem.constraints or problem.sign_caps or problem.l1 is not None:
         return None
-    except Exception:  # pragma: no cover - defensive: anything odd means "not for us"
+    if not (np.isfinite(problem.ridge) and problem.ridge > 0):
         return None
+    terms = tuple(problem.terms)
+    if not terms:
+        return None
+    p, m = problem.p, problem.m
+    pen = np.asarray(problem.penalized, dtype=bool)
+    if pen.size != p + m or pen[:p].any() or not pen[p:].all():
+        return None
+    off = 0
+    for t in terms:
+        if t.start != off:
+            return None
+        off += t.q * int(t.n_levels)
+    if off != m:
+        return None
+    caps = _block_caps(problem, terms)
+    if caps is None or not _z_matches_cached(problem, terms):
+        return None
+    if len(terms) == 1 and terms[0].q == 1:
+        # (1 | g), or a slope-only (0 + x | g): one column per cluster either way
+        if _one_column_term(problem) is None or caps[(0, 0)] is None:
+            return None
+        return "intercept", caps
+    if len(terms) == 1 and terms[0].q == 2:
+        if caps[(0, 0)] is None and caps[(0, 1)] is None:
+            return None
+        return "slopes", caps
+    if len(terms) == 2 and all(t.q == 1 for t in terms):
+        if _same_factor(terms):
+            # (1 | g) + (0 + x | g): the columns of (1 + x | g) with a cap per column
+            merged = {(0, 0): caps[(0, 0)], (0, 1): caps[(1, 0)]}
+            if merged[(0, 0)] is None and merged[(0, 1)] is None:
+                return None
+            return "slopes", merged
+        if not all(np.all(np.asarray(t.values) == 1.0) for t in terms):
+            return None
+        if caps[(0, 0)] is None and caps[(1, 0)] is None:
+            return None
+        return "crossed", caps
+    return None
 
 
 def _same_factor(terms) -> bool:
@@ -293,35 +297,63 @@ def _warm_mask(warm, problem: Problem, K: int) -> np.ndarray | None:
 
 def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: float = 1e-4,
                  warm=None, random_state=None, log: list | None = None) -> Solution:
-    """Solve a random-intercept Problem exactly (see module docstring).
+    """Solve a random-intercept, random-slope or crossed-intercept Problem exactly with the
+    registered engine that applies (``solver="bnb"`` of :mod:`mixmio.solvers.engines`).
 
     ``warm``: a Solution or a boolean support mask (length K, or p + K over w) used as an extra
     starting support.  ``log``: optional list that receives ("incumbent" | "bound", seconds,
     value) events (for time-to-gap trajectories).  Status is ``"optimal"`` only when the proven
-    relative gap is at most ``mip_gap``; otherwise ``"time_limit"`` (with a warning).
+    relative gap is at most ``mip_gap``; otherwise ``"time_limit"`` (with a warning).  Raises
+    ValueError (listing each engine's reason) when none applies.
     """
-    t0 = time.perf_counter()
-    found = structure(problem)
-    if found is None:
-        raise ValueError("solve_engine: problem is not a plain random-intercept, random-slope "
-                         "or crossed-intercept problem (see intercept_engine.applies)")
-    kind, caps = found
-    if kind == "slopes":
-        from mixmio.solvers.lmm.slopes import solve_slopes
+    from mixmio.solvers.engines import select
 
-        if len(problem.terms) == 2:  # (1 | g) + (0 + x | g)
-            return solve_slopes(_merged_term_problem(problem), caps, time_limit, mip_gap, warm,
-                                log, t0)
-        return solve_slopes(problem, caps, time_limit, mip_gap, warm, log, t0)
-    if kind == "crossed":
-        from mixmio.solvers.lmm.crossed import solve_crossed
-
-        return solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0)
     del random_state  # deterministic; accepted for API symmetry
+    return select(problem, "bnb").run(problem, time_limit=time_limit, mip_gap=mip_gap,
+                                      warm=warm, log=log)
+
+
+def _caps_of(problem: Problem, kind: str):
+    found = structure(problem)
+    if found is None or found[0] != kind:
+        raise ValueError(f"the {kind} engine does not apply to this problem "
+                         "(see mixmio.solvers.lmm.intercept.structure)")
+    return found[1]
+
+
+def run_intercept(problem: Problem, time_limit=None, mip_gap=1e-4, warm=None, log=None):
+    """The random-intercept (or slope-only) engine of the module docstring."""
+    t0 = time.perf_counter()
+    _caps_of(problem, "intercept")
     # every matrix below is p x p or K x p: BLAS threads only contend with the caller (on a
     # loaded 2-core machine a spinning OpenBLAS worker made a path over k about 2.5x slower)
     with single_thread():
         return _solve_intercept(problem, time_limit, mip_gap, warm, log, t0)
+
+
+def run_slopes(problem: Problem, time_limit=None, mip_gap=1e-4, warm=None, log=None):
+    """One q = 2 random-slope term, or (1 | g) + (0 + x | g) read as one (ENGINE.md 7)."""
+    from mixmio.solvers.lmm.slopes import solve_slopes
+
+    t0 = time.perf_counter()
+    caps = _caps_of(problem, "slopes")
+    if len(problem.terms) == 2:  # (1 | g) + (0 + x | g)
+        return solve_slopes(_merged_term_problem(problem), caps, time_limit, mip_gap, warm,
+                            log, t0)
+    return solve_slopes(problem, caps, time_limit, mip_gap, warm, log, t0)
+
+
+def run_crossed(problem: Problem, time_limit=None, mip_gap=1e-4, warm=None, log=None):
+    """Two crossed random-intercept terms with a cap each (ENGINE.md 8)."""
+    from mixmio.solvers.lmm.crossed import solve_crossed
+
+    t0 = time.perf_counter()
+    caps = _caps_of(problem, "crossed")
+    return solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0)
+
+
+#: the engine of each ``structure`` kind (registered in :mod:`mixmio.solvers.engines`)
+RUNNERS = {"intercept": run_intercept, "slopes": run_slopes, "crossed": run_crossed}
 
 
 def _solve_intercept(problem: Problem, time_limit, mip_gap, warm, log, t0) -> Solution:

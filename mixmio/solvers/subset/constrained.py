@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from mixmio.problem import Problem
 from mixmio.solvers.bnb.cd import fit_quadratic
 from mixmio.solvers.dfo import quad, search
-from mixmio.solvers.solution import Solution
+from mixmio.solvers.solution import Solution, gap_scale
 
 __all__ = ["IndicatorStructure", "constrained_warm_start", "structure"]
 
@@ -310,11 +310,11 @@ def constrained_warm_start(problem: Problem, random_state=None, n_starts: int = 
                         status="error", solver="heuristic", solve_time=elapsed,
                         message="the constrained heuristic found no feasible selection; that "
                                 "does not prove the constraints infeasible",
-                        info={"z": np.zeros(problem.n_coef, dtype=bool)})
+                        z=np.zeros(problem.n_coef, dtype=bool), gap_scale=gap_scale(problem))
     z = st.z_of(best_sel)
     obj = problem.objective(best_w)
     return Solution(w=best_w, objective=obj, best_bound=0.0, status="heuristic",
                     solver="heuristic", solve_time=elapsed,
                     message="constrained greedy + swap search (no certificate)",
-                    info={"z": z, "support": np.flatnonzero(best_w != 0),
-                          "moves": total_moves})
+                    info={"moves": total_moves}, z=z, support=np.flatnonzero(best_w != 0),
+                    gap_scale=gap_scale(problem))

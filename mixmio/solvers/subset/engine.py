@@ -223,7 +223,7 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
                         status="infeasible", solver="subset-bnb",
                         solve_time=time.perf_counter() - t0,
                         message="forced units violate the cap or a constraint",
-                        info={"nodes": 0})
+                        info={"nodes": 0}, gap_scale=gap_scale(problem))
     heap = [(-np.inf, 0, root)]
     return _search(problem, red, heap, best_F, best_units, t0, time_limit, mip_gap, max_nodes)
 
@@ -281,14 +281,15 @@ def _search(problem, red, heap, best_F, best_units, t0, time_limit, mip_gap, max
             return Solution(w=np.zeros(problem.n_coef), objective=np.inf,
                             best_bound=min(open_min, pruned_min), status="infeasible",
                             solver="subset-bnb", solve_time=elapsed, nodes=nodes,
-                            message="no feasible support", info={"nodes": nodes})
+                            message="no feasible support", info={"nodes": nodes},
+                            timed_out=False, gap_scale=gap_scale(problem))
         status, msg = certified_status(np.inf, mip_gap, True, "subset-bnb",
                                        limit=stopped.replace("_", " "))
         return Solution(w=np.zeros(problem.n_coef), objective=np.inf,
                         best_bound=min(open_min, pruned_min), status=status,
                         solver="subset-bnb", solve_time=elapsed, nodes=nodes,
                         message=f"stopped: {stopped} before finding a feasible support; {msg}",
-                        info={"nodes": nodes})
+                        info={"nodes": nodes}, timed_out=True, gap_scale=gap_scale(problem))
     from mixmio.solvers.heuristics import polish
 
     z = st.z_of(best_units)
@@ -301,9 +302,9 @@ def _search(problem, red, heap, best_F, best_units, t0, time_limit, mip_gap, max
     return Solution(w=w_out, objective=obj, best_bound=float(bound), status=status,
                     solver="subset-bnb", solve_time=elapsed, nodes=nodes,
                     message=msg if stopped is None else f"stopped: {stopped}; {msg}",
-                    info={"nodes": nodes, "z": z, "profiled_objective": best_F,
-                          "open_nodes": len(heap), "timed_out": stopped is not None,
-                          "mip_gap": mip_gap})
+                    info={"nodes": nodes, "profiled_objective": best_F,
+                          "open_nodes": len(heap), "mip_gap": mip_gap},
+                    z=z, timed_out=stopped is not None, gap_scale=gap_scale(problem))
 
 
 def _warm_units(problem, red, warm, warm_start, random_state):
@@ -316,7 +317,7 @@ def _warm_units(problem, red, warm, warm_start, random_state):
 
         warm = _ws(problem, random_state=random_state)
     if warm is not None and warm.status != "infeasible" and np.isfinite(warm.objective):
-        z = warm.info.get("z")
+        z = warm.z
         z = (warm.w != 0) if z is None else np.asarray(z, dtype=bool)
         units = np.unique(st.unit_of[np.flatnonzero(z)])
         units = units[units >= 0]
