@@ -1,13 +1,17 @@
-# make demo: set up .venv and run the main job.  make test: set up .venv (with dev extra) and test.
+# make demo: set up .venv (core dependencies only) and run the main job.  make test: set up .venv
+# with the dev extra (every optional extra too) and test.  make check-core: a separate venv with
+# the core only runs the demo and checks that a missing extra's error names its pip command.
 # Both install the exact versions in constraints.txt (what the suite last passed with);
 # make test-latest installs the newest releases into .venv-latest and tests against them.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
+CORE_STAMP := $(VENV)/.installed-core
+CORE := .venv-core
 LATEST := .venv-latest
 
-.PHONY: demo test test-latest constraints lint bench clean venv vignettes
+.PHONY: demo check-core test test-latest constraints lint bench clean venv vignettes
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +21,24 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+# the core install is enough for the demo; a dev install (a superset) satisfies it too
+$(CORE_STAMP): pyproject.toml constraints.txt
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ] && [ $(STAMP) -nt constraints.txt ]; then \
+		touch $(CORE_STAMP); else \
+		$(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip && \
+		$(PY) -m pip install --quiet -c constraints.txt -e . && touch $(CORE_STAMP); fi
+
+demo: $(CORE_STAMP)
 	$(PY) -m mixmio demo
+
+# a fresh venv with the core dependencies only: the demo runs, and missing extras say so
+check-core:
+	rm -rf $(CORE)
+	$(PYTHON) -m venv $(CORE)
+	$(CORE)/bin/python -m pip install --quiet --upgrade pip
+	$(CORE)/bin/python -m pip install --quiet -c constraints.txt .
+	cd /tmp && $(CURDIR)/$(CORE)/bin/python -m mixmio demo > /dev/null
+	cd /tmp && $(CURDIR)/$(CORE)/bin/python $(CURDIR)/tests/core_only.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q

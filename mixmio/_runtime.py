@@ -6,6 +6,8 @@
 - :data:`logger` and :func:`verbose_logging`: progress goes to the ``mixmio`` logger
   (``logging.getLogger("mixmio")``; configure it as any library logger); ``verbose=True``
   on a front door attaches a stderr handler at INFO for the duration of the call.
+- :func:`require`: import an optional dependency, or raise
+  :class:`~mixmio.errors.MissingDependencyError` naming the extra that installs it.
 - :func:`highs` / :func:`gurobi_env`: HiGHS prints its banner to file descriptor 1 when the
   first ``Highs`` object of a process is constructed, before any option can be set; Gurobi
   prints its licence line when an environment starts.  :func:`highs` builds the first
@@ -24,6 +26,35 @@ import threading
 from collections.abc import Iterator
 
 _PKG = os.path.dirname(os.path.abspath(__file__))
+
+#: optional dependency -> the extra that installs it (pyproject's [project.optional-dependencies])
+EXTRAS = {"cvxpy": "scip", "pyscipopt": "scip", "gurobipy": "gurobi", "sklearn": "sklearn",
+          "dask": "dask", "distributed": "dask"}
+
+
+def require(module: str, what: str):
+    """Import the optional dependency ``module`` for ``what`` (a phrase naming the feature), or
+    raise :class:`~mixmio.errors.MissingDependencyError` with the ``pip install`` command.
+
+    >>> require("numpy", "arrays").__name__
+    'numpy'
+    >>> require("no_such_module_here", "a test")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mixmio.errors.MissingDependencyError: a test needs no_such_module_here, ...
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        from mixmio.errors import MissingDependencyError
+
+        extra = EXTRAS.get(module.split(".")[0])
+        how = (f"pip install 'mixmio[{extra}]'" if extra
+               else f"pip install {module.split('.')[0]}")
+        raise MissingDependencyError(
+            f"{what} needs {module}, which is not installed: {how}") from None
 
 #: the package's logger: progress lines of long searches (INFO), nothing by default
 logger = logging.getLogger("mixmio")

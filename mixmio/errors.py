@@ -23,6 +23,7 @@ __all__ = [
     "DataTypeError",
     "FormulaError",
     "GurobiLicenceError",
+    "MissingDependencyError",
     "MixmioError",
     "RankDeficientError",
     "SeparationError",
@@ -87,3 +88,9 @@ class SeparationError(MixmioError, ValueError):
 
 class GurobiLicenceError(MixmioError, RuntimeError):
     """Gurobi refused the model (error 10010: the pip wheel's size-limited licence)."""
+
+
+class MissingDependencyError(MixmioError, ImportError):
+    """An optional dependency is not installed; the message names the ``pip install`` command
+    of the extra that brings it (``mixmio[scip]``, ``mixmio[gurobi]``, ``mixmio[sklearn]``,
+    ``mixmio[dask]``)."""

@@ -16,12 +16,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
 
-from mixmio._checks import as_frame
-from mixmio.errors import ArgumentError, ColumnNotFoundError, DataError, DataTypeError
-from mixmio.formula import parse_formula, unquote
+from mixmio._runtime import require
+
+require("sklearn", "MioLmerRegressor (the scikit-learn estimator)")
+from sklearn.base import BaseEstimator, RegressorMixin  # noqa: E402
+from sklearn.utils.validation import check_is_fitted  # noqa: E402
+
+from mixmio._checks import as_frame  # noqa: E402
+from mixmio.errors import (  # noqa: E402
+    ArgumentError,
+    ColumnNotFoundError,
+    DataError,
+    DataTypeError,
+)
+from mixmio.formula import parse_formula, unquote  # noqa: E402
 
 __all__ = ["MioLmerRegressor"]
 

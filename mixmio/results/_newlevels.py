@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from mixmio._checks import check_choice, check_int
+from mixmio._runtime import require
 from mixmio.errors import ArgumentError, ColumnNotFoundError, DataError
 
 __all__ = ["MODES", "check_cluster_features", "check_tree_args", "cluster_probabilities",
@@ -177,7 +178,8 @@ def cluster_tree(design, group: str, max_depth: int | None = None,
     >>> cluster_tree(d, "Subject") is cluster_tree(d, "Subject")
     True
     """
-    from sklearn.tree import DecisionTreeClassifier
+    DecisionTreeClassifier = require(  # noqa: N806
+        "sklearn.tree", "predict(new_levels='soft' | 'hard')").DecisionTreeClassifier
 
     check_tree_args(max_depth, random_state)
     block = next((b for b in design.blocks if b.group == group), None)
@@ -283,7 +285,8 @@ def feature_effects(design, gamma_targets: np.ndarray, group: str, nd, rows: np.
     means of :func:`numeric_columns`.  ``nd`` is ``design.transform(newdata)`` and ``rows``
     a mask over its rows.
     """
-    from sklearn.tree import DecisionTreeRegressor
+    DecisionTreeRegressor = require(  # noqa: N806
+        "sklearn.tree", "predict(new_levels='features')").DecisionTreeRegressor
 
     block = next(b for b in design.blocks if b.group == group)
     keys = nd.level_keys[group][rows]

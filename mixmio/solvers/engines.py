@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixmio.errors import MissingDependencyError
 from mixmio.problem import Problem
 from mixmio.problem.clr import ClrProblem
 from mixmio.problem.glm import GlmProblem
@@ -56,8 +57,10 @@ class Engine:
     """One engine: see the module docstring.
 
     ``aliases``: other accepted names (case-insensitive); ``auto``: may ``solver="auto"`` pick
-    it; ``prefer_not(problem, options)``: a reason ``"auto"`` passes over it although it applies
-    (a preference, not a limitation; None: no objection)."""
+    it; ``extra``: the pip extra that installs it (``"scip"`` for ``mixmio[scip]``; None: core
+    or the user's own install); ``prefer_not(problem, options)``: a reason ``"auto"`` passes
+    over it although it applies (a preference, not a limitation: when no later engine applies,
+    auto still takes it; None: no objection)."""
 
     name: str
     problem_type: type
@@ -67,6 +70,11 @@ class Engine:
     aliases: tuple[str, ...] = ()
     auto: bool = True
     prefer_not: Callable[[object, dict], str | None] | None = None
+    extra: str | None = None
+
+    def install_hint(self) -> str:
+        """How to install it: ``pip install 'mixmio[EXTRA]'``, or "" when no extra has it."""
+        return f"pip install 'mixmio[{self.extra}]'" if self.extra else ""
 
     def answers_to(self, name: str) -> bool:
         key = str(name).lower()
@@ -206,9 +214,13 @@ def _gurobi_size_rule(problem: Problem, options: dict) -> str | None:
 _CVXPY_ORDER = ("GUROBI", "SCIP", "MOSEK", "CPLEX", "XPRESS", "COPT", "KNITRO", "ECOS_BB")
 
 
+#: the extras that install a CVXPY solver (cvxpy and the solver's own package)
+_CVXPY_EXTRAS = {"SCIP": "scip", "GUROBI": "gurobi"}
+
+
 def _cvxpy_engine(name: str) -> Engine:
     return Engine(name, Problem, _no_reason, _cvxpy_run(name), _cvxpy_installed(name),
-                  aliases=(f"cvxpy-{name}",),
+                  aliases=(f"cvxpy-{name}",), extra=_CVXPY_EXTRAS.get(name),
                   prefer_not=_gurobi_size_rule if name == "GUROBI" else None)
 
 
@@ -305,12 +317,13 @@ ENGINES: tuple[Engine, ...] = (
     # GLMM (mio_glmer)
     Engine("bnb", GlmmProblem, _glmm_bnb_why, _glmm_bnb_run,
            aliases=("engine", "mixmio-glmer-bnb")),
-    Engine("SCIP", GlmmProblem, _no_reason, _glmm_scip_run, _module_installed("pyscipopt")),
+    Engine("SCIP", GlmmProblem, _no_reason, _glmm_scip_run, _module_installed("pyscipopt"),
+           extra="scip"),
     Engine("heuristic", GlmmProblem, _no_reason, _glmm_heuristic_run, auto=False),
     # clusterwise linear regression (mio_clr)
     Engine("HIGHS", ClrProblem, _no_reason, _clr_run("highs"), _module_installed("highspy")),
     Engine("GUROBI", ClrProblem, _no_reason, _clr_run("gurobi"),
-           _module_installed("gurobipy"), auto=False),
+           _module_installed("gurobipy"), auto=False, extra="gurobi"),
     Engine("heuristic", ClrProblem, _no_reason, _clr_run("heuristic"), auto=False),
 )
 
@@ -361,6 +374,9 @@ def check_name(solver, problem_type: type = Problem) -> str:
     named = [e for e in engines_for(_type_of(problem_type)) if e.answers_to(name)]
     if any(e.installed() for e in named):
         return name
+    hints = sorted({e.install_hint() for e in named if e.extra})
+    if hints:
+        raise MissingDependencyError(f"solver {solver!r} is not installed: {' or '.join(hints)}")
     what = "not installed" if named else "not an installed engine or solver"
     raise ValueError(f"solver {solver!r} is {what} for {_type_of(problem_type).__name__}. "
                      f"Installed: {installed_names(problem_type)}")
@@ -375,14 +391,19 @@ def select(problem, solver: str = "auto", options: dict | None = None) -> Engine
     ptype = _type_of(problem)
     auto = str(solver).lower() == "auto"
     candidates = [e for e in engines_for(ptype) if (e.auto if auto else e.answers_to(solver))]
-    reasons = []
+    reasons, missing, passed_over = [], [], []
     for e in candidates:
         if not e.installed():
-            reasons.append(f"{e.name}: not installed")
+            hint = e.install_hint()
+            reasons.append(f"{e.name}: not installed" + (f" ({hint})" if hint else ""))
+            if hint and e.why_not(problem) is None:
+                missing.append(hint)
             continue
         why = e.why_not(problem)
         if why is None and auto and e.prefer_not is not None:
             why = e.prefer_not(problem, options)
+            if why is not None:
+                passed_over.append(e)
         if why is None:
             return e
         reasons.append(f"{e.name}: {why}")
@@ -390,6 +411,10 @@ def select(problem, solver: str = "auto", options: dict | None = None) -> Engine
         raise NoEngineError(f"solver {solver!r} is not an installed engine or solver for "
                             f"{ptype.__name__}. Installed: {installed_names(ptype)}")
     what = "no installed engine applies" if auto else f"solver {solver!r} does not apply"
-    hint = (" (no mixed-integer quadratic solver installed? install pyscipopt for SCIP)"
-            if auto and ptype is Problem else "")
-    raise NoEngineError(f"{what} to this {ptype.__name__}: " + "; ".join(reasons) + hint)
+    if passed_over:  # a preference, not a limitation: without the preferred engine, take it
+        return passed_over[0]
+    if auto and missing:  # an engine that would apply needs an extra: say which
+        raise MissingDependencyError(
+            f"{what} to this {ptype.__name__}, and the solvers that would need an extra: "
+            f"{missing[0]}. Reasons: " + "; ".join(reasons))
+    raise NoEngineError(f"{what} to this {ptype.__name__}: " + "; ".join(reasons))
