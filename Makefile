@@ -66,6 +66,7 @@ constraints:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mixmio tests benchmarks vignettes
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_design.py
