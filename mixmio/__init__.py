@@ -10,14 +10,20 @@
 'optimal'
 """
 
-from mixmio import datasets
+# registers the fits' inference methods (fit.bootstrap(), fit.stability(), the plots), which the
+# result classes look up in mixmio.results._methods instead of importing upward
+from mixmio import (
+    datasets,
+    inference,  # noqa: F401
+)
 from mixmio.api.clr import mio_clr
 from mixmio.api.cv import CVResult, cv_lmer
 from mixmio.api.glm import mio_glm
 from mixmio.api.glmer import mio_glmer
 from mixmio.api.glmer_tuning import cv_glmer, glmer_path
 from mixmio.api.holistic import HolisticResult, holistic_regression
-from mixmio.api.lmer import mio_lm, mio_lmer
+from mixmio.api.lm import mio_lm
+from mixmio.api.lmer import mio_lmer
 from mixmio.api.path import PathResult, lmer_path
 from mixmio.design import Design, RankDeficientError, build_design
 from mixmio.errors import MixmioError

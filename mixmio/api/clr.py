@@ -63,7 +63,7 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from mixmio.clr import mio_clr
+    >>> from mixmio import mio_clr
     >>> rng = np.random.default_rng(0)
     >>> x = rng.uniform(0, 10, 16)
     >>> g = np.arange(16) % 2

@@ -172,15 +172,15 @@ class FitModel:
 
 
 def _lmer_prepare_fold(formula, data, na_action, constraints, extra):
-    from mixmio.api.lmer import _lmer_prepare
+    from mixmio.api._lmer import lmer_prepare
 
-    return _lmer_prepare(formula, data, na_action, constraints)
+    return lmer_prepare(formula, data, na_action, constraints)
 
 
 def _lmer_fit_fold(prepared, k, settings, base=None, warm=None):
-    from mixmio.api.lmer import _lmer_fit
+    from mixmio.api._lmer import lmer_fit
 
-    return _lmer_fit(prepared, k, settings, base=base, warm=warm)
+    return lmer_fit(prepared, k, settings, base=base, warm=warm)
 
 
 def _lmer_target(prepared, rows):
@@ -279,7 +279,7 @@ def cv_lmer(formula: str, data: pd.DataFrame,
     >>> list(cv.table["k"]), int(cv.table["n_certified"].min())
     ([0, 10, 20], 5)
     """
-    from mixmio.api.lmer import _lmer_settings
+    from mixmio.api._lmer import lmer_settings
 
     kw = check_lmer_args(mio_lmer_args, "cv_lmer")
     na_action = kw.pop("na_action", "drop")
@@ -287,7 +287,7 @@ def cv_lmer(formula: str, data: pd.DataFrame,
     seed = _check_cv_args(cv, folds, rule, predict_new, progress, n_jobs, random_state)
     if "random_state" not in kw:
         kw["random_state"] = seed
-    settings = _lmer_settings(**kw)
+    settings = lmer_settings(**kw)
     return cross_validate(LMER_MODEL, formula, data, k, settings=settings,
                           na_action=na_action, constraints=constraints, extra=None, cv=cv,
                           folds=folds, rule=rule, predict_new=predict_new,

@@ -72,15 +72,15 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
     ridge : 0 (default: the unpenalised MLE), ``"auto"`` (1e-4 x the median column sum of
         squares, as ``mio_lm``) or a number >= 0.  Needed when the classes are separated: an
         unpenalised fit on a separated design raises
-        :class:`~mixmio.glm.SeparationError` before any solve.
+        :class:`~mixmio.errors.SeparationError` before any solve.
 
-    Returns a :class:`~mixmio.glm.MioGlmResult`; ``fit.status == "optimal"`` only when a proven
+    Returns a :class:`~mixmio.results.glm.MioGlmResult`; ``fit.status == "optimal"`` only when a proven
     lower bound meets the objective within ``mip_gap``.
 
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from mixmio.glm import mio_glm
+    >>> from mixmio import mio_glm
     >>> rng = np.random.default_rng(0)
     >>> df = pd.DataFrame(rng.normal(size=(300, 6)), columns=list("abcdef"))
     >>> eta = 1.5 * df.a - 1.0 * df.c + 0.2

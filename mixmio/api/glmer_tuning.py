@@ -27,7 +27,7 @@ def _check_args(kwargs: Mapping[str, Any], where: str) -> dict:
 
 
 def _settings_and_extra(family: str, kw: dict):
-    from mixmio.api.glmer import glmer_settings
+    from mixmio.api._glmer import glmer_settings
     from mixmio.problem.glmer_checks import check_family
 
     family = check_family(family)
@@ -40,14 +40,14 @@ def _settings_and_extra(family: str, kw: dict):
 
 # --------------------------------------------------------------------- the model for CV
 def _prepare(formula, data, na_action, constraints, extra):
-    from mixmio.api.glmer import glmer_prepare
+    from mixmio.api._glmer import glmer_prepare
 
     family, weights, ridge = extra
     return glmer_prepare(formula, data, family, weights, na_action, constraints, ridge)
 
 
 def _fit(prepared, k, settings, base=None, warm=None):
-    from mixmio.api.glmer import glmer_fit
+    from mixmio.api._glmer import glmer_fit
 
     return glmer_fit(prepared, k, settings, base=base, warm=warm)
 

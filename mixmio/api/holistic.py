@@ -391,8 +391,8 @@ def holistic_regression(formula: str, data: pd.DataFrame,
 
 def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B, grid_solver,
               solver, time_limit, patience, split, random_state, na_action):
-    from mixmio.api.lmer import pairs_bootstrap, significance_loop
     from mixmio.design import build_design
+    from mixmio.inference.significance import pairs_bootstrap, significance_loop
     from mixmio.problem.build import auto_ridge, build_lm_problem
     from mixmio.problem.holistic.compile import (
         apply_transforms,

@@ -293,7 +293,7 @@ def path_from_prepared(prepared, grid, settings: dict, formula: str,
                        fit_one=None) -> PathResult:
     """The path on a prepared design (shared by :func:`lmer_path` and the CV folds)."""
     if fit_one is None:  # mio_lmer's; mio_glmer passes its own (same signature)
-        from mixmio.api.lmer import _lmer_fit as fit_one
+        from mixmio.api._lmer import lmer_fit as fit_one
 
     fits: dict = {}
     caps: dict = {}
@@ -355,13 +355,13 @@ def lmer_path(formula: str, data: pd.DataFrame,
     'optimal'
     """
     from mixmio._checks import as_frame
-    from mixmio.api.lmer import _lmer_prepare, _lmer_settings
+    from mixmio.api._lmer import lmer_prepare, lmer_settings
 
     kw = check_lmer_args(mio_lmer_args, "lmer_path")
     na_action = kw.pop("na_action", "drop")
     constraints = kw.pop("constraints", ())
     data = as_frame(data)
-    settings = _lmer_settings(**kw)
-    prepared = _lmer_prepare(formula, data, na_action, constraints)
+    settings = lmer_settings(**kw)
+    prepared = lmer_prepare(formula, data, na_action, constraints)
     grid = resolve_grid(prepared.design, k)
     return path_from_prepared(prepared, grid, settings, formula)

@@ -373,7 +373,7 @@ class Design:
             if new_levels:
                 unseen[b.group] = new_levels
                 unseen_rows[b.group] = codes < 0
-            blocks_Z.append(_term_z(values, codes, b.n_levels))
+            blocks_Z.append(term_z(values, codes, b.n_levels))
             codes_all.append(codes)
             values_all.append(values)
         if unseen and warn_unseen:
@@ -507,7 +507,7 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
         width = len(columns) * len(levels)
         blocks.append(RandomBlock(term, group, levels, codes, columns, labels, values,
                                   slice(start, start + width), term_spec))
-        z_parts.append(_term_z(values, codes, len(levels)))
+        z_parts.append(term_z(values, codes, len(levels)))
         start += width
     Z = _stack_z(z_parts, len(y))
     offset = _offset(spec, data, "data")
@@ -557,7 +557,7 @@ def _offset(spec: FormulaSpec, data: pd.DataFrame, where: str) -> np.ndarray:
     return offset
 
 
-def _term_z(values: np.ndarray, codes: np.ndarray, n_levels: int) -> sp.csc_matrix:
+def term_z(values: np.ndarray, codes: np.ndarray, n_levels: int) -> sp.csc_matrix:
     n, q = values.shape
     ok = codes >= 0
     rows = np.tile(np.nonzero(ok)[0], q)

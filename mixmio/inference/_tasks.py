@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mixmio.design import _term_z
+from mixmio.design import term_z
 from mixmio.problem import CapSet, Problem, TermStructure
 
 #: solver statuses that make a replicate a failure
@@ -199,7 +199,7 @@ def sub_problem(ctx: _Context, rows: np.ndarray, y: np.ndarray,
     for b, (codes, orig) in zip(ctx.blocks, block_codes, strict=True):
         nl = len(orig)
         vals = b.values[rows]
-        zparts.append(_term_z(vals, codes, nl))
+        zparts.append(term_z(vals, codes, nl))
         for j in range(b.q):
             caps.append(CapSet(b.labels[j], p + start + j * nl + np.arange(nl),
                                min(b.caps[j], nl)))

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from mixmio.results._methods import register
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -46,6 +48,7 @@ def _term_rows(table: pd.DataFrame, term: str | None, labels: list[str]) -> pd.D
     return table[table["label"] == term], term
 
 
+@register("plot_effects")
 def plot_effects(fit, term: str | None = None, boot=None, ax=None, *, top: int | None = None,
                  selected_only: bool | None = None):
     """Caterpillar plot of one random-effect column's cluster effects.
@@ -228,13 +231,14 @@ def plot_subset_selection(boot, ax: Axes | None = None, min_frequency: float = 0
 OUTLIER_COLOR = "black"
 
 
+@register("plot_clusters")
 def plot_clusters(fit, x: str | None = None, ax: Axes | None = None) -> Figure:
     """Scatter of a clusterwise regression's response against the design column ``x``, one
     collection per non-empty cluster (colour ``C<k>``), outliers as black crosses (their own
     collection), and each cluster's fitted line ``y = b_x * x + c_k`` over the range of
     ``x``: ``c_k`` is the cluster's line at its members' means of the other columns (and
     offset), so with one covariate besides the intercept (and no offset) it is the fitted
-    line itself.  See :meth:`mixmio.clr.MioClrResult.plot`."""
+    line itself.  See :meth:`mixmio.results.clr.MioClrResult.plot`."""
     cols = [str(c) for c in fit.design.X.columns]
     covariates = [c for c in cols if c != "Intercept"]
     if x is None:
@@ -364,6 +368,7 @@ def _label_flagged(ax, x, y, names, flagged, colors):
                     fontsize=7, color=colors[i])
 
 
+@register("plot_funnel")
 def plot_funnel(fit, term: str | None = None, ax: Axes | None = None, *,
                 levels: Sequence[float] = FUNNEL_LEVELS, label: bool = True) -> Figure:
     """Funnel plot of the clusters of a random-intercept term, with the selected ones marked.

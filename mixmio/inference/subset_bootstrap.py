@@ -23,7 +23,7 @@ Schemes:
 Replicates that fail are recorded (``failures``: replicate, status, reason) and excluded from
 every statistic, never raised: for ``mio_glm`` a resampled response with one class only
 (status ``degenerate``) or (quasi-)complete separation without a ridge (status
-``separation``, the :class:`~mixmio.glm.SeparationError` message as reason); otherwise a
+``separation``, the :class:`~mixmio.errors.SeparationError` message as reason); otherwise a
 solver status ``infeasible`` / ``error`` or an exception.  Replicates whose selection is not
 proven optimal (``time_limit``, ``heuristic``, ...) count as draws, and ``describe()`` says
 how many there are.
@@ -70,6 +70,7 @@ from mixmio.inference.bootstrap import (
     point_mass_at_zero,
 )
 from mixmio.inference.report import ReportRendering, check_frequency
+from mixmio.results._methods import register
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -134,7 +135,7 @@ def _lm_replicate(ctx: _Context, seed: np.random.SeedSequence) -> _Out:
 
 def _significance_replicate(ctx: _Context, problem, seed: int) -> _Out:
     """King's significance rounds on the replicate (as ``mio_lm`` runs them), then the refit."""
-    from mixmio.api.lmer import significance_loop
+    from mixmio.inference.significance import significance_loop
 
     kw = dict(ctx.solve_kw, random_state=int(seed))
     with warnings.catch_warnings():
@@ -220,7 +221,7 @@ def _glm_solve(ctx: _GlmContext, rows: np.ndarray, seed: int) -> _Out:
 @dataclass(frozen=True, eq=False)
 class SubsetBootstrapResult(ReplicateAccounting):
     """Bootstrap of a best-subset fit (:class:`~mixmio.results.lm.MioLmResult` or
-    :class:`~mixmio.glm.MioGlmResult`), immutable.
+    :class:`~mixmio.results.glm.MioGlmResult`), immutable.
 
     ``table`` (a copy: ``to_frame()``; other intervals: ``intervals()``): one row per
     column of the design (indexed by name) with the full-data ``estimate``, bootstrap
@@ -569,6 +570,7 @@ def _glm_solver(fit, solver: str | None) -> str:
     return solver
 
 
+@register("subset_bootstrap")
 def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str = "pairs",
                      ci: str = "percentile", level: float = 0.95, n_jobs: int = 1,
                      random_state: int | Sequence[int] | None = None, progress: bool = True,
@@ -579,7 +581,7 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
 
     Parameters
     ----------
-    fit : a :class:`~mixmio.results.lm.MioLmResult` or :class:`~mixmio.glm.MioGlmResult`.
+    fit : a :class:`~mixmio.results.lm.MioLmResult` or :class:`~mixmio.results.glm.MioGlmResult`.
     B : number of replicates (an integer >= 2).
     scheme : ``"pairs"`` (rows resampled), or for ``mio_lm`` also ``"residual"``.
     ci : ``"percentile"`` or ``"basic"``.

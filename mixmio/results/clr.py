@@ -10,6 +10,7 @@ import pandas as pd
 
 from mixmio.problem.clr import ClrProblem
 from mixmio.results._certificate import CertificateMixin
+from mixmio.results._methods import method
 from mixmio.results.summary import Summary, SummaryTable, key_value_table
 from mixmio.solvers.solution import Solution
 
@@ -231,7 +232,7 @@ class MioClrResult(CertificateMixin):
         >>> len(ax.collections), len(ax.lines), ax.get_xlabel()
         (2, 2, 'x')
         """
-        from mixmio.inference.plots import plot_clusters
+        plot_clusters = method("plot_clusters")
 
         return plot_clusters(self, x=x, ax=ax)
 

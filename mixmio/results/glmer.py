@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 from mixmio.errors import ArgumentError
 from mixmio.problem import family as fam
+from mixmio.results._methods import method
 from mixmio.results.lmer import MioLmerResult
 from mixmio.results.summary import LmerSummary, _num, _table
 
@@ -222,7 +223,7 @@ class MioGlmerResult(MioLmerResult):
         """Bootstrap re-running the selection in every replicate: ``scheme="parametric"``
         (responses drawn from the fitted family, clusters fixed) or ``"cluster"`` (clusters
         drawn with replacement).  See :mod:`mixmio.inference.glmer`."""
-        from mixmio.inference.glmer import bootstrap_glmer
+        bootstrap_glmer = method("bootstrap_glmer")
 
         return bootstrap_glmer(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
                                random_state=random_state, progress=progress, **kwargs)
@@ -233,7 +234,7 @@ class MioGlmerResult(MioLmerResult):
                   **kwargs: Any):
         """Stability selection of the clusters over subsamples of the clusters' rows; see
         :mod:`mixmio.inference.glmer`."""
-        from mixmio.inference.glmer import stability_glmer
+        stability_glmer = method("stability_glmer")
 
         return stability_glmer(self, B=B, frac=frac, pairing=pairing, threshold=threshold,
                                n_jobs=n_jobs, random_state=random_state, progress=progress,
@@ -257,7 +258,7 @@ class MioGlmerResult(MioLmerResult):
         >>> fig.axes[0].get_ylabel()
         'observed / expected, per hospital'
         """
-        from mixmio.inference.plots import plot_funnel
+        plot_funnel = method("plot_funnel")
 
         return plot_funnel(self, term=term, ax=ax, **kwargs)
 

@@ -11,8 +11,9 @@ import pandas as pd
 
 from mixmio.errors import ArgumentError, DataError
 from mixmio.problem import Problem
-from mixmio.results._certificate import CertificateMixin
+from mixmio.results._certificate import CertificateMixin, raise_if_no_solution
 from mixmio.results._conditional import ConditionalInferenceMixin
+from mixmio.results._methods import method
 from mixmio.results._rows import on_newdata
 from mixmio.solvers.solution import Solution
 
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from mixmio.inference.bootstrap import BootstrapResult
-    from mixmio.inference.stability import StabilityResult
     from mixmio.results.summary import LmerSummary
 
 
@@ -53,6 +52,23 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     refit: bool
     bootstrap_result: object = field(default=None, repr=False)
     cv_result: object = field(default=None, repr=False)  # CVResult when fitted with k="cv"
+
+    @classmethod
+    def from_solution(cls, design, problem: Problem, solution: Solution, *,
+                      mip_gap: float = 1e-4, refit: bool = True) -> MioLmerResult:
+        """Package a solved Problem of ``design`` as a fit (as lme4's ``mkMerMod``): refuse a
+        solution that is not one (infeasible, or nothing found), and with ``refit`` report
+        the unpenalised least-squares refit on the selected support."""
+        raise_if_no_solution(solution)
+        w = solution.w
+        if refit:
+            from mixmio.results.refit import refit_if_feasible
+            from mixmio.solvers.bnb.cd import single_thread
+
+            # O(n p) products and p x p algebra: a spinning BLAS worker only slows them down
+            with single_thread():
+                w = refit_if_feasible(problem, w, z=solution.info.get("z"))
+        return cls(design, problem, solution, w, mip_gap, refit)
 
     @property
     def k(self) -> dict[str, int]:
@@ -452,7 +468,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     def bootstrap(self, B: int = 500, scheme: str = "residual", ci: str = "percentile",
                   level: float = 0.95, n_jobs: int = 1,
                   random_state: int | Sequence[int] | None = None, progress: bool = True,
-                  **kwargs: Any) -> BootstrapResult:
+                  **kwargs: Any) -> Any:
         """Bootstrap with the selection re-run in every replicate; a ``BootstrapResult``.
 
         ``scheme``: ``"residual"`` (``within_cluster=``), ``"cluster"`` (``cluster_by=``),
@@ -474,7 +490,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> boot.report().clusters["level"].tolist()
         ['309', '310', '337']
         """
-        from mixmio.inference.bootstrap import bootstrap
+        bootstrap = method("bootstrap")
 
         return bootstrap(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
                          random_state=random_state, progress=progress, **kwargs)
@@ -482,7 +498,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     def stability(self, B: int = 100, frac: float = 0.5, pairing: str = "complementary",
                   threshold: float = 0.6, scheme: str = "obs", n_jobs: int = 1,
                   random_state: int | Sequence[int] | None = None, progress: bool = True,
-                  **kwargs: Any) -> StabilityResult:
+                  **kwargs: Any) -> Any:
         """Stability selection of the clusters; a ``StabilityResult`` (frequencies, flagged set,
         expected-false-flag bound).  See :mod:`mixmio.inference.stability`.
 
@@ -498,7 +514,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> st.n_ok, sorted(st.flagged["level"])
         (20, ['309', '310', '337'])
         """
-        from mixmio.inference.stability import stability
+        stability = method("stability")
 
         return stability(self, B=B, frac=frac, pairing=pairing, threshold=threshold,
                          scheme=scheme, n_jobs=n_jobs, random_state=random_state,
@@ -520,11 +536,11 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> fig.axes[0].get_ylabel()
         'mean residual for the intercept, per Subject'
         """
-        from mixmio.inference.plots import plot_funnel
+        plot_funnel = method("plot_funnel")
 
         return plot_funnel(self, term=term, ax=ax, **kwargs)
 
-    def plot_effects(self, term: str | None = None, boot: BootstrapResult | None = None,
+    def plot_effects(self, term: str | None = None, boot: Any = None,
                      ax: Axes | None = None, *, top: int | None = None,
                      selected_only: bool | None = None) -> Figure:
         """Caterpillar plot of a random-effect column's cluster effects (bootstrap intervals
@@ -544,12 +560,12 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> type(fig).__name__, len(fig.axes)
         ('Figure', 1)
         """
-        from mixmio.inference.plots import plot_effects
+        plot_effects = method("plot_effects")
 
         return plot_effects(self, term=term, boot=boot, ax=ax, top=top,
                             selected_only=selected_only)
 
-    def with_bootstrap(self, boot: BootstrapResult | None) -> MioLmerResult:
+    def with_bootstrap(self, boot: Any) -> MioLmerResult:
         """A copy of this fit with ``boot`` attached (its summary shows bootstrap columns).
 
         ``boot`` must come from this fit (``None`` gives a copy without a bootstrap).

@@ -155,7 +155,7 @@ def test_no_separation_passes_the_check():
 
 
 def test_auto_ridge_scales_with_information():
-    from mixmio.api.glmer import glmer_auto_ridge
+    from mixmio.api._glmer import glmer_auto_ridge
 
     df = counts(K=10, rows=4)
     d = mixmio.build_design("y ~ 1 + (1 | g)", df)

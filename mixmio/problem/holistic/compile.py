@@ -420,7 +420,7 @@ def compile_constraints(constraints, design, *, fixed_selectable, k_fixed, caps=
         for a, b in zip(iu, ju, strict=True):
             i, j = int(sel[a]), int(sel[b])
             if i not in tied:
-                tied[i] = _closure(rows, {i})
+                tied[i] = closure(rows, {i})
             if j in tied[i]:
                 continue  # one group (a factor's dummies): they enter together by construction
             conflict_pairs.append((i, j, float(R[a, b])))
@@ -449,7 +449,7 @@ def compile_constraints(constraints, design, *, fixed_selectable, k_fixed, caps=
     return out
 
 
-def _closure(rows, seeds: set[int]) -> set[int]:
+def closure(rows, seeds: set[int]) -> set[int]:
     """Indices tied to ``seeds`` by equality pairs."""
     adj: dict[int, set[int]] = {}
     for r in rows:
@@ -484,8 +484,8 @@ def _check_feasible(out, design, cons, forced, excluded, group_specs, conflict_p
         j = both[0]
         raise ValueError(f"{forced[j][0]!r} and {excluded[j][0]!r} both name '{label(j)}': it "
                          "cannot be forced in and excluded")
-    fclose = _closure(out.rows, set(forced))
-    eclose = _closure(out.rows, set(excluded))
+    fclose = closure(out.rows, set(forced))
+    eclose = closure(out.rows, set(excluded))
     clash = sorted(fclose & eclose)
     if clash:
         gnames = [n for n, idx in group_specs if clash[0] in idx] or ["a JointClusterSelection"]
