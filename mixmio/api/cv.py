@@ -113,11 +113,11 @@ class CVResult:
 
     def plot(self, ax: Axes | None = None) -> Figure:
         """The CV curve (mean +- 1 SE per cap), with the minimum and the 1-SE choice marked."""
-        from mixmio.inference.plots import _new_axes
+        from mixmio.inference.plots import new_axes
 
         t = self.table
         x = np.array([sum(self.caps[key].values()) for key in t["k"]], dtype=float)
-        fig, ax = _new_axes(ax, 4.0)
+        fig, ax = new_axes(ax, 4.0)
         ax.errorbar(x, t["mean"], yerr=t["se"], marker="o", ms=3, capsize=2, lw=1)
         xm = sum(self.caps[self.k_min].values())
         x1 = sum(self.caps[self.k_1se].values())
@@ -339,7 +339,7 @@ def cross_validate(model: FitModel, formula: str, data, k, *, settings: dict, na
                             "(1 | g); for a model without one use mixmio.mio_lm")
     grid = resolve_grid(design, k)
     if predict_new == "features":
-        from mixmio.results import _newlevels as nl
+        from mixmio.results import newlevels as nl
 
         groups = sorted({b.group for b in design.blocks})
         if cluster_features is not None:

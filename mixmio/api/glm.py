@@ -74,8 +74,8 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
         unpenalised fit on a separated design raises
         :class:`~mixmio.errors.SeparationError` before any solve.
 
-    Returns a :class:`~mixmio.results.glm.MioGlmResult`; ``fit.status == "optimal"`` only when a proven
-    lower bound meets the objective within ``mip_gap``.
+    Returns a :class:`~mixmio.results.glm.MioGlmResult`; ``fit.status == "optimal"`` only when
+    a proven lower bound meets the objective within ``mip_gap``.
 
     Examples
     --------

@@ -250,11 +250,11 @@ class PathResult:
     def plot(self, term: str | None = None, ax: Axes | None = None) -> Figure:
         """Effects against k (one line per cluster that is ever selected; the others stay
         at 0).  Returns the matplotlib Figure."""
-        from mixmio.inference.plots import _new_axes
+        from mixmio.inference.plots import new_axes
 
         eff = self.effects(term)
         x = np.array([sum(self.caps[key].values()) for key in eff.columns], dtype=float)
-        fig, ax = _new_axes(ax, 4.0)
+        fig, ax = new_axes(ax, 4.0)
         ever = eff.index[(eff != 0).any(axis=1)]
         for lev in ever:
             ax.plot(x, eff.loc[lev].to_numpy(), lw=0.8)
@@ -267,10 +267,10 @@ class PathResult:
 
     def plot_audit(self, term: str | None = None, ax: Axes | None = None) -> Figure:
         """The audit-budget curve (:meth:`audit_budget`) against random order."""
-        from mixmio.inference.plots import _new_axes
+        from mixmio.inference.plots import new_axes
 
         a = self.audit_budget(term)
-        fig, ax = _new_axes(ax, 4.0)
+        fig, ax = new_axes(ax, 4.0)
         ax.step(np.r_[0, a["n_reviewed"]], np.r_[0, a["share"]], where="post",
                 label="path ranking")
         ax.plot(np.r_[0, a["n_reviewed"]], np.r_[0, a["uniform"]], ls="--", color="gray",

@@ -25,7 +25,7 @@ HIGHLIGHT = "tab:blue"
 DIMMED = "lightgray"
 
 
-def _new_axes(ax, height: float):
+def new_axes(ax, height: float):
     if ax is not None:
         return ax.figure, ax
     import matplotlib.pyplot as plt
@@ -95,7 +95,7 @@ def plot_effects(fit, term: str | None = None, boot=None, ax=None, *, top: int |
     rows = rows.iloc[np.argsort(rows["estimate"].to_numpy(), kind="stable")]
     left_out = n_all - len(rows)
     y = np.arange(len(rows))
-    fig, ax = _new_axes(ax, 1.0 + 0.22 * len(rows))
+    fig, ax = new_axes(ax, 1.0 + 0.22 * len(rows))
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
@@ -160,7 +160,7 @@ def frequency_bars(names: Sequence[str], freq: np.ndarray | Sequence[float], ax:
     if len(names) != freq.size:
         raise ValueError(f"{len(names)} names for {freq.size} frequencies")
     order = np.argsort(-freq, kind="stable")
-    fig, ax = _new_axes(ax, 1.0 + 0.2 * len(order))
+    fig, ax = new_axes(ax, 1.0 + 0.2 * len(order))
     y = np.arange(len(order))[::-1]
     handles = []
     if highlight is None:
@@ -256,7 +256,7 @@ def plot_clusters(fit, x: str | None = None, ax: Axes | None = None) -> Figure:
     coef = fit.coef.to_numpy(dtype=float)
     xv = X[:, j]
     grid = np.array([xv.min(), xv.max()])
-    fig, ax = _new_axes(ax, 4.8)
+    fig, ax = new_axes(ax, 4.8)
     for k in range(fit.n_clusters):
         mine = labels == k
         if not mine.any():
@@ -395,7 +395,7 @@ def plot_funnel(fit, term: str | None = None, ax: Axes | None = None, *,
     b, gamma = _intercept_block(fit, term)
     codes, K = np.asarray(b.codes), b.n_levels
     family = getattr(fit, "family", "gaussian")
-    fig, ax = _new_axes(ax, 4.8)
+    fig, ax = new_axes(ax, 4.8)
     if family in ("poisson", "binomial"):
         pr = fit.problem
         from mixmio.problem import family as fam

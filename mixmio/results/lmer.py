@@ -364,7 +364,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         [251.4, 251.4]
         """
         from mixmio._checks import as_frame
-        from mixmio.results import _newlevels as nl
+        from mixmio.results import newlevels as nl
 
         mode = nl.check_mode(new_levels)
         nl.check_tree_args(max_depth, random_state)
