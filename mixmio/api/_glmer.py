@@ -89,10 +89,10 @@ def glmer_fit(prepared: GlmerPrepared, k, settings: dict, base: GlmmProblem | No
                           time_limit=settings["time_limit"], mip_gap=settings["mip_gap"],
                           warm=warm, random_state=settings["random_state"],
                           verbose=settings["verbose"])
-    return MioGlmerResult(prepared.design, problem, solution, solution.w,
-                          settings["mip_gap"], False,
-                          n_weight_dropped=prepared.n_weight_dropped,
-                          weights_given=prepared.weights_given)
+    return MioGlmerResult.from_solution(prepared.design, problem, solution,
+                                        mip_gap=settings["mip_gap"],
+                                        n_weight_dropped=prepared.n_weight_dropped,
+                                        weights_given=prepared.weights_given)
 
 
 def glmer_auto_ridge(family: str, X: np.ndarray, Z, y: np.ndarray, w: np.ndarray,

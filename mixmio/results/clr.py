@@ -41,6 +41,22 @@ class MioClrResult(CertificateMixin):
     solution: Solution = field(repr=False)
     mip_gap: float
 
+    @classmethod
+    def from_solution(cls, design, problem: ClrProblem, solution: Solution, *,
+                      mip_gap: float = 1e-4) -> MioClrResult:
+        """Package a solved ClrProblem of ``design`` as a fit, warning when ``optimal`` holds
+        for the coefficient box only (too many basic lines to prove a big-M)."""
+        if solution.status == "optimal" and problem.big_m_kind == "box":
+            import warnings
+
+            from mixmio._runtime import user_stacklevel
+
+            warnings.warn("mio_clr: 'optimal' holds for the model with the stated coefficient "
+                          f"box (|coefficient| <= {np.max(problem.coef_box):.4g}; too many "
+                          "basic lines to prove a big-M), not for the unrestricted clusterwise "
+                          "problem", RuntimeWarning, stacklevel=user_stacklevel())
+        return cls(design, problem, solution, float(mip_gap))
+
     # ------------------------------------------------------------------ basics
     @property
     def formula(self) -> str:

@@ -54,6 +54,15 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
     constraints: tuple = ()
     k_max: int | None = None
 
+    @classmethod
+    def from_solution(cls, design, problem: GlmProblem, solution: Solution, *,
+                      mip_gap: float = 1e-4, response_levels: tuple | None = None,
+                      response: str = "y", constraints: tuple = (),
+                      k_max: int | None = None) -> MioGlmResult:
+        """Package a solved GlmProblem of ``design`` as a fit (as lme4's ``mkMerMod``)."""
+        return cls(design, problem, solution, mip_gap, response_levels, response,
+                   constraints, k_max)
+
     # basics --------------------------------------------------------------------------------
     @property
     def formula(self) -> str:

@@ -46,6 +46,15 @@ class MioGlmerResult(MioLmerResult):
     n_weight_dropped: int = 0
     weights_given: bool = False
 
+    @classmethod
+    def from_solution(cls, design, problem, solution, *, mip_gap: float = 1e-4,
+                      n_weight_dropped: int = 0, weights_given: bool = False
+                      ) -> MioGlmerResult:
+        """Package a solved GlmmProblem of ``design`` as a fit: the estimates are the
+        penalised fit of the selection (no refit)."""
+        return cls(design, problem, solution, solution.w, mip_gap, False,
+                   n_weight_dropped=n_weight_dropped, weights_given=weights_given)
+
     @property
     def family(self) -> str:
         """``"binomial"`` or ``"poisson"``."""
