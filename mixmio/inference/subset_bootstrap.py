@@ -570,6 +570,52 @@ def _glm_solver(fit, solver: str | None) -> str:
     return solver
 
 
+def _check_subset_args(fit, B, scheme: str, ci: str, level) -> tuple:
+    """``(model name, B, level)`` of a subset bootstrap, every argument checked."""
+    from mixmio.results.glm import MioGlmResult
+    from mixmio.results.lm import MioLmResult
+
+    if isinstance(fit, MioLmResult):
+        model, schemes = "mio_lm", LM_SCHEMES
+    elif isinstance(fit, MioGlmResult):
+        model, schemes = "mio_glm", GLM_SCHEMES
+    else:
+        raise TypeError(f"subset_bootstrap needs a mio_lm or mio_glm fit, got "
+                        f"{type(fit).__name__}")
+    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 2:
+        raise ValueError(f"B must be an integer >= 2, got {B!r}")
+    if scheme not in schemes:
+        raise ValueError(f"scheme must be one of {schemes} for a {model} fit, got {scheme!r}"
+                         + (" (logistic regression has no additive residuals to resample)"
+                            if model == "mio_glm" and scheme == "residual" else ""))
+    _check_ci(ci)
+    return model, int(B), _check_level(level)
+
+
+def _lm_setup(fit, solver, scheme: str, tl, options: dict) -> tuple:
+    """The replicates of a mio_lm fit: ``(context, selectable mask, estimate, replicate
+    function, Significance or None)``; fills ``options``."""
+    n = int(fit.problem.n)
+    solver = _lm_solver(fit, solver)
+    pr = fit.problem
+    sig = None if fit.compiled is None else fit.compiled.significance
+    if scheme == "residual":
+        df = n - int(np.count_nonzero(fit.w))
+        if df <= 0:
+            raise ValueError(f"the fit leaves no residual degrees of freedom (n = {n}, "
+                             f"{n - df} non-zero coefficients): its residuals are 0, so "
+                             "scheme='residual' has nothing to resample; use 'pairs'")
+        options["resid_scale"] = float(np.sqrt(n / df))
+    options.update(solver=solver, significance=sig)
+    ctx = make_context(fit, solver=solver, time_limit=tl, options=options)
+    if sig is not None:  # replicates start from the constraints without the fit's cuts
+        ctx = replace(ctx, problem=replace(pr, constraints=tuple(fit.compiled.rows)))
+    selectable = np.zeros(pr.p, dtype=bool)
+    selectable[pr.caps[0].index] = True
+    estimate = np.asarray(fit.w[: pr.p], dtype=float).copy()
+    return ctx, selectable, estimate, _lm_replicate, sig
+
+
 @register("subset_bootstrap")
 def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str = "pairs",
                      ci: str = "percentile", level: float = 0.95, n_jobs: int = 1,
@@ -596,50 +642,14 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
 
     Every argument is checked before any replicate runs.
     """
-    from mixmio.results.glm import MioGlmResult
-    from mixmio.results.lm import MioLmResult
-
-    if isinstance(fit, MioLmResult):
-        model, schemes = "mio_lm", LM_SCHEMES
-    elif isinstance(fit, MioGlmResult):
-        model, schemes = "mio_glm", GLM_SCHEMES
-    else:
-        raise TypeError(f"subset_bootstrap needs a mio_lm or mio_glm fit, got "
-                        f"{type(fit).__name__}")
-    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 2:
-        raise ValueError(f"B must be an integer >= 2, got {B!r}")
-    if scheme not in schemes:
-        raise ValueError(f"scheme must be one of {schemes} for a {model} fit, got {scheme!r}"
-                         + (" (logistic regression has no additive residuals to resample)"
-                            if model == "mio_glm" and scheme == "residual" else ""))
-    _check_ci(ci)
-    level = _check_level(level)
+    model, B, level = _check_subset_args(fit, B, scheme, ci, level)
     random_state, n_jobs = check_replicate_settings(random_state, n_jobs, progress)
     tl = _default_time_limit(fit, time_limit)
-    B = int(B)
     n = int(fit.problem.n)
-    sig = None
     options = {"scheme": scheme, "time_limit": tl, "k": fit.k, "n_obs": n,
                "warm_start": WARM_START if model == "mio_lm" else "engine's own"}
     if model == "mio_lm":
-        solver = _lm_solver(fit, solver)
-        pr = fit.problem
-        sig = None if fit.compiled is None else fit.compiled.significance
-        if scheme == "residual":
-            df = n - int(np.count_nonzero(fit.w))
-            if df <= 0:
-                raise ValueError(f"the fit leaves no residual degrees of freedom (n = {n}, "
-                                 f"{n - df} non-zero coefficients): its residuals are 0, so "
-                                 "scheme='residual' has nothing to resample; use 'pairs'")
-            options["resid_scale"] = float(np.sqrt(n / df))
-        options.update(solver=solver, significance=sig)
-        ctx = make_context(fit, solver=solver, time_limit=tl, options=options)
-        if sig is not None:  # replicates start from the constraints without the fit's cuts
-            ctx = replace(ctx, problem=replace(pr, constraints=tuple(fit.compiled.rows)))
-        selectable = np.zeros(pr.p, dtype=bool)
-        selectable[pr.caps[0].index] = True
-        estimate = np.asarray(fit.w[: pr.p], dtype=float).copy()
-        fn = _lm_replicate
+        ctx, selectable, estimate, fn, sig = _lm_setup(fit, solver, scheme, tl, options)
     else:
         solver = _glm_solver(fit, solver)
         options["solver"] = solver
@@ -647,7 +657,7 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
                                         "mip_gap": fit.mip_gap})
         selectable = np.asarray(fit.problem.penalized, dtype=bool).copy()
         estimate = np.asarray(fit.w, dtype=float).copy()
-        fn = _glm_replicate
+        fn, sig = _glm_replicate, None
     ss = np.random.SeedSequence(random_state)
     t0 = time.perf_counter()
     outs = run_tasks(fn, ctx, ss.spawn(B), n_jobs, progress, f"bootstrap ({model}, {scheme})")

@@ -364,64 +364,26 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         [251.4, 251.4]
         """
         from mixmio._checks import as_frame
-        from mixmio.results import newlevels as nl
 
-        mode = nl.check_mode(new_levels)
-        nl.check_tree_args(max_depth, random_state)
-        if cluster_features is not None and mode != "features":
-            raise ArgumentError("cluster_features is used by new_levels='features' only; got "
-                                f"new_levels={new_levels!r}")
+        mode = _check_predict_args(new_levels, cluster_features, max_depth, random_state)
         design = self.design
         if newdata is None:
             return pd.Series(self.fitted, index=design.row_index, name="prediction")
         newdata = as_frame(newdata, "newdata")
         groups = list(dict.fromkeys(b.group for b in design.blocks))
-        feats: dict[str, list[str]] = {g: [] for g in groups}
-        if mode == "features":
-            if cluster_features is not None:
-                feats = nl.check_cluster_features(design, cluster_features, groups, newdata)
-            if any(not feats[g] for g in groups) and not nl.numeric_columns(design):
-                raise ArgumentError(
-                    "new_levels='features' needs cluster-level features: the formula has no "
-                    "numeric fixed-effects column whose cluster means could serve; pass "
-                    "cluster_features=[...] (columns constant within clusters)")
-        missing = "skip" if getattr(design, "na_action", "drop") == "drop" else "raise"
-        nd = design.transform(newdata, missing=missing, warn_unseen=new_levels is None)
-        if nd.unseen and mode == "error":
-            raise DataError(f"newdata has levels not seen in training: {nd.unseen}; pass "
-                            "new_levels='population', 'soft', 'hard' or 'features' to "
-                            "predict them")
+        feats = _feature_columns(design, mode, cluster_features, groups, newdata)
+        nd = _transform_newdata(design, newdata, mode, warn_unseen=new_levels is None)
         p = self.problem.p
         gamma = self.w[p:]
         pred = nd.X.to_numpy(dtype=float) @ self.w[:p] + nd.Z @ gamma + nd.offset
         if mode in ("soft", "hard", "features"):
-            blocks = list(enumerate(design.blocks))
             for g in groups:
                 rows = nd.unseen_rows.get(g)
                 if rows is None:
                     continue
-                own = [(i, b) for i, b in blocks if b.group == g]
-                # Gamma of a block: (q, K), row j the term column j of every cluster
-                G = [gamma[b.z_slice].reshape(b.q, b.n_levels) for _, b in own]
-                if mode == "features":
-                    targets = np.hstack([Gb.T for Gb in G])  # K x (sum of q)
-                    eff, model = nl.feature_effects(design, targets, g, nd, rows, newdata,
-                                                    feats[g] or None, max_depth, random_state)
-                    at = 0
-                    for i, b in own:
-                        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows],
-                                                eff[:, at: at + b.q])
-                        at += b.q
-                else:
-                    inv, P = nl.leaf_probabilities(design, g, nd.X.loc[rows], max_depth,
-                                                   random_state)
-                    model = nl.cluster_tree(design, g, max_depth, random_state)
-                    if mode == "hard":
-                        P = np.eye(P.shape[1])[np.argmax(P, axis=1)]
-                    for (i, _), Gb in zip(own, G, strict=True):
-                        # pi(x)' Gamma per leaf, then per row
-                        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows],
-                                                (P @ Gb.T)[inv])
+                model = _add_new_level_effects(pred, design, gamma, nd, g, rows, mode,
+                                               newdata, feats[g] or None, max_depth,
+                                               random_state)
                 object.__setattr__(self, "_cluster_model", model)
         return on_newdata(pred, nd, newdata)
 
@@ -608,6 +570,77 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     def __repr__(self) -> str:
         return (f"<MioLmerResult {self.formula!r}: status={self.status}, gap={self.gap:.2e}, "
                 f"selected={len(self.selected)}>")
+
+
+def _check_predict_args(new_levels, cluster_features, max_depth, random_state) -> str:
+    """predict's new-level arguments checked; the rule's name."""
+    from mixmio.results import newlevels as nl
+
+    mode = nl.check_mode(new_levels)
+    nl.check_tree_args(max_depth, random_state)
+    if cluster_features is not None and mode != "features":
+        raise ArgumentError("cluster_features is used by new_levels='features' only; got "
+                            f"new_levels={new_levels!r}")
+    return mode
+
+
+def _transform_newdata(design, newdata: pd.DataFrame, mode: str, warn_unseen: bool):
+    """``design.transform(newdata)`` (rows with missing values skipped under
+    ``na_action="drop"``); unseen levels raise under ``mode="error"``."""
+    missing = "skip" if getattr(design, "na_action", "drop") == "drop" else "raise"
+    nd = design.transform(newdata, missing=missing, warn_unseen=warn_unseen)
+    if nd.unseen and mode == "error":
+        raise DataError(f"newdata has levels not seen in training: {nd.unseen}; pass "
+                        "new_levels='population', 'soft', 'hard' or 'features' to "
+                        "predict them")
+    return nd
+
+
+def _feature_columns(design, mode: str, cluster_features, groups: list[str],
+                     newdata: pd.DataFrame) -> dict[str, list[str]]:
+    """The cluster-level feature columns of every grouping factor for
+    ``new_levels="features"`` (empty lists: the cluster means of the numeric fixed-effects
+    columns)."""
+    from mixmio.results import newlevels as nl
+
+    feats: dict[str, list[str]] = {g: [] for g in groups}
+    if mode == "features":
+        if cluster_features is not None:
+            feats = nl.check_cluster_features(design, cluster_features, groups, newdata)
+        if any(not feats[g] for g in groups) and not nl.numeric_columns(design):
+            raise ArgumentError(
+                "new_levels='features' needs cluster-level features: the formula has no "
+                "numeric fixed-effects column whose cluster means could serve; pass "
+                "cluster_features=[...] (columns constant within clusters)")
+    return feats
+
+
+def _add_new_level_effects(pred: np.ndarray, design, gamma: np.ndarray, nd, g: str, rows,
+                           mode: str, newdata: pd.DataFrame, feats, max_depth, random_state):
+    """Add to ``pred[rows]`` (the rows of a level of ``g`` unseen in training) the effects of
+    ``g``'s terms by the rule ``mode``; returns the tree used."""
+    from mixmio.results import newlevels as nl
+
+    own = [(i, b) for i, b in enumerate(design.blocks) if b.group == g]
+    # Gamma of a block: (q, K), row j the term column j of every cluster
+    G = [gamma[b.z_slice].reshape(b.q, b.n_levels) for _, b in own]
+    if mode == "features":
+        targets = np.hstack([Gb.T for Gb in G])  # K x (sum of q)
+        eff, model = nl.feature_effects(design, targets, g, nd, rows, newdata, feats,
+                                        max_depth, random_state)
+        at = 0
+        for i, b in own:
+            pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows], eff[:, at: at + b.q])
+            at += b.q
+        return model
+    inv, P = nl.leaf_probabilities(design, g, nd.X.loc[rows], max_depth, random_state)
+    model = nl.cluster_tree(design, g, max_depth, random_state)
+    if mode == "hard":
+        P = np.eye(P.shape[1])[np.argmax(P, axis=1)]
+    for (i, _), Gb in zip(own, G, strict=True):
+        # pi(x)' Gamma per leaf, then per row
+        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows], (P @ Gb.T)[inv])
+    return model
 
 
 def check_boot_of(fit, boot) -> None:
