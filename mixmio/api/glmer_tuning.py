@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixmio.api.cv import CVResult, FitModel, _check_cv_args, _predict, cross_validate
-from mixmio.api.path import PathResult, check_lmer_args, path_from_prepared, resolve_grid
+from mixmio.api.cv import FitModel, _check_cv_args, _predict, cross_validate
+from mixmio.api.path import check_lmer_args, path_from_prepared, resolve_grid
 from mixmio.problem import family as fam
 from mixmio.problem.glmer_checks import resolve_weights
+from mixmio.results.cv import CVResult
+from mixmio.results.path import PathResult
 
 __all__ = ["glmer_path", "cv_glmer", "GLMER_ARGS"]
 

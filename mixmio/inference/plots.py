@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mixmio.results._methods import register
+from mixmio.results.plots import new_axes
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,15 +24,6 @@ if TYPE_CHECKING:
 
 HIGHLIGHT = "tab:blue"
 DIMMED = "lightgray"
-
-
-def new_axes(ax, height: float):
-    if ax is not None:
-        return ax.figure, ax
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(6.4, max(2.5, min(height, 40.0))), layout="constrained")
-    return fig, fig.add_subplot()
 
 
 #: plot_effects shows every cluster up to this many; above it, the selected ones by default
