@@ -60,9 +60,11 @@ def holistic_res():
 FRONT_DOORS = {
     # fixture, key text, table names
     "mio_lmer": ("lmer_fit", ["Formula: Reaction ~ Days + (1 | Subject)", "Scaled residuals:",
-                              "Random effects:", "Std. Error", "t value", "status: optimal",
+                              "Random effects (spread of the selected deviations):",
+                              "Cluster selection (l0 caps):", "Std. Error", "t value",
+                              "status: optimal",
                               "Fixed effects (Std. Error and t value conditional"],
-                 ["residuals", "random", "fixed"]),
+                 ["residuals", "random", "selection", "fixed"]),
     "mio_lm": ("lm_fit", ["best-subset regression (mio_lm)", "Status: optimal", "R-squared:",
                           "P>|t|", "candidate column(s) not selected"], ["model", "coef"]),
     "mio_glm": ("glm_fit", ["best-subset logistic regression (mio_glm)", "Status: optimal",
@@ -108,11 +110,19 @@ def test_lmer_tables_are_the_fit(lmer_fit):
     pd.testing.assert_series_equal(s["fixed"]["estimate"], fit.fixef, check_names=False)
     q = np.quantile(fit.residuals / fit.sigma, [0, 0.25, 0.5, 0.75, 1])
     np.testing.assert_allclose(s["residuals"].to_numpy().ravel(), q)
+    sel = s["selection"].set_index("group")
+    assert sel.loc["Subject", "selected"] == len(fit.selected) == 3
+    assert sel.loc["Subject", "levels"] == 18 and sel.loc["Subject", "cap"] == 3
     ran = s["random"].set_index("group")
-    assert ran.loc["Subject", "selected"] == len(fit.selected) == 3
-    assert ran.loc["Subject", "levels"] == 18 and ran.loc["Subject", "cap"] == 3
+    dev = fit.ranef["estimate"].to_numpy()
+    dev = dev[dev != 0]
+    assert ran.loc["Subject", "variance"] == pytest.approx(np.var(dev, ddof=1))
     assert ran.loc["Residual", "std_dev"] == pytest.approx(fit.sigma)
     assert ran.loc["Residual", "variance"] == pytest.approx(fit.sigma ** 2)
+    # lme4's width: the random-effects block is Groups, Name, Variance, Std.Dev.
+    block = str(s).split("Random effects")[1].split("\n\n")[0].splitlines()[1:]
+    assert block[0].split() == ["Groups", "Name", "Variance", "Std.Dev."]
+    assert max(map(len, block)) <= 50
     # the text shows the table's values
     line = next(ln for ln in str(s).splitlines() if ln.startswith("Days"))
     assert f"{fit.fixef['Days']:.4g}" in line
@@ -121,7 +131,7 @@ def test_lmer_tables_are_the_fit(lmer_fit):
 def test_lmer_bootstrap_table(lmer_fit):
     boot = lmer_fit.bootstrap(B=20, random_state=1, progress=False)
     s = lmer_fit.with_bootstrap(boot).summary()
-    assert list(s.tables) == ["residuals", "random", "bootstrap", "fixed"]
+    assert list(s.tables) == ["residuals", "random", "selection", "bootstrap", "fixed"]
     want = boot.ranef_table(selected_only=True)
     got = s["bootstrap"]
     np.testing.assert_allclose(got["estimate"], want["estimate"])

@@ -212,9 +212,10 @@ class LmerSummary(Summary):
     """lme4-style summary of a :class:`~mixmio.results.lmer.MioLmerResult` (a
     :class:`Summary`).
 
-    Tables: ``residuals`` (quantiles of the scaled residuals), ``random`` (per random term:
-    levels, selected, cap, variance and SD of the selected deviations, largest ones; a
-    ``Residual`` row), ``bootstrap`` (with a bootstrap attached: the selected clusters'
+    Tables: ``residuals`` (quantiles of the scaled residuals), ``random`` (lme4's block: per
+    random-effect column the variance and SD of the selected deviations; a ``Residual`` row),
+    ``selection`` (per column: levels, clusters selected, cap, the largest selected
+    deviations), ``bootstrap`` (with a bootstrap attached: the selected clusters'
     bootstrap SE, interval and frequencies) and ``fixed`` (``estimate`` = ``fit.fixef``, plus
     the bootstrap columns).
 
@@ -227,7 +228,7 @@ class LmerSummary(Summary):
     >>> str(s).splitlines()[1]
     'Formula: Reaction ~ Days + (1 | Subject)'
     >>> list(s.tables)
-    ['residuals', 'random', 'fixed']
+    ['residuals', 'random', 'selection', 'fixed']
     >>> bool((s["fixed"]["estimate"] == fit.fixef).all())
     True
     """
@@ -275,38 +276,55 @@ class LmerSummary(Summary):
         return _table("residuals", pd.DataFrame([q], columns=headers, index=["scaled"]),
                       headers, [[f"{v:.4f}" for v in q]], "Scaled residuals:")
 
-    def random_table(self) -> SummaryTable:
+    def _columns(self):
+        """(block, column index, label, selected deviations' positions, values) per
+        random-effect column."""
         f = self.fit
         p = f.problem.p
-        rows, values = [], []
         for b in f.design.blocks:
             for j, lab in enumerate(b.labels):
                 sl = b.column_slice(j)
                 g = f.w[p + sl.start: p + sl.stop]
-                nz = np.nonzero(g)[0]
-                order = nz[np.argsort(-np.abs(g[nz]))][: self.n_largest]
-                largest = ", ".join(f"{b.levels[i]} ({_num(g[i])})" for i in order)
-                sdv = float(np.std(g[nz], ddof=1)) if len(nz) > 1 else None
-                var, sd = ("", "") if sdv is None else (_num(sdv**2), _num(sdv))
-                sign = next((c for c in f.problem.sign_caps if c.label == lab), None)
-                cap = (f"{f.k[lab]} (+{sign.k_pos}/-{sign.k_neg})" if sign is not None
-                       else f.k[lab])
-                more = " ..." if len(nz) > self.n_largest else ""
-                rows.append([b.group, b.columns[j], b.n_levels, len(nz), cap, var, sd,
-                             largest + more])
-                values.append([b.group, b.columns[j], b.n_levels, len(nz), cap,
-                               np.nan if sdv is None else sdv**2,
-                               np.nan if sdv is None else sdv, largest + more])
-        rows.append(["Residual", "", "", "", "", _num(f.sigma**2), _num(f.sigma), ""])
-        values.append(["Residual", "", None, None, None, f.sigma**2, f.sigma, ""])
-        # lme4's "Name", "Variance", "Std.Dev."; here the spread of the selected deviations
-        # (not a variance component: unselected clusters are exactly 0)
-        headers = ["Groups", "Name", "Levels", "Selected", "Cap", "Variance(selected)",
-                   "Std.Dev.(selected)", "Largest selected (level (estimate))"]
+                yield b, j, lab, np.nonzero(g)[0], g
+
+    def random_table(self) -> SummaryTable:
+        """lme4's block: Groups, Name, Variance, Std.Dev. (here the spread of the selected
+        deviations, not a variance component: unselected clusters are exactly 0), and the
+        residual's."""
+        f = self.fit
+        rows, values = [], []
+        for b, j, _lab, nz, g in self._columns():
+            sdv = float(np.std(g[nz], ddof=1)) if len(nz) > 1 else None
+            rows.append([b.group, b.columns[j]] + (["", ""] if sdv is None
+                                                   else [_num(sdv**2), _num(sdv)]))
+            values.append([b.group, b.columns[j]] + ([np.nan, np.nan] if sdv is None
+                                                     else [sdv**2, sdv]))
+        rows.append(["Residual", "", _num(f.sigma**2), _num(f.sigma)])
+        values.append(["Residual", "", f.sigma**2, f.sigma])
+        frame = pd.DataFrame(values, columns=["group", "name", "variance", "std_dev"])
+        return _table("random", frame, ["Groups", "Name", "Variance", "Std.Dev."], rows,
+                      "Random effects (spread of the selected deviations):")
+
+    def selection_table(self) -> SummaryTable:
+        """Per random-effect column: levels, clusters selected, the cap, the largest selected
+        deviations."""
+        f = self.fit
+        rows, values = [], []
+        for b, j, lab, nz, g in self._columns():
+            order = nz[np.argsort(-np.abs(g[nz]))][: self.n_largest]
+            largest = ", ".join(f"{b.levels[i]} ({_num(g[i])})" for i in order)
+            largest += " ..." if len(nz) > self.n_largest else ""
+            sign = next((c for c in f.problem.sign_caps if c.label == lab), None)
+            cap = (f"{f.k[lab]} (+{sign.k_pos}/-{sign.k_neg})" if sign is not None
+                   else f.k[lab])
+            rows.append([b.group, b.columns[j], b.n_levels, len(nz), cap, largest])
+            values.append([b.group, b.columns[j], b.n_levels, len(nz), cap, largest])
         frame = pd.DataFrame(values, columns=["group", "name", "levels", "selected", "cap",
-                                              "variance", "std_dev", "largest"])
+                                              "largest"])
         frame = frame.astype({"levels": "Int64", "selected": "Int64"})
-        return _table("random", frame, headers, rows, "Random effects:")
+        return _table("selection", frame, ["Groups", "Name", "Levels", "Selected", "Cap",
+                                           "Largest selected (estimate)"], rows,
+                      "Cluster selection (l0 caps):")
 
     def fixed_table(self) -> SummaryTable:
         f = self.fit
@@ -352,8 +370,8 @@ class LmerSummary(Summary):
 
     def _build(self) -> list:
         out = [*self.header(), ""]
-        for t in (self.residual_table(), self.random_table(), self.bootstrap_random_table(),
-                  self.fixed_table()):
+        for t in (self.residual_table(), self.random_table(), self.selection_table(),
+                  self.bootstrap_random_table(), self.fixed_table()):
             if t is not None:
                 out += [t, ""]
         return out
