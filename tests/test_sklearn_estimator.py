@@ -40,7 +40,7 @@ def _r2(y, pred) -> float:
 
 # -- parameters ----------------------------------------------------------------------------
 def test_parameters_are_stored_untouched_and_clone(sleep):
-    cons = (mixmio.holistic.ForceInclude(clusters={"Subject": ["308"]}),)
+    cons = (mixmio.ForceInclude(clusters={"Subject": ["308"]}),)
     est = MioLmerRegressor("Reaction ~ Days + (1 | Subject)", k={"1|Subject": 3},
                            ridge=0.5, time_limit=30, random_state=4, constraints=cons,
                            new_levels="hard", max_depth=2)

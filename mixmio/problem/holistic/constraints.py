@@ -53,7 +53,7 @@ class Constraint:
     Examples
     --------
     >>> import mixmio
-    >>> isinstance(mixmio.CorrelationLimit(0.7), mixmio.holistic.Constraint)
+    >>> isinstance(mixmio.CorrelationLimit(0.7), mixmio.problem.holistic.constraints.Constraint)
     True
     """
 
