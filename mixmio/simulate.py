@@ -13,6 +13,25 @@ supplement B), as written in the authors' simulation code (``simul.jl``: ``rand_
 
 with ``rows_per_cluster`` rows in every cluster of every set, and independent train, validation
 and test sets that share beta and gamma.
+
+Choices where the seed text and METHODS leave room (each follows the authors' ``simul.jl``
+unless said otherwise):
+
+- Effect size.  The paper's text says the non-zero effects are "+1, -1 with equal
+  probability"; the authors' code multiplies the signs by ``sigma_clust = 10``.  The
+  default ``sigma_cluster=10`` follows the code: with +-1 the paper's OLS errors in
+  Tables B1-B3 (0.05-0.46, largest at high sparsity) cannot be reached, with +-10 they are
+  (see ``benchmarks/results/sim_paper.md``).  In the Gaussian regime the same code
+  parameter is the variance: ``gamma = sqrt(sigma_clust) * N(0, 1)``.
+- The number of non-zero clusters is ``ceil(K * (1 - zero_fraction))`` (code:
+  ``ceil(k * sparse)`` with ``sparse`` the non-zero share); ``zero_fraction=1`` gives
+  all zeros.  Which clusters are non-zero is a uniform random choice here (the code
+  takes the first ones; clusters are exchangeable, so no estimator can tell).
+- ``xi`` is drawn afresh for every row *and covariate* (the code draws it inside the
+  loop over covariates); METHODS writes ``xi_i``.  Hence the linear correlation of x with
+  gamma is zero in expectation; the confounding is in the scale of x (|x| and gamma^2
+  are correlated), which makes OLS ignoring clusters heteroscedastic and inefficient.
+- The true mean has no intercept; the DataFrames carry none.
 """
 
 from __future__ import annotations
@@ -120,24 +139,8 @@ def simulate(n_clusters: int, n_features: int, *, rows_per_cluster: int = 50,
 
     Notes
     -----
-    Choices where the seed text and METHODS leave room (each follows the authors' ``simul.jl``
-    unless said otherwise):
-
-    - Effect size.  The paper's text says the non-zero effects are "+1, -1 with equal
-      probability"; the authors' code multiplies the signs by ``sigma_clust = 10``.  The
-      default ``sigma_cluster=10`` follows the code: with +-1 the paper's OLS errors in
-      Tables B1-B3 (0.05-0.46, largest at high sparsity) cannot be reached, with +-10 they are
-      (see ``benchmarks/results/sim_paper.md``).  In the Gaussian regime the same code
-      parameter is the variance: ``gamma = sqrt(sigma_clust) * N(0, 1)``.
-    - The number of non-zero clusters is ``ceil(K * (1 - zero_fraction))`` (code:
-      ``ceil(k * sparse)`` with ``sparse`` the non-zero share); ``zero_fraction=1`` gives
-      all zeros.  Which clusters are non-zero is a uniform random choice here (the code
-      takes the first ones; clusters are exchangeable, so no estimator can tell).
-    - ``xi`` is drawn afresh for every row *and covariate* (the code draws it inside the
-      loop over covariates); METHODS writes ``xi_i``.  Hence the linear correlation of x with
-      gamma is zero in expectation; the confounding is in the scale of x (|x| and gamma^2
-      are correlated), which makes OLS ignoring clusters heteroscedastic and inefficient.
-    - The true mean has no intercept; the DataFrames carry none.
+    The choices where the seed text and METHODS leave room are listed in the module
+    docstring.
 
     Examples
     --------

@@ -454,6 +454,20 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     spec = formula if isinstance(formula, FormulaSpec) else parse_formula(formula)
     data = as_frame(data)
     check_choice("na_action", na_action, ("drop", "raise"))
+    data, mask, counts, dropped, dtypes = _checked_rows(spec, data, na_action)
+    y, X = _fixed_part(spec, data)
+    blocks, z_parts = _random_blocks(spec, data)
+    Z = _stack_z(z_parts, len(y))
+    offset = _offset(spec, data, "data")
+    return Design(spec, y, X, Z, tuple(blocks), offset,
+                  int(mask.sum()), dropped, data.index, counts, X.model_spec, dtypes,
+                  na_action, data.copy(deep=False))
+
+
+def _checked_rows(spec: FormulaSpec, data: pd.DataFrame, na_action: str):
+    """The columns :func:`build_design` needs, checked, and the rows it keeps: (data without
+    the rows with a missing value, the mask of those rows, the missing counts per column,
+    their index, the columns' dtypes)."""
     cols = required_columns(spec)
     unknown = [c for c in cols if c not in data.columns]
     if unknown:
@@ -477,7 +491,12 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
                         + (f" left after dropping {int(mask.sum())} with missing values"
                            if mask.any() else "")
                         + ": a model needs at least 2 rows (and more rows than coefficients)")
+    return data, mask, counts, dropped, dtypes
 
+
+def _fixed_part(spec: FormulaSpec, data: pd.DataFrame):
+    """(y, X) of the fixed-effects formula, checked (one finite response column, finite
+    columns, no empty term, full rank)."""
     mm = materialize(spec.fixed_formula, data, "formula")
     lhs, X = mm.lhs, mm.rhs
     if lhs.shape[1] != 1:
@@ -488,7 +507,11 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
     check_finite("the fixed-effects columns", list(X.columns), X.to_numpy(dtype=float))
     _check_empty_terms(X, data)
     check_rank(X)
+    return y, X
 
+
+def _random_blocks(spec: FormulaSpec, data: pd.DataFrame):
+    """The RandomBlock of every random term and its Z columns (one sparse block each)."""
     blocks = []
     z_parts = []
     start = 0
@@ -509,11 +532,7 @@ def build_design(formula: str | FormulaSpec, data: pd.DataFrame, na_action: str 
                                   slice(start, start + width), term_spec))
         z_parts.append(term_z(values, codes, len(levels)))
         start += width
-    Z = _stack_z(z_parts, len(y))
-    offset = _offset(spec, data, "data")
-    return Design(spec, y, X, Z, tuple(blocks), offset,
-                  int(mask.sum()), dropped, data.index, counts, X.model_spec, dtypes,
-                  na_action, data.copy(deep=False))
+    return blocks, z_parts
 
 
 def _check_empty_terms(X: pd.DataFrame, data: pd.DataFrame) -> None:

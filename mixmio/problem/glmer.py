@@ -107,15 +107,6 @@ class GlmmProblem:
         return float(np.sum(fam.loss(self.family, a + self.offset, self.y, self.weights,
                                      self.sat)))
 
-    @cached_property
-    def is_intercept_only(self) -> bool:
-        """One random term ``(1 | g)``, its single cap the only constraint besides
-        ForceInclude/Exclude rows (no fixed cap, no sign caps, no l1)."""
-        b = self.base
-        return (len(b.terms) == 1 and b.terms[0].q == 1 and len(b.caps) == 1
-                and not b.sign_caps and b.l1 is None
-                and all(c.index.size == 1 for c in b.constraints))
-
     def eta(self, w: np.ndarray) -> np.ndarray:
         """The linear predictor X beta + Z gamma + offset."""
         return self.X @ w[: self.p] + self.Z @ w[self.p:] + self.offset

@@ -63,7 +63,8 @@ from scipy.sparse.csgraph import connected_components
 
 from mixmio._runtime import user_stacklevel
 from mixmio.problem import Problem
-from mixmio.solvers.heuristics import _quad, polish, warm_start
+from mixmio.solvers import dfo
+from mixmio.solvers.heuristics import polish, warm_start
 from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
 __all__ = ["solve_cvxpy", "miqp_solvers", "valid_big_m"]
@@ -182,7 +183,7 @@ def valid_big_m(problem: Problem, U: float, w_warm: np.ndarray | None = None):
     which bounds are proven valid; ``F_rel`` is the relaxation value (a lower bound on the
     optimum) or ``-inf`` when it could not be computed.
     """
-    q = _quad(problem)
+    q = dfo.quad(problem)
     cap = q.capped
     pen = np.asarray(problem.penalized, dtype=bool)[cap]
     U = float(U)
@@ -216,7 +217,7 @@ def valid_big_m(problem: Problem, U: float, w_warm: np.ndarray | None = None):
 
 def _model_data(problem: Problem, formulation: str):
     """(R, Hq, cvec, const, persp_idx): objective 1/2||Rw||^2 - c'w + const [+ ridge/2 sum s]."""
-    q = _quad(problem)
+    q = dfo.quad(problem)
     G, c, yy = problem.gram
     pen = np.asarray(problem.penalized, dtype=bool)
     if formulation == "perspective":
@@ -237,7 +238,7 @@ def _model_data(problem: Problem, formulation: str):
 def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w, warm_z=None):
     import cvxpy as cp
 
-    q = _quad(problem)
+    q = dfo.quad(problem)
     n_coef = q.n_coef
     cap = q.capped
     w = cp.Variable(n_coef, name="w")
@@ -345,7 +346,7 @@ _SOLVER_NOISE = ("without GMP - using",)
 
 
 @contextlib.contextmanager
-def _drop_solver_noise(active: bool = True):
+def drop_solver_noise(active: bool = True):
     """Capture what is written to file descriptor 2 during the solve and re-emit it without
     SoPlex's tolerance notices. SoPlex writes them from C++ even when verbose=False (78
     lines on one Pastes fit). Python warnings raised meanwhile are kept and re-emitted in
@@ -504,14 +505,10 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
     """
     t0 = time.perf_counter()
     name = _check_solver(solver)
-    if formulation not in ("bigm", "perspective"):
-        raise ValueError("formulation must be 'bigm' or 'perspective'")
-    for capset in problem.caps:
-        if capset.k < 0 or capset.k > len(capset.index):
-            raise ValueError(f"cap {capset.label!r}: k={capset.k} outside [0, {len(capset.index)}]")
+    _check_args(problem, formulation)
     if warm is None:
         warm = warm_start(problem, random_state=random_state)
-    q = _quad(problem)
+    q = dfo.quad(problem)
     warm_ok = warm.status != "infeasible" and np.isfinite(warm.objective)
     U = min(float(warm.objective), problem.objective(warm.w)) if warm_ok else np.inf
     M, verified, F_rel = valid_big_m(problem, U, warm.w if warm_ok else None)
@@ -525,31 +522,18 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
     attempts = 0
     while True:
         attempts += 1
-        remaining = None
-        if time_limit is not None:
-            remaining = max(0.01, float(time_limit) - (time.perf_counter() - t0))
+        remaining = _remaining(time_limit, t0)
         prob, w, z = _build(problem, Hq, c, const, persp_idx, M, name,
                             warm.w if warm_ok else None, warm.info.get("z"))
         opts = _solver_opts(name, remaining, mip_gap, absgap)
         t_solve = time.perf_counter()
         try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                with _drop_solver_noise(active=not verbose):
-                    prob.solve(solver=name, warm_start=True, verbose=verbose, **opts)
+            _run(prob, name, verbose, opts)
         except Exception as exc:  # noqa: BLE001 - solver-specific errors
             if name == "GUROBI" and "SCIP" in miqp_solvers() and (
                     _is_size_limited(exc) or not gurobi_full_licence()):
-                # CVXPY hides GurobiError 10010 behind a generic SolverError: a failure with a
-                # size-limited licence is treated as the licence refusing the model
-                warnings.warn("Gurobi failed (size-limited licence: quadratic models are limited "
-                              "to 200 variables); falling back to SCIP",
-                              stacklevel=user_stacklevel())
-                rest = None if time_limit is None else max(
-                    0.01, float(time_limit) - (time.perf_counter() - t0))
-                sol = solve_cvxpy(problem, "SCIP", rest, mip_gap, warm, formulation, verbose)
-                return _replace(sol, message="Gurobi size-limited licence: solved by SCIP. "
-                                + sol.message)
+                return _scip_fallback(problem, time_limit, t0, mip_gap, warm, formulation,
+                                      verbose)
             bound_w = _warm_bound(warm)
             gap_w = relative_gap(warm.objective, bound_w, gap_scale(problem))
             # CVXPY raises when SCIP stops on time without a solution: the clock tells
@@ -596,30 +580,26 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
                             solve_time=time.perf_counter() - t0, nodes=nodes,
                             message=f"solver status {raw}; {msg}", info=info)
         wv = np.asarray(w.value, dtype=float).ravel()
-        # which capped coefficients are on: indicator (rounded) and non-negligible value
-        on = np.zeros(q.n_coef, dtype=bool)
-        zval = np.round(np.asarray(z.value).ravel()) if z is not None else np.zeros(0)
-        on[q.capped] = zval > 0.5
+        zval, on = _read_point(z, q)
         # bound verification for heuristic M
-        if not np.all(verified):
-            active = np.abs(wv[q.capped]) >= (1 - 1e-6) * M
-            if np.any(active & ~verified) and attempts < 6:
-                M = np.where(verified, M, 4.0 * M)
-                messages.append("heuristic big-M active: enlarged and re-solved")
-                continue
+        M2 = _enlarged_m(wv, q, M, verified, attempts)
+        if M2 is not None:
+            M = M2
+            messages.append("heuristic big-M active: enlarged and re-solved")
+            continue
         break
-    # offset between CVXPY's objective and the solver's internal objective
-    offset = None
-    if prob.value is not None and np.isfinite(prob.value) and primal_raw is not None:
-        offset = float(prob.value) - primal_raw
-    sign_vec = None
-    if problem.sign_caps:
-        sign_vec = np.zeros(q.n_coef)
-        for idx, u, v in prob._mixmio_signs:
-            uv = np.round(np.asarray(u.value).ravel())
-            vv = np.round(np.asarray(v.value).ravel())
-            sign_vec[idx] = np.where(uv > 0.5, 1.0, np.where(vv > 0.5, -1.0, 0.0))
-            on[idx] &= (uv > 0.5) | (vv > 0.5)
+    return _polished(problem, name, prob, (outcome, bound_raw, primal_raw, nodes, raw), q, wv,
+                     zval, on, warm, warm_ok, M, verified, info, messages, attempts, t0,
+                     time_limit, mip_gap, formulation, verbose)
+
+
+def _polished(problem, name, prob, res, q, wv, zval, on, warm, warm_ok, M, verified, info,
+              messages, attempts, t0, time_limit, mip_gap, formulation, verbose) -> Solution:
+    """The Solution of :func:`solve_cvxpy` from the solver's point: its support polished (or
+    the warm start when better), the big-M box proven or re-solved, the certified status."""
+    outcome, bound_raw, primal_raw, nodes, raw = res
+    offset = _offset(prob, primal_raw)
+    sign_vec = _sign_vector(problem, prob, q, on)
     w_pol, obj_pol = polish(problem, on, signs=sign_vec)
     z_out = on.copy()
     if problem.constraints:
@@ -664,6 +644,83 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
     return Solution(w=w_pol, objective=obj_pol, best_bound=float(bound), status=status,
                     solver=f"cvxpy-{name}", solve_time=time.perf_counter() - t0, nodes=nodes,
                     message="; ".join(messages), info=info)
+
+
+def _check_args(problem: Problem, formulation: str) -> None:
+    if formulation not in ("bigm", "perspective"):
+        raise ValueError("formulation must be 'bigm' or 'perspective'")
+    for capset in problem.caps:
+        if capset.k < 0 or capset.k > len(capset.index):
+            raise ValueError(f"cap {capset.label!r}: k={capset.k} outside [0, {len(capset.index)}]")
+
+
+def _remaining(time_limit, t0: float):
+    """Seconds left of ``time_limit`` (at least 0.01), None without a limit."""
+    remaining = None
+    if time_limit is not None:
+        remaining = max(0.01, float(time_limit) - (time.perf_counter() - t0))
+    return remaining
+
+
+def _run(prob, name: str, verbose: bool, opts: dict) -> None:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+        with drop_solver_noise(active=not verbose):
+            prob.solve(solver=name, warm_start=True, verbose=verbose, **opts)
+
+
+def _scip_fallback(problem, time_limit, t0, mip_gap, warm, formulation, verbose) -> Solution:
+    # CVXPY hides GurobiError 10010 behind a generic SolverError: a failure with a
+    # size-limited licence is treated as the licence refusing the model
+    warnings.warn("Gurobi failed (size-limited licence: quadratic models are limited "
+                  "to 200 variables); falling back to SCIP",
+                  stacklevel=user_stacklevel())
+    rest = None if time_limit is None else max(
+        0.01, float(time_limit) - (time.perf_counter() - t0))
+    sol = solve_cvxpy(problem, "SCIP", rest, mip_gap, warm, formulation, verbose)
+    return _replace(sol, message="Gurobi size-limited licence: solved by SCIP. "
+                    + sol.message)
+
+
+def _read_point(z, q):
+    """(rounded indicator values, which capped coefficients are on: indicator (rounded) and
+    non-negligible value)."""
+    on = np.zeros(q.n_coef, dtype=bool)
+    zval = np.round(np.asarray(z.value).ravel()) if z is not None else np.zeros(0)
+    on[q.capped] = zval > 0.5
+    return zval, on
+
+
+def _enlarged_m(wv, q, M, verified, attempts):
+    """Bound verification for heuristic M: the enlarged bounds when an unverified one is
+    active at the solution (at most 6 attempts), else None."""
+    if not np.all(verified):
+        active = np.abs(wv[q.capped]) >= (1 - 1e-6) * M
+        if np.any(active & ~verified) and attempts < 6:
+            return np.where(verified, M, 4.0 * M)
+    return None
+
+
+def _offset(prob, primal_raw):
+    """The offset between CVXPY's objective and the solver's internal objective, or None."""
+    offset = None
+    if prob.value is not None and np.isfinite(prob.value) and primal_raw is not None:
+        offset = float(prob.value) - primal_raw
+    return offset
+
+
+def _sign_vector(problem, prob, q, on):
+    """The signs (+1, -1, 0) the solver chose for the sign-capped coefficients (None without
+    sign caps); switches off in ``on`` those with neither sign."""
+    sign_vec = None
+    if problem.sign_caps:
+        sign_vec = np.zeros(q.n_coef)
+        for idx, u, v in prob._mixmio_signs:
+            uv = np.round(np.asarray(u.value).ravel())
+            vv = np.round(np.asarray(v.value).ravel())
+            sign_vec[idx] = np.where(uv > 0.5, 1.0, np.where(vv > 0.5, -1.0, 0.0))
+            on[idx] &= (uv > 0.5) | (vv > 0.5)
+    return sign_vec
 
 
 def _replace(sol: Solution, **kw) -> Solution:

@@ -16,7 +16,8 @@ from oracles import brute_force, make_large, make_problem  # noqa: E402
 from mixmio.problem import CapSet, Problem  # noqa: E402
 from mixmio.solvers import solve  # noqa: E402
 from mixmio.solvers.cvxpy_backend import miqp_solvers, solve_cvxpy, sparse_factor  # noqa: E402
-from mixmio.solvers.heuristics import _quad, warm_start  # noqa: E402
+from mixmio.solvers.dfo import quad  # noqa: E402
+from mixmio.solvers.heuristics import warm_start  # noqa: E402
 
 HAS_GUROBI = "GUROBI" in miqp_solvers()
 
@@ -69,7 +70,7 @@ def test_gurobi_size_limit_falls_back_to_scip():
 
 def test_sparse_factor_reproduces_gram():
     pr = make_problem(2, K=7, slopes=True, k=2)
-    q = _quad(pr)
+    q = quad(pr)
     R = sparse_factor(q.Hs, q.capped)
     assert np.allclose((R.T @ R).toarray(), q.Hs.toarray(), atol=1e-9)
     assert R.shape[0] <= pr.n_coef
@@ -165,13 +166,13 @@ def test_solver_noise_on_fd2_is_dropped_and_the_rest_kept():
 
     code = (
         "import os, sys, warnings\n"
-        "from mixmio.solvers.cvxpy_backend import _drop_solver_noise\n"
-        "with _drop_solver_noise():\n"
+        "from mixmio.solvers.cvxpy_backend import drop_solver_noise\n"
+        "with drop_solver_noise():\n"
         "    os.write(2, b'Cannot set feasibility tolerance to small value 1e-12 without GMP"
         " - using 1e-10.\\n')\n"
         "    warnings.warn('kept warning')\n"
         "    os.write(2, b'kept line\\n')\n"
-        "with _drop_solver_noise(active=False):\n"
+        "with drop_solver_noise(active=False):\n"
         "    os.write(2, b'inactive: without GMP - using\\n')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -189,9 +190,9 @@ def test_solver_noise_filter_is_off_outside_the_main_thread():
 
     code = (
         "import os, threading\n"
-        "from mixmio.solvers.cvxpy_backend import _drop_solver_noise\n"
+        "from mixmio.solvers.cvxpy_backend import drop_solver_noise\n"
         "def work():\n"
-        "    with _drop_solver_noise():\n"
+        "    with drop_solver_noise():\n"
         "        os.write(2, b'thread: without GMP - using\\n')\n"
         "t = threading.Thread(target=work); t.start(); t.join()\n"
         "os.write(2, b'after\\n')\n")

@@ -163,9 +163,9 @@ def test_swap_filter_keeps_every_improving_swap(seed):
 
 
 def test_incremental_quadratic_and_lapack_factors():
-    """Q_OUT grown cluster by cluster equals the rebuild; the LAPACK factors of _Ell and
+    """Q_OUT grown cluster by cluster equals the rebuild; the LAPACK factors of Ell and
     f_support agree with numpy's inverse and solve."""
-    from mixmio.solvers.bnb.intercept import BnB, _Ell, hard_directions
+    from mixmio.solvers.bnb.intercept import BnB, Ell, hard_directions
 
     problem = make_problem(seed=15, K=50, per=5, p=3, k=10, ridge=0.05, n_dev=5)
     codes = np.asarray(problem.terms[0].codes, dtype=np.int64)
@@ -182,7 +182,7 @@ def test_incremental_quadratic_and_lapack_factors():
         np.testing.assert_allclose(quad[0], H, rtol=1e-12, atol=1e-12 * np.abs(H).max())
         np.testing.assert_allclose(quad[1], g, rtol=1e-12, atol=1e-12 * np.abs(g).max())
         assert abs(quad[2] - kappa) <= 1e-12 * abs(kappa)
-        ell = _Ell(H, g, kappa, bnb.V)
+        ell = Ell(H, g, kappa, bnb.V)
         np.testing.assert_allclose(ell.Linv.T @ ell.Linv, np.linalg.inv(H), rtol=1e-9,
                                    atol=1e-12 * np.abs(np.linalg.inv(H)).max())
         np.testing.assert_allclose(ell.c, np.linalg.solve(H, g), rtol=1e-9, atol=1e-12)

@@ -11,10 +11,10 @@ from mixmio.solvers.bnb.intercept import (
     IN,
     OUT,
     BnB,
-    _Ell,
+    Ell,
     _envelope,
-    _sum_smallest,
     hard_directions,
+    sum_smallest,
 )
 from mixmio.solvers.lmm.stats import build_stats, heuristic_support
 from tests.oracles import brute_force, make_problem
@@ -71,8 +71,8 @@ def test_envelope_node_bound_never_exceeds_the_optimum():
                 continue
             lK = np.zeros(K)
             lK[info["free"]] = info["l"]
-            ell = _Ell(*st.quad_out(state == OUT), V)
-            rho = Ut - 0.5 * _sum_smallest(lK[free], free.size - m) - ell.Qmin
+            ell = Ell(*st.quad_out(state == OUT), V)
+            rho = Ut - 0.5 * sum_smallest(lK[free], free.size - m) - ell.Qmin
             if rho < 0:
                 continue
             s_lo, s_hi, _, _ = ell.ranges(rho, lo, hi, st.D[free])

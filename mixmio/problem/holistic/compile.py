@@ -307,6 +307,31 @@ def max_support(index: np.ndarray, rows, extra=()) -> tuple[int | None, bool]:
 # ---------------------------------------------------------------------------------------------
 # compilation
 # ---------------------------------------------------------------------------------------------
+class _Compiling:
+    """What the sections of :func:`compile_constraints` share: the checked constraints, the
+    design's columns, the selectable fixed effects and the rows compiled so far."""
+
+    def __init__(self, cons, design, fixed_selectable, out):
+        self.cons, self.design, self.out = cons, design, out
+        self.p = design.X.shape[1]
+        self.cols = list(design.X.columns)
+        self.sel = None if fixed_selectable is None else np.asarray(fixed_selectable, dtype=int)
+        self.sel_set = set() if self.sel is None else set(self.sel.tolist())
+        self.rows: list[LinearConstraint] = []
+
+    def need_fixed(self, c, idx):
+        cols = self.cols
+        idx = [i for i in idx if not (cols[i] == "Intercept")]
+        if idx and self.sel is None:
+            raise ValueError(f"{c!r} constrains fixed effects, which can be selected only when "
+                             "k_fixed is set; pass k_fixed (e.g. the number of fixed effects "
+                             "for no cap)")
+        bad = [cols[i] for i in idx if i not in self.sel_set]
+        if bad:
+            raise ValueError(f"{c!r}: column(s) {bad} carry no selection indicator")
+        return idx
+
+
 def compile_constraints(constraints, design, *, fixed_selectable, k_fixed, caps=(),
                         auto_groups: bool = True, transforms: dict | None = None,
                         context: str = "mio_lm") -> Compiled:
@@ -317,99 +342,118 @@ def compile_constraints(constraints, design, *, fixed_selectable, k_fixed, caps=
     the pre-solve feasibility check); ``transforms``: from :func:`apply_transforms`.
     """
     cons = check_constraints(constraints)
-    p = design.X.shape[1]
-    cols = list(design.X.columns)
-    sel = None if fixed_selectable is None else np.asarray(fixed_selectable, dtype=int)
-    sel_set = set() if sel is None else set(sel.tolist())
     out = Compiled(user=cons, transforms=dict(transforms or {}))
-    rows: list[LinearConstraint] = []
-    forced: dict[int, list] = {}
-    excluded: dict[int, list] = {}
+    cx = _Compiling(cons, design, fixed_selectable, out)
+    group_specs = _group_rows(cx, auto_groups)
+    _joint_rows(cx)
+    forced, excluded = _force_rows(cx)
+    families = _transform_rows(cx)
+    conflict_pairs = _correlation_rows(cx)
+    _robust(cx)
+    out.significance = next((c for c in cons if isinstance(c, Significance)), None)
+    out.rows = tuple(cx.rows)
 
-    def need_fixed(c, idx):
-        idx = [i for i in idx if not (cols[i] == "Intercept")]
-        if idx and sel is None:
-            raise ValueError(f"{c!r} constrains fixed effects, which can be selected only when "
-                             "k_fixed is set; pass k_fixed (e.g. the number of fixed effects "
-                             "for no cap)")
-        bad = [cols[i] for i in idx if i not in sel_set]
-        if bad:
-            raise ValueError(f"{c!r}: column(s) {bad} carry no selection indicator")
-        return idx
+    _check_feasible(out, design, cons, forced, excluded, group_specs, conflict_pairs,
+                    families, cx.sel, k_fixed, caps, cx.cols)
+    return out
 
-    # -- groups (explicit and automatic factor dummies) -----------------------------------------
+
+def _group_rows(cx: _Compiling, auto_groups: bool):
+    """Groups (explicit and automatic factor dummies): equality rows tying each group's
+    columns; returns the (name, columns) specs."""
+    cols, sel_set, design = cx.cols, cx.sel_set, cx.design
     group_specs = []
-    for c in cons:
+    for c in cx.cons:
         if isinstance(c, GroupSparsity):
             idx = _fixed_columns(c.columns, design, repr(c))
             if any(cols[i] == "Intercept" for i in idx):
                 raise ValueError(f"{c!r}: the intercept is always in and cannot be grouped")
-            group_specs.append((repr(c), need_fixed(c, idx)))
-    if auto_groups and sel is not None:
+            group_specs.append((repr(c), cx.need_fixed(c, idx)))
+    if auto_groups and cx.sel is not None:
         explicit = {tuple(g) for _, g in group_specs}
         for term, idx in _term_columns(design).items():
             if len(idx) > 1 and all(i in sel_set for i in idx) and tuple(idx) not in explicit:
                 group_specs.append((f"GroupSparsity(['{term}']) [factor dummies, automatic]",
                                     list(idx)))
     for name, idx in group_specs:
-        out.groups.append((name, [cols[i] for i in idx]))
+        cx.out.groups.append((name, [cols[i] for i in idx]))
         for a, b in zip(idx[:-1], idx[1:], strict=True):
-            rows.append(LinearConstraint(np.array([a, b]), np.array([1.0, -1.0]), "==", 0.0,
-                                         name))
+            cx.rows.append(LinearConstraint(np.array([a, b]), np.array([1.0, -1.0]), "==", 0.0,
+                                            name))
+    return group_specs
 
-    # -- joint cluster selection ------------------------------------------------------------------
-    for c in cons:
+
+def _joint_rows(cx: _Compiling):
+    """Joint cluster selection: equality rows tying a term's columns level by level."""
+    p = cx.p
+    for c in cx.cons:
         if isinstance(c, JointClusterSelection):
-            b = _term_block(c.term, design, repr(c))
+            b = _term_block(c.term, cx.design, repr(c))
             if b.q < 2:
                 continue
             base = p + b.column_slice(0).start
             for j in range(1, b.q):
                 other = p + b.column_slice(j).start
                 for lv in range(b.n_levels):
-                    rows.append(LinearConstraint(np.array([base + lv, other + lv]),
-                                                 np.array([1.0, -1.0]), "==", 0.0, repr(c)))
+                    cx.rows.append(LinearConstraint(np.array([base + lv, other + lv]),
+                                                    np.array([1.0, -1.0]), "==", 0.0, repr(c)))
 
-    # -- forced / excluded ---------------------------------------------------------------
-    for c in cons:
+
+def _force_rows(cx: _Compiling):
+    """Forced / excluded coefficients: single-index rows; returns the (forced, excluded)
+    dicts of index -> the constraints naming it."""
+    cols, design, p = cx.cols, cx.design, cx.p
+    forced: dict[int, list] = {}
+    excluded: dict[int, list] = {}
+    for c in cx.cons:
         if isinstance(c, (ForceInclude, Exclude)):
             idx = _fixed_columns(c.columns, design, repr(c)) if c.columns else []
             if isinstance(c, Exclude) and any(cols[i] == "Intercept" for i in idx):
                 raise ValueError(f"{c!r}: the intercept is always in; remove it in the formula "
                                  "('- 1') instead")
-            idx = need_fixed(c, idx)
+            idx = cx.need_fixed(c, idx)
             idx += _cluster_positions(c.clusters, design, p, repr(c)) if c.clusters else []
             target = forced if isinstance(c, ForceInclude) else excluded
             for j in idx:
                 target.setdefault(j, []).append(c)
                 if isinstance(c, ForceInclude):
-                    rows.append(LinearConstraint(np.array([j]), np.array([1.0]), ">=", 1.0,
-                                                 repr(c)))
+                    cx.rows.append(LinearConstraint(np.array([j]), np.array([1.0]), ">=", 1.0,
+                                                    repr(c)))
                 else:
-                    rows.append(LinearConstraint(np.array([j]), np.array([1.0]), "<=", 0.0,
-                                                 repr(c)))
+                    cx.rows.append(LinearConstraint(np.array([j]), np.array([1.0]), "<=", 0.0,
+                                                    repr(c)))
+    return forced, excluded
 
-    # -- transforms -------------------------------------------------------------------------------
+
+def _transform_rows(cx: _Compiling):
+    """Transforms: at most one form of each variable; returns the (name, variable, columns)
+    families."""
+    out, cols = cx.out, cx.cols
     families = []
-    for c in cons:
+    for c in cx.cons:
         if isinstance(c, Transforms):
             for v in c.variables:
-                idx = _fixed_columns(out.transforms.get(v, [v]), design, repr(c))
-                idx = need_fixed(c, idx)
+                idx = _fixed_columns(out.transforms.get(v, [v]), cx.design, repr(c))
+                idx = cx.need_fixed(c, idx)
                 out.transforms[v] = [cols[i] for i in idx]
                 families.append((repr(c), v, idx))
                 if len(idx) > 1:
-                    rows.append(LinearConstraint(np.array(idx), np.ones(len(idx)), "<=", 1.0,
-                                                 repr(c)))
+                    cx.rows.append(LinearConstraint(np.array(idx), np.ones(len(idx)), "<=",
+                                                    1.0, repr(c)))
+    return families
 
-    # -- correlation ------------------------------------------------------------------------------
-    climit = next((c for c in cons if isinstance(c, CorrelationLimit)), None)
+
+def _correlation_rows(cx: _Compiling):
+    """CorrelationLimit: at most one of each pair of selectable columns correlated above the
+    limit (unless tied in one group); returns the (i, j, r) pairs."""
+    sel, cols, rows = cx.sel, cx.cols, cx.rows
+    climit = next((c for c in cx.cons if isinstance(c, CorrelationLimit)), None)
     conflict_pairs = []
     if climit is not None:
         if sel is None:
             raise ValueError(f"{climit!r} limits correlated fixed effects, which can be selected "
                              "only when k_fixed is set; pass k_fixed")
-        Xs = design.X.to_numpy(dtype=float)[:, sel]
+        Xs = cx.design.X.to_numpy(dtype=float)[:, sel]
         sd = Xs.std(axis=0)
         okc = sd > 0
         R = np.zeros((sel.size, sel.size))
@@ -424,11 +468,15 @@ def compile_constraints(constraints, design, *, fixed_selectable, k_fixed, caps=
             if j in tied[i]:
                 continue  # one group (a factor's dummies): they enter together by construction
             conflict_pairs.append((i, j, float(R[a, b])))
-            out.conflicts.append((cols[i], cols[j], float(R[a, b])))
+            cx.out.conflicts.append((cols[i], cols[j], float(R[a, b])))
             rows.append(LinearConstraint(np.array([i, j]), np.ones(2), "<=", 1.0, repr(climit)))
+    return conflict_pairs
 
-    # -- robust -----------------------------------------------------------------------------------
-    rob = next((c for c in cons if isinstance(c, Robust)), None)
+
+def _robust(cx: _Compiling):
+    """Robust: the l1 penalty on the selectable fixed effects."""
+    out, sel = cx.out, cx.sel
+    rob = next((c for c in cx.cons if isinstance(c, Robust)), None)
     if rob is not None:
         if rob.gamma == "grid":
             raise ValueError(f"{rob!r}: a grid is tuned by mixmio.holistic_regression; give "
@@ -437,16 +485,10 @@ def compile_constraints(constraints, design, *, fixed_selectable, k_fixed, caps=
             raise ValueError(f"{rob!r} penalises the selectable fixed effects; pass k_fixed")
         out.gamma = float(rob.gamma)
         if out.gamma > 0:
-            n_coef = p + design.Z.shape[1]
+            n_coef = cx.p + cx.design.Z.shape[1]
             l1 = np.zeros(n_coef)
             l1[sel] = out.gamma
             out.l1 = l1
-    out.significance = next((c for c in cons if isinstance(c, Significance)), None)
-    out.rows = tuple(rows)
-
-    _check_feasible(out, design, cons, forced, excluded, group_specs, conflict_pairs,
-                    families, sel, k_fixed, caps, cols)
-    return out
 
 
 def closure(rows, seeds: set[int]) -> set[int]:
@@ -470,6 +512,36 @@ def closure(rows, seeds: set[int]) -> set[int]:
 def _check_feasible(out, design, cons, forced, excluded, group_specs, conflict_pairs,
                     families, sel, k_fixed, caps, cols):
     p = design.X.shape[1]
+    _check_forced(design, cons, out.rows, forced, excluded, group_specs, conflict_pairs,
+                  families, caps, cols)
+    climit = next((c for c in cons if isinstance(c, CorrelationLimit)), None)
+    # k_max over the selectable fixed effects
+    fixed_rows = [r for r in out.rows if np.all(r.index < p)]
+    if sel is not None and fixed_rows:
+        _check_k_max(out, sel, fixed_rows, climit, k_fixed)
+    elif sel is not None:
+        out.k_max = int(sel.size)
+    # full system with the caps (all indicators)
+    if out.rows:
+        from mixmio.problem import LinearConstraint as LCn
+
+        cap_rows = [LCn(np.asarray(c.index), np.ones(len(c.index)), "<=", float(c.k), c.label)
+                    for c in caps]
+        res, solved = max_support(np.zeros(0, dtype=int), out.rows, cap_rows)
+        if not solved:
+            _warn_unproven(sorted({r.name for r in out.rows}))
+        if res is None and solved:
+            names = sorted({r.name for r in out.rows})
+            capd = ", ".join(f"{c.label} <= {c.k}" for c in caps)
+            raise ValueError(f"the constraints {names} cannot all hold together with the caps "
+                             f"({capd})")
+
+
+def _check_forced(design, cons, rows, forced, excluded, group_specs, conflict_pairs, families,
+                  caps, cols):
+    """The forced / excluded coefficients (with what the rows tie to them) against each
+    other, the caps, the correlation limit and the transform families."""
+    p = design.X.shape[1]
     zc = design.z_columns
 
     def label(j):
@@ -484,8 +556,8 @@ def _check_feasible(out, design, cons, forced, excluded, group_specs, conflict_p
         j = both[0]
         raise ValueError(f"{forced[j][0]!r} and {excluded[j][0]!r} both name '{label(j)}': it "
                          "cannot be forced in and excluded")
-    fclose = closure(out.rows, set(forced))
-    eclose = closure(out.rows, set(excluded))
+    fclose = closure(rows, set(forced))
+    eclose = closure(rows, set(excluded))
     clash = sorted(fclose & eclose)
     if clash:
         gnames = [n for n, idx in group_specs if clash[0] in idx] or ["a JointClusterSelection"]
@@ -517,37 +589,23 @@ def _check_feasible(out, design, cons, forced, excluded, group_specs, conflict_p
         if len(both_in) > 1:
             raise ValueError(f"{', '.join(fnames)} force(s) {both_in}, but {name} allows at "
                              f"most one form of '{v}'")
-    # k_max over the selectable fixed effects
-    fixed_rows = [r for r in out.rows if np.all(r.index < p)]
-    if sel is not None and fixed_rows:
-        kmax, solved = max_support(sel, fixed_rows)
-        names = sorted({r.name for r in fixed_rows})
-        if kmax is None and solved:
-            raise ValueError(f"the constraints {names} admit no selection of the fixed effects")
-        if not solved:  # an unproven k_max could refuse a valid k: use no bound instead
-            _warn_unproven(names)
-            kmax = None
-        out.k_max = kmax if kmax is not None else int(sel.size)
-        kmax = out.k_max
-        if climit is not None and kmax == 0:
-            raise ValueError(f"{climit!r}: no selectable column satisfies the constraints "
-                             f"(k_max = 0); constraints: {names}")
-        if k_fixed is not None and k_fixed > kmax:
-            raise ValueError(f"k={k_fixed} exceeds k_max={kmax}, the largest support that "
-                             f"satisfies {names}; use k <= {kmax}")
-    elif sel is not None:
-        out.k_max = int(sel.size)
-    # full system with the caps (all indicators)
-    if out.rows:
-        from mixmio.problem import LinearConstraint as LCn
 
-        cap_rows = [LCn(np.asarray(c.index), np.ones(len(c.index)), "<=", float(c.k), c.label)
-                    for c in caps]
-        res, solved = max_support(np.zeros(0, dtype=int), out.rows, cap_rows)
-        if not solved:
-            _warn_unproven(sorted({r.name for r in out.rows}))
-        if res is None and solved:
-            names = sorted({r.name for r in out.rows})
-            capd = ", ".join(f"{c.label} <= {c.k}" for c in caps)
-            raise ValueError(f"the constraints {names} cannot all hold together with the caps "
-                             f"({capd})")
+
+def _check_k_max(out, sel, fixed_rows, climit, k_fixed):
+    """k_max, the largest support of the selectable fixed effects the rows on them allow
+    (stored in ``out.k_max``), against the correlation limit and k_fixed."""
+    kmax, solved = max_support(sel, fixed_rows)
+    names = sorted({r.name for r in fixed_rows})
+    if kmax is None and solved:
+        raise ValueError(f"the constraints {names} admit no selection of the fixed effects")
+    if not solved:  # an unproven k_max could refuse a valid k: use no bound instead
+        _warn_unproven(names)
+        kmax = None
+    out.k_max = kmax if kmax is not None else int(sel.size)
+    kmax = out.k_max
+    if climit is not None and kmax == 0:
+        raise ValueError(f"{climit!r}: no selectable column satisfies the constraints "
+                         f"(k_max = 0); constraints: {names}")
+    if k_fixed is not None and k_fixed > kmax:
+        raise ValueError(f"k={k_fixed} exceeds k_max={kmax}, the largest support that "
+                         f"satisfies {names}; use k <= {kmax}")

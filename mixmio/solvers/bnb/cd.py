@@ -114,15 +114,6 @@ def _solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     return sla.lstsq(A, b, check_finite=False)[0]
 
 
-def quad_value(A: np.ndarray, b: np.ndarray, w: np.ndarray, l1: np.ndarray | None = None
-               ) -> float:
-    """1/2 w'Aw - b'w + l1'|w|."""
-    v = 0.5 * float(w @ A @ w) - float(b @ w)
-    if l1 is not None:
-        v += float(np.asarray(l1) @ np.abs(w))
-    return v
-
-
 _CONTROLLER = None
 
 

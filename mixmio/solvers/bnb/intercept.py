@@ -37,7 +37,7 @@ from mixmio.solvers.lmm.stats import InterceptStats, swap_search
 
 FREE, IN, OUT = 0, 1, 2
 
-_REL = 1e-12  # relative safety margins against rounding (x the OLS objective)
+REL = 1e-12  # relative safety margins against rounding (x the OLS objective)
 _SLICES = 16  # slices per sweep of a one-dimensional box (``BnB._sweep``)
 _SWEEPS = 3  # sweeps per node
 _CHILDREN = 16  # children of a node split along the slices of its sweep
@@ -113,7 +113,7 @@ def _envelope(s, a, w, tau, lo, hi):
     return val, 2.0 * w * dt, np.where(left | right, 0.0, 2.0 * w)
 
 
-def _sum_smallest(v: np.ndarray, r: int) -> float:
+def sum_smallest(v: np.ndarray, r: int) -> float:
     if r <= 0:
         return 0.0
     if r >= v.size:
@@ -121,7 +121,7 @@ def _sum_smallest(v: np.ndarray, r: int) -> float:
     return float(np.partition(v, r - 1)[:r].sum())
 
 
-class _Ell:
+class Ell:
     """Q(b) = 1/2 b'Hb - g'b + kappa = Qmin + 1/2 (b - c)'H(b - c) and its sublevel sets
     {Q <= Qmin + rho}, together with the hard directions t = V'b."""
 
@@ -201,6 +201,83 @@ class _Ell:
         return s_lo, s_hi, amax - amin, 2 * rperp
 
 
+def _trim_classify(lo_phi, u, nf, m):
+    """The trimmed sum L = 1/2 sum of the nf - m smallest lower bounds l, and the free
+    clusters surely unselected (u < the m-th largest l) and surely selected (l > the (m+1)-th
+    largest u) on the region: (L, sure_out, sure_in)."""
+    n_out = nf - m  # free clusters left unselected
+    if 0 < n_out < nf:  # one partition for the trimmed sum and theta
+        part = np.partition(lo_phi, (n_out - 1, n_out))
+        L_amb = 0.5 * float(part[:n_out].sum())
+        theta = part[n_out]  # m-th largest lower bound
+    else:
+        L_amb = 0.5 * sum_smallest(lo_phi, n_out)
+    if m <= 0:
+        sure_out = np.ones(nf, dtype=bool)
+        sure_in = np.zeros(nf, dtype=bool)
+    elif m >= nf:
+        sure_out = np.zeros(nf, dtype=bool)
+        sure_in = np.ones(nf, dtype=bool)
+    else:
+        psi = np.partition(u, nf - m - 1)[nf - m - 1]  # (m+1)-th largest upper bound
+        sure_out = u < theta * (1 - 1e-9)
+        sure_in = lo_phi > psi * (1 + 1e-9)
+        # impossible with valid bounds:
+        if np.count_nonzero(sure_in) > m or np.count_nonzero(sure_out) > nf - m:
+            sure_in[:] = False
+            sure_out[:] = False
+    return L_amb, sure_out, sure_in
+
+
+def _classified(state, fr, sure_out, sure_in, n_cls, m, nf, L_amb, Qbox1):
+    """Move the classified free clusters into OUT / IN.  Returns (again, fr, m, nf, L, Qbox1):
+    ``again`` when they are many (more than _PEEL of the free ones, or every slot decided) and
+    the pass starts over (L the new trimmed sum); else the free-cluster arrays ``fr`` of
+    :meth:`BnB._phi_intervals` restricted to the rest, with L and Qbox1 of :func:`_peel`."""
+    free, lo_phi = fr[0], fr[4]
+    state[free[sure_out]] = OUT
+    state[free[sure_in]] = IN
+    keep = ~(sure_out | sure_in)
+    m2 = m - int(np.count_nonzero(sure_in))
+    nk = int(np.count_nonzero(keep))
+    if n_cls > _PEEL * nf or m2 <= 0 or m2 >= nk:
+        L_amb = 0.5 * sum_smallest(lo_phi[keep], nk - m2)
+        return True, fr, m, nf, L_amb, Qbox1
+    # only a few clusters decided: rather than a pass that rebuilds the ellipsoid for them
+    # alone, take the exchange bound now on the remaining free clusters
+    L_amb, Qbox1 = _peel(lo_phi, sure_out, L_amb, Qbox1)
+    return False, tuple(x[keep] for x in fr), m2, nk, L_amb, Qbox1
+
+
+def _peel(lo_phi, sure_out, L_amb, Qbox1):
+    """(L, Qbox1) after a few clusters were classified, without a new pass.
+
+    Sure-out clusters have l <= u < theta, so they are among the n_out smallest l; sure-in ones
+    have l > psi >= the (m+1)-th largest l, so they are not: the n_out - #out smallest l of the
+    rest are the n_out smallest less the sure-out.  Q_{OUT} of this pass lacks the newly
+    excluded clusters' phi >= l, so Qbox1 + 1/2 sum of their l stays a lower bound of the new Q
+    over the box."""
+    L_amb = L_amb - 0.5 * float(lo_phi[sure_out].sum())
+    Qbox1 = Qbox1 + 0.5 * float(lo_phi[sure_out].sum())
+    return L_amb, Qbox1
+
+
+def _exchange(wf, af, Df, bref, n_out, u, lo_phi):
+    """The exchange bound's pieces: phi at bref, T0 (the n_out smallest phi there, as
+    positions among the free clusters), the pairs u - l and Gamma = the sum of their positive
+    parts, so trim(phi_F) >= sum_{T0} phi - Gamma on the region: (phi_ref, T0, pairs, Gam)."""
+    phi_ref = wf * (af - Df @ bref) ** 2
+    order = np.argpartition(phi_ref, n_out - 1)  # T0: the n_out smallest (a set)
+    T0 = order[:n_out]
+    R0 = order[n_out:]
+    ud = np.sort(u[T0])[::-1]
+    la = np.sort(lo_phi[R0])
+    r = min(ud.size, la.size)
+    pairs = ud[:r] - la[:r]
+    Gam = float(pairs[pairs > 0].sum())
+    return phi_ref, T0, pairs, Gam
+
+
 class BnB:
     def __init__(self, st: InterceptStats, k: int, V: np.ndarray):
         self.st = st
@@ -208,12 +285,12 @@ class BnB:
         self.V = V
         self.h = V.shape[1]
         self.scale = max(0.5 * st.rr, 1e-300)
-        self.tol_abs = _REL * self.scale
+        self.tol_abs = REL * self.scale
 
     # ------------------------------------------------------------------ bounding
-    def _ell(self, out_mask: np.ndarray) -> _Ell:
+    def _ell(self, out_mask: np.ndarray) -> Ell:
         H, g, kappa = self.st.quad_out(out_mask)
-        return _Ell(H, g, kappa, self.V)
+        return Ell(H, g, kappa, self.V)
 
     def _quad_add(self, quad, idx: np.ndarray):
         """(H, g, kappa) of ``quad`` plus 1/2 sum_{j in idx} phi_j (the clusters idx leave the
@@ -234,48 +311,18 @@ class BnB:
         the box) or "open" (lb a valid bound < Ut).  ``state`` carries the clusters classified
         surely in / out on the node's region (valid for all its descendants).
         """
-        st, k = self.st, self.k
-        K = st.K
-        state = node.state.copy()
-        lo, hi = node.lo.copy(), node.hi.copy()
-        lK = np.zeros(K)
-        uK = np.full(K, np.inf)
-        tol = self.tol_abs
-        L_amb = 0.0
-        if node.bounds is not None:
-            # interval bounds of phi proven by the parent on a region that holds this node's
-            idx, l0, u0 = node.bounds
-            lK[idx] = l0
-            uK[idx] = u0
-            fr = state == FREE
-            L_amb = 0.5 * _sum_smallest(lK[fr], int(np.count_nonzero(fr))
-                                        - (k - int(np.count_nonzero(state == IN))))
-        ell2 = None  # exchange ellipsoid from the previous pass (a valid region constraint)
-        rho2 = np.inf
-        info: dict = {}
-        lb_prev = -np.inf
-        lb = -np.inf
-        ell1, n_out1 = None, -1
-        out2_prev = None
-        quad1, out_q = None, None  # (H, g, kappa) of Q_OUT and the OUT mask it holds
-        sweeps = 0
-        env_done = not ENVELOPE
+        k = self.k
+        state, lo, hi, lK, uK, L_amb = self._start(node)
+        tol, info = self.tol_abs, {}
+        # Q_OUT's ellipsoid, #OUT, (H, g, kappa) and the OUT mask it holds; the exchange
+        # ellipsoid from the previous pass (a valid region constraint)
+        ell1, n_out1, quad1, out_q = None, -1, None, None
+        ell2, rho2, out2_prev = None, np.inf, None
+        lb_prev, lb, sweeps, env_done = -np.inf, -np.inf, 0, not ENVELOPE
         for _it in range(max_it):
-            out1 = state == OUT
-            if ell1 is None or int(np.count_nonzero(out1)) != n_out1:  # OUT only grows
-                if quad1 is None:
-                    quad1 = st.quad_out(out1)
-                else:  # OUT only grows within a node
-                    quad1 = self._quad_add(quad1, (out1 & ~out_q).nonzero()[0])
-                out_q = out1
-                ell1, n_out1 = _Ell(*quad1, self.V), int(np.count_nonzero(out1))
-            rho1 = Ut - L_amb - ell1.Qmin + tol + _REL * abs(ell1.Qmin)
-            if rho1 < 0:
-                return "pruned", Ut, state, lo, hi, info
-            lo, hi = ell1.shadow(rho1, lo, hi)
-            if ell2 is not None:
-                lo, hi = ell2.shadow(rho2, lo, hi)
-            if np.any(lo > hi):
+            ell1, n_out1, quad1, out_q = self._out_ellipsoid(state, ell1, n_out1, quad1, out_q)
+            rho1, lo, hi = self._region(ell1, ell2, rho2, Ut, L_amb, lo, hi)
+            if rho1 is None:
                 return "pruned", Ut, state, lo, hi, info
             Qbox1, b1 = ell1.boxmin(lo, hi)
             free = (state == FREE).nonzero()[0]
@@ -286,102 +333,22 @@ class BnB:
                 return "leaf", Qbox1 - tol, state, lo, hi, info
             if Qbox1 + L_amb - tol >= Ut:
                 return "pruned", Ut, state, lo, hi, info
-            # ---------------- interval bounds of phi_j over the region, free j
-            Df = st.D[free]
-            af = st.a[free]
-            s_lo, s_hi, wb, we = ell1.ranges(rho1, lo, hi, Df)
-            if ell2 is not None:
-                s_lo2, s_hi2, wb2, we2 = ell2.ranges(rho2, lo, hi, Df)
-                s_lo = np.maximum(s_lo, s_lo2)
-                s_hi = np.minimum(s_hi, s_hi2)
-                if (wb2 + we2).sum() < (wb + we).sum():
-                    wb, we = wb2, we2
-            pad = (np.abs(s_lo) + np.abs(s_hi) + np.abs(af)) * 1e-9 + 1e-300
-            s_lo -= pad
-            s_hi += pad
-            if (s_lo > s_hi).any():  # the outer bounds prove the region empty
+            fr = self._phi_intervals(ell1, rho1, ell2, rho2, lo, hi, free, lK, uK)
+            if fr is None:  # the interval bounds prove the region empty
                 return "pruned", Ut, node.state, lo, hi, {}
-            wf = st.w[free]
-            a_lo = af - s_lo  # > 0 where a is above the interval of s
-            a_hi = s_hi - af
-            dist = np.maximum(np.maximum(-a_lo, -a_hi), 0.0)
-            lo_phi = np.maximum(dist * dist * (wf * (1 - 1e-9)), lK[free])
-            far = np.maximum(a_lo, a_hi)  # the interval's farthest end from a
-            u = np.minimum(far * far * (wf * (1 + 1e-9)), uK[free])
-            if (lo_phi > u).any():  # inconsistent bounds: the region is empty
-                return "pruned", Ut, node.state, lo, hi, {}
-            lK[free] = lo_phi
-            uK[free] = u
-            n_out = nf - m  # free clusters left unselected
-            if 0 < n_out < nf:  # one partition for the trimmed sum and theta
-                part = np.partition(lo_phi, (n_out - 1, n_out))
-                L_amb = 0.5 * float(part[:n_out].sum())
-                theta = part[n_out]  # m-th largest lower bound
-            else:
-                L_amb = 0.5 * _sum_smallest(lo_phi, n_out)
-            # ---------------- classification
-            if m <= 0:
-                sure_out = np.ones(nf, dtype=bool)
-                sure_in = np.zeros(nf, dtype=bool)
-            elif m >= nf:
-                sure_out = np.zeros(nf, dtype=bool)
-                sure_in = np.ones(nf, dtype=bool)
-            else:
-                psi = np.partition(u, nf - m - 1)[nf - m - 1]  # (m+1)-th largest upper bound
-                sure_out = u < theta * (1 - 1e-9)
-                sure_in = lo_phi > psi * (1 + 1e-9)
-                # impossible with valid bounds:
-                if np.count_nonzero(sure_in) > m or np.count_nonzero(sure_out) > nf - m:
-                    sure_in[:] = False
-                    sure_out[:] = False
+            L_amb, sure_out, sure_in = _trim_classify(fr[4], fr[5], nf, m)
             n_cls = int(np.count_nonzero(sure_out)) + int(np.count_nonzero(sure_in))
             if n_cls:
-                state[free[sure_out]] = OUT
-                state[free[sure_in]] = IN
-                keep = ~(sure_out | sure_in)
-                m2 = m - int(np.count_nonzero(sure_in))
-                nk = int(np.count_nonzero(keep))
-                if n_cls > _PEEL * nf or m2 <= 0 or m2 >= nk:
-                    L_amb = 0.5 * _sum_smallest(lo_phi[keep], nk - m2)
+                again, fr, m, nf, L_amb, Qbox1 = _classified(state, fr, sure_out, sure_in, n_cls,
+                                                             m, nf, L_amb, Qbox1)
+                if again:  # many clusters decided: a new pass
                     continue
-                # sure-out clusters have l <= u < theta, so they are among the n_out smallest
-                # l; sure-in ones have l > psi >= the (m+1)-th largest l, so they are not: the
-                # n_out - #out smallest l of the rest are the n_out smallest less the sure-out
-                L_amb = L_amb - 0.5 * float(lo_phi[sure_out].sum())
-                # only a few clusters decided: rather than a pass that rebuilds the ellipsoid
-                # for them alone, take the exchange bound now on the remaining free clusters.
-                # Q_{OUT} of this pass lacks the newly excluded clusters' phi >= l, so
-                # Qbox1 + 1/2 sum of their l stays a lower bound of the new Q over the box
-                Qbox1 = Qbox1 + 0.5 * float(lo_phi[sure_out].sum())
-                free, Df, af, wf = free[keep], Df[keep], af[keep], wf[keep]
-                lo_phi, u, wb, we = lo_phi[keep], u[keep], wb[keep], we[keep]
-                s_lo, s_hi = s_lo[keep], s_hi[keep]
-                m, nf = m2, nk
-                n_out = nf - m
-            # ---------------- exchange bound: trim(phi_F) >= sum_{T0} phi - Gamma
-            bref = info.get("b2", b1)
-            phi_ref = wf * (af - Df @ bref) ** 2
-            order = np.argpartition(phi_ref, n_out - 1)  # T0: the n_out smallest (a set)
-            T0 = order[:n_out]
-            R0 = order[n_out:]
-            ud = np.sort(u[T0])[::-1]
-            la = np.sort(lo_phi[R0])
-            r = min(ud.size, la.size)
-            pairs = ud[:r] - la[:r]
-            Gam = float(pairs[pairs > 0].sum())
-            out2 = state == OUT
-            out2[free[T0]] = True
-            if out2_prev is None or not np.array_equal(out2, out2_prev):
-                # Q_{OUT ∪ T0}: this pass's OUT (held by quad1 or to be added) plus T0
-                ell2, out2_prev = _Ell(*self._quad_add(quad1, (out2 & ~out_q).nonzero()[0]),
-                                       self.V), out2
-            rho2 = Ut + 0.5 * Gam - ell2.Qmin + tol + _REL * abs(ell2.Qmin)
-            if rho2 < 0:
+            free, n_out = fr[0], nf - m
+            ex = self._exchange_bound(state, fr, m, n_out, b1, Qbox1, L_amb, quad1, out_q, ell2,
+                                      out2_prev, Ut, lo, hi, info)
+            if ex is None:
                 return "pruned", Ut, state, lo, hi, info
-            Qbox2, b2 = ell2.boxmin(lo, hi)
-            lb = max(Qbox1 + L_amb, Qbox2 - 0.5 * Gam) - tol
-            info.update(l=lo_phi, u=u, free=free, wb=wb, we=we, b2=b2, bhat=b2, Gam=Gam,
-                        T0=free[T0], pairs=pairs, m=m)
+            lb, Gam, T0, phi_ref, bref, ell2, rho2, out2_prev = ex
             if lb >= Ut:
                 return "pruned", Ut, state, lo, hi, info
             if Gam <= tol:
@@ -393,10 +360,8 @@ class BnB:
             if lb - lb_prev <= 0.02 * (Ut - lb) and not env_done:
                 # stalled: once per node, the envelope bound couples the clusters through b
                 env_done = True
-                tau = float(np.partition(phi_ref, nf - m)[nf - m])  # m-th largest phi at bref
-                quad = self._quad_add(quad1, ((state == OUT) & ~out_q).nonzero()[0])
-                lb = max(lb, self._envelope_bound(state, free, m, s_lo, s_hi, tau, bref,
-                                                  quad) - tol)
+                lb = max(lb, self._stall_envelope(state, fr, m, nf, phi_ref, bref, quad1,
+                                                  out_q) - tol)
                 if lb >= Ut:
                     return "pruned", Ut, state, lo, hi, info
             if lb - lb_prev <= 0.02 * (Ut - lb):
@@ -404,21 +369,140 @@ class BnB:
                     break
                 # one hard direction: bound slices of the box at once, keep their hull
                 sweeps += 1
-                width = float(hi[0] - lo[0])
-                found = self._sweep(ell1, rho1, ell2, rho2, lo, hi, free, n_out, T0, lK, uK,
-                                    Ut)
-                if found is None:
+                sw = self._sweep_step(ell1, rho1, ell2, rho2, lo, hi, free, n_out, T0, lK, uK,
+                                      Ut, lb, info)
+                if sw is None:
                     return "pruned", Ut, state, lo, hi, info
-                slo, shi, sb, sl, su = found
-                lo, hi = slo[0].copy(), shi[-1].copy()
-                lb = max(lb, float(sb.min()))
-                info.update(slices=(slo, shi, sb, free, sl, su))
+                lo, hi, lb, wide = sw
                 if lb >= Ut:
                     return "pruned", Ut, state, lo, hi, info
-                if float(hi[0] - lo[0]) > 0.5 * width:
+                if wide:  # the hull kept more than half the box
                     break
             lb_prev = lb
         return "open", lb, state, lo, hi, info
+
+    def _start(self, node: Node):
+        """(state, lo, hi, lK, uK, L_amb) at the start of :meth:`evaluate`: copies of the node's
+        state and box, and the interval bounds of phi it inherits from its parent."""
+        K = self.st.K
+        state = node.state.copy()
+        lo, hi = node.lo.copy(), node.hi.copy()
+        lK = np.zeros(K)
+        uK = np.full(K, np.inf)
+        L_amb = 0.0
+        if node.bounds is not None:
+            # interval bounds of phi proven by the parent on a region that holds this node's
+            idx, l0, u0 = node.bounds
+            lK[idx] = l0
+            uK[idx] = u0
+            fr = state == FREE
+            L_amb = 0.5 * sum_smallest(lK[fr], int(np.count_nonzero(fr))
+                                       - (self.k - int(np.count_nonzero(state == IN))))
+        return state, lo, hi, lK, uK, L_amb
+
+    def _region(self, ell1, ell2, rho2, Ut, L_amb, lo, hi):
+        """(rho1, lo, hi): the level of Q_OUT's ellipsoid and the node box intersected with the
+        shadows of both ellipsoids; rho1 None when that proves the node pruned."""
+        tol = self.tol_abs
+        rho1 = Ut - L_amb - ell1.Qmin + tol + REL * abs(ell1.Qmin)
+        if rho1 < 0:
+            return None, lo, hi
+        lo, hi = ell1.shadow(rho1, lo, hi)
+        if ell2 is not None:
+            lo, hi = ell2.shadow(rho2, lo, hi)
+        if np.any(lo > hi):
+            return None, lo, hi
+        return rho1, lo, hi
+
+    def _out_ellipsoid(self, state, ell1, n_out1, quad1, out_q):
+        """The ellipsoid of Q_OUT for this pass's OUT set, updated only when OUT grew (it only
+        grows within a node): (ell1, #OUT, (H, g, kappa) of Q_OUT, the OUT mask it holds)."""
+        out1 = state == OUT
+        if ell1 is None or int(np.count_nonzero(out1)) != n_out1:  # OUT only grows
+            if quad1 is None:
+                quad1 = self.st.quad_out(out1)
+            else:  # OUT only grows within a node
+                quad1 = self._quad_add(quad1, (out1 & ~out_q).nonzero()[0])
+            out_q = out1
+            ell1, n_out1 = Ell(*quad1, self.V), int(np.count_nonzero(out1))
+        return ell1, n_out1, quad1, out_q
+
+    def _phi_intervals(self, ell1, rho1, ell2, rho2, lo, hi, free, lK, uK):
+        """Interval bounds [l_j, u_j] of phi_j over the region for the free clusters j (stored
+        in lK, uK): (free, D_F, a_F, w_F, l, u, wb, we, s_lo, s_hi), or None when they prove
+        the region empty."""
+        st = self.st
+        Df = st.D[free]
+        af = st.a[free]
+        s_lo, s_hi, wb, we = ell1.ranges(rho1, lo, hi, Df)
+        if ell2 is not None:
+            s_lo2, s_hi2, wb2, we2 = ell2.ranges(rho2, lo, hi, Df)
+            s_lo = np.maximum(s_lo, s_lo2)
+            s_hi = np.minimum(s_hi, s_hi2)
+            if (wb2 + we2).sum() < (wb + we).sum():
+                wb, we = wb2, we2
+        pad = (np.abs(s_lo) + np.abs(s_hi) + np.abs(af)) * 1e-9 + 1e-300
+        s_lo -= pad
+        s_hi += pad
+        if (s_lo > s_hi).any():  # the outer bounds prove the region empty
+            return None
+        wf = st.w[free]
+        a_lo = af - s_lo  # > 0 where a is above the interval of s
+        a_hi = s_hi - af
+        dist = np.maximum(np.maximum(-a_lo, -a_hi), 0.0)
+        lo_phi = np.maximum(dist * dist * (wf * (1 - 1e-9)), lK[free])
+        far = np.maximum(a_lo, a_hi)  # the interval's farthest end from a
+        u = np.minimum(far * far * (wf * (1 + 1e-9)), uK[free])
+        if (lo_phi > u).any():  # inconsistent bounds: the region is empty
+            return None
+        lK[free] = lo_phi
+        uK[free] = u
+        return free, Df, af, wf, lo_phi, u, wb, we, s_lo, s_hi
+
+    def _exchange_bound(self, state, fr, m, n_out, b1, Qbox1, L_amb, quad1, out_q, ell2,
+                        out2_prev, Ut, lo, hi, info):
+        """The node bound of one pass with the exchange bound trim(phi_F) >= sum_{T0} phi -
+        Gamma (recorded in ``info``): (lb, Gam, T0, phi_ref, bref, ell2, rho2, out2_prev), or
+        None when the exchange ellipsoid is empty (the node is pruned)."""
+        tol = self.tol_abs
+        free, Df, af, wf, lo_phi, u, wb, we = fr[:8]
+        bref = info.get("b2", b1)
+        phi_ref, T0, pairs, Gam = _exchange(wf, af, Df, bref, n_out, u, lo_phi)
+        out2 = state == OUT
+        out2[free[T0]] = True
+        if out2_prev is None or not np.array_equal(out2, out2_prev):
+            # Q_{OUT ∪ T0}: this pass's OUT (held by quad1 or to be added) plus T0
+            ell2, out2_prev = Ell(*self._quad_add(quad1, (out2 & ~out_q).nonzero()[0]),
+                                  self.V), out2
+        rho2 = Ut + 0.5 * Gam - ell2.Qmin + tol + REL * abs(ell2.Qmin)
+        if rho2 < 0:
+            return None
+        Qbox2, b2 = ell2.boxmin(lo, hi)
+        lb = max(Qbox1 + L_amb, Qbox2 - 0.5 * Gam) - tol
+        info.update(l=lo_phi, u=u, free=free, wb=wb, we=we, b2=b2, bhat=b2, Gam=Gam,
+                    T0=free[T0], pairs=pairs, m=m)
+        return lb, Gam, T0, phi_ref, bref, ell2, rho2, out2_prev
+
+    def _stall_envelope(self, state, fr, m, nf, phi_ref, bref, quad1, out_q):
+        """:meth:`_envelope_bound` at tau = the m-th largest phi at bref (before the margin)."""
+        free, s_lo, s_hi = fr[0], fr[8], fr[9]
+        tau = float(np.partition(phi_ref, nf - m)[nf - m])  # m-th largest phi at bref
+        quad = self._quad_add(quad1, ((state == OUT) & ~out_q).nonzero()[0])
+        return self._envelope_bound(state, free, m, s_lo, s_hi, tau, bref, quad)
+
+    def _sweep_step(self, ell1, rho1, ell2, rho2, lo, hi, free, n_out, T0, lK, uK, Ut, lb,
+                    info):
+        """One sweep of the box (:meth:`_sweep`), kept as the hull of its slices: (lo, hi, lb,
+        whether the hull is wider than half the box), or None when no slice survives."""
+        width = float(hi[0] - lo[0])
+        found = self._sweep(ell1, rho1, ell2, rho2, lo, hi, free, n_out, T0, lK, uK, Ut)
+        if found is None:
+            return None
+        slo, shi, sb, sl, su = found
+        lo, hi = slo[0].copy(), shi[-1].copy()
+        lb = max(lb, float(sb.min()))
+        info.update(slices=(slo, shi, sb, free, sl, su))
+        return lo, hi, lb, float(hi[0] - lo[0]) > 0.5 * width
 
     def _envelope_bound(self, state, free, m, s_lo, s_hi, tau, b0, quad=None,
                         iters: int = 30) -> float:

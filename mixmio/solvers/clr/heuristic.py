@@ -168,7 +168,7 @@ def fill_empty(X: np.ndarray, y: np.ndarray, labels: np.ndarray, K: int,
         lab[rows[np.argmax(np.abs(y[rows] - X[rows] @ a))]] = empty[0]
 
 
-def _assign(R: np.ndarray, outlier_penalty: float | None, min_size: int | None) -> np.ndarray:
+def assign(R: np.ndarray, outlier_penalty: float | None, min_size: int | None) -> np.ndarray:
     """Rows to clusters for fixed lines: cheapest residual, outliers above T, sizes >= c."""
     n, K = R.shape
     if min_size is None:
@@ -218,7 +218,7 @@ def alternating(X: np.ndarray, y: np.ndarray, K: int, outlier_penalty: float | N
             A[k] = np.linalg.lstsq(X[B], y[B], rcond=None)[0]
         lab, obj = None, np.inf
         for _ in range(max_iter):
-            new = _assign(np.abs(y[:, None] - X @ A.T), outlier_penalty, min_size)
+            new = assign(np.abs(y[:, None] - X @ A.T), outlier_penalty, min_size)
             if lab is not None and np.array_equal(new, lab):
                 break
             lab = new

@@ -238,7 +238,7 @@ def labels_from_lines(pr: ClrProblem, x: np.ndarray) -> np.ndarray:
     times) get the rows by the exact assignment step (nearest line, outliers above T,
     sizes >= min_size by a transportation LP, whose vertices are integral); -1 for
     outliers.  For optimal ``o`` this costs what the MILP reports."""
-    from mixmio.solvers.clr.heuristic import _assign
+    from mixmio.solvers.clr.heuristic import assign
 
     m = pr.lines.shape[0]
     o = np.maximum(np.rint(np.asarray(x)[:m]).astype(int), 0)
@@ -246,7 +246,7 @@ def labels_from_lines(pr: ClrProblem, x: np.ndarray) -> np.ndarray:
     if chosen.size == 0:  # pragma: no cover - sum o = 0 only when every row is an outlier
         return np.full(pr.n, -1)
     R = np.abs(pr.y[:, None] - pr.X @ pr.lines[chosen].T)
-    return _assign(R, pr.outlier_penalty, pr.min_size)
+    return assign(R, pr.outlier_penalty, pr.min_size)
 
 
 def solve_highs(pr: ClrProblem, model: MilpModel, start: np.ndarray | None,

@@ -67,7 +67,7 @@ def check_separation(problem: GlmProblem, cols: np.ndarray | None = None,
     # box on d and the threshold below do not favour large-unit columns
     X = X / np.maximum(np.max(np.abs(X), axis=0), 1e-300)
     S = X * (2.0 * problem.y - 1.0)[:, None]
-    h = _highs()
+    h = highs()
     if deadline is not None and np.isfinite(deadline):
         import time
 
@@ -131,7 +131,7 @@ def coefficient_bounds(problem: GlmProblem, upper: float) -> tuple[np.ndarray, n
     a = float(np.sqrt(max(g @ Hinv @ g, 0.0)))            # ||grad||_{H^-1}
     c = float(np.sqrt(np.max(np.sum((Xc @ Hinv) * Xc, axis=1))))  # max ||x_i||_{H^-1}
     delta = max(float(upper) - val, 0.0)
-    r = _radius(a, c, delta)
+    r = radius(a, c, delta)
     half = r * np.sqrt(np.maximum(np.diag(Hinv), 0.0))
     widen = 1.01 * half + 1e-6 * (1.0 + np.abs(bc))
     lo = np.zeros(pr.p)
@@ -141,7 +141,7 @@ def coefficient_bounds(problem: GlmProblem, upper: float) -> tuple[np.ndarray, n
     return lo, hi
 
 
-def _radius(a: float, c: float, delta: float) -> float:
+def radius(a: float, c: float, delta: float) -> float:
     """Largest r >= 0 with (e^{-cr} + cr - 1)/c^2 - a r <= delta (a bisection on a convex
     function that is 0 at 0 and grows like r/c; needs a < 1/c)."""
     if c <= 0:
@@ -162,7 +162,7 @@ def _radius(a: float, c: float, delta: float) -> float:
     return hi_r
 
 
-def _highs():
+def highs():
 
     h = _runtime.highs()
     h.setOptionValue("output_flag", False)

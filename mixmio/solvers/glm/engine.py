@@ -36,7 +36,7 @@ import numpy as np
 from mixmio._runtime import user_stacklevel
 from mixmio.problem.glm import GlmProblem
 from mixmio.solvers.glm.bounds import check_separation
-from mixmio.solvers.glm.heuristics import Fits, _dfo, warm_start
+from mixmio.solvers.glm.heuristics import Fits, dfo, warm_start
 from mixmio.solvers.glm.logistic import lipschitz, nll, node_quantities
 from mixmio.solvers.solution import Solution, certified_status, relative_gap
 
@@ -84,7 +84,7 @@ def solve_glm(pr: GlmProblem, solver: str = "auto", time_limit: float | None = N
         warm_start(pr, fits, rng, warm_deadline)
     else:
         base, _ = fits.fit(pr.forced)  # the forced units alone: always feasible
-        _dfo(pr, fits, base, lipschitz(pr.X, pr.ridge), max_iter=1, deadline=warm_deadline)
+        dfo(pr, fits, base, lipschitz(pr.X, pr.ridge), max_iter=1, deadline=warm_deadline)
     log(f"warm start: F = {fits.best_val:.6f} ({fits.n_fits} fits)")
     if key == "heuristic":
         return _finish(pr, fits, 0.0, key, name, t0, mip_gap, False, {})

@@ -71,7 +71,7 @@ def _threshold(pr: GlmProblem, u: np.ndarray) -> list[int]:
     return pr.greedy_fill(pr.forced, order)
 
 
-def _dfo(pr: GlmProblem, fits: Fits, beta: np.ndarray, L: float, max_iter: int = 300,
+def dfo(pr: GlmProblem, fits: Fits, beta: np.ndarray, L: float, max_iter: int = 300,
          deadline: float = np.inf) -> tuple[np.ndarray, float]:
     """Discrete first-order method (004 Alg. 1) from ``beta``, polished on its support.
 
@@ -153,7 +153,7 @@ def warm_start(pr: GlmProblem, fits: Fits, rng: np.random.Generator, deadline: f
     if time.perf_counter() >= deadline:
         return
     L = lipschitz(pr.X, pr.ridge)
-    _dfo(pr, fits, base, L, deadline=deadline)
+    dfo(pr, fits, base, L, deadline=deadline)
     n_units = len(pr.units)
     for _ in range(n_starts):
         if time.perf_counter() >= deadline:
@@ -163,7 +163,7 @@ def warm_start(pr: GlmProblem, fits: Fits, rng: np.random.Generator, deadline: f
         start = base.copy()
         for i in chosen[len(pr.forced):]:
             start[pr.units[i]] = rng.normal(scale=0.5, size=pr.units[i].size)
-        _dfo(pr, fits, start, L, deadline=deadline)
+        dfo(pr, fits, start, L, deadline=deadline)
     _swap_search(pr, fits, fits.best_key, deadline)
 
 

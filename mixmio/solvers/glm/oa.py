@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from mixmio.problem.glm import GlmProblem
-from mixmio.solvers.glm.bounds import _highs, coefficient_bounds
+from mixmio.solvers.glm.bounds import coefficient_bounds, highs
 from mixmio.solvers.glm.heuristics import Fits
 from mixmio.solvers.glm.logistic import value_and_gradient
 
@@ -45,7 +45,7 @@ class _Master:
 
         self.pr = pr
         p, nu = pr.p, len(pr.units)
-        self.h = h = _highs()
+        self.h = h = highs()
         # HiGHS accepts MIP solutions within mip_feasibility_tolerance (default 1e-6) but then
         # checks them against primal_feasibility_tolerance (1e-7) and reports "Solve error"
         # on a mismatch (seen on about 1 in 70 masters under load); equal tolerances avoid it

@@ -88,7 +88,7 @@ class Clusters:
         self.gerr = np.abs(grad) / mu * (1.0 + 1e-9) + 1e-12 * (1.0 + np.abs(g))
         return g, m_up, m_lo, h, marg, s0
 
-    def _extreme(self, eta):
+    def extreme(self, eta):
         """Clusters with a row whose eta is near the clip of exp in ``row_terms``."""
         return self._sum((np.abs(eta) > 600.0).astype(float)) > 0
 
@@ -147,10 +147,10 @@ class Clusters:
         lo_p = np.maximum(h - fp - MARGIN * (1.0 + fpa + marg), 0.0)
         lo_m = np.maximum(h - fm - MARGIN * (1.0 + fma + marg), 0.0)
         # psi(gamma) is only exact where exp was not clipped: else claim no lower bound
-        lo_p = np.where(self._extreme(v + gp[self.codes]), 0.0, lo_p)
-        lo_m = np.where(self._extreme(v + gm[self.codes]), 0.0, lo_m)
+        lo_p = np.where(self.extreme(v + gp[self.codes]), 0.0, lo_p)
+        lo_m = np.where(self.extreme(v + gm[self.codes]), 0.0, lo_m)
         # rows beyond the clip of exp in row_terms: no finite upper bound is claimed
-        up = np.where(self._extreme(v), np.inf, up)
+        up = np.where(self.extreme(v), np.inf, up)
         up_p = np.where(s0 >= 0.0, 0.0, up)
         up_m = np.where(s0 <= 0.0, 0.0, up)
         return lo_p, up_p, lo_m, up_m, g, err

@@ -29,7 +29,7 @@ bounds (row ranges, gain intervals, minimiser ranges) stay valid (induction).
    monotone).  At the Newton iterate c (joint Hessian H, gradient norm a = ||g||_{H^-1}):
    (i) generalised self-concordance (|l^(3)| <= l'', :mod:`mixmio.solvers.glmer.fit`) gives
    F_R(c + d) >= F_R(c) - a r + (e^{-c r} + c r - 1)/c^2, r = ||d||_H, c = max_i
-   ||z_i||_{H^-1}, so F_R <= level forces r <= r_max (``mixmio.solvers.glm.bounds._radius``);
+   ||z_i||_{H^-1}, so F_R <= level forces r <= r_max (``mixmio.solvers.glm.bounds.radius``);
    (ii) on R, where every eta_i moves by at most T_i from c (row ranges of step 2 plus the
    minimiser ranges of step 3), l_i(eta + u) >= l_i + l_i'u + l_i'' w(|u|) with
    w(t) = e^-t + t - 1 >= kap t^2/2, kap = 2 w(T)/T^2, so r <= (a + sqrt(a^2 + 2 kap
@@ -66,7 +66,7 @@ bounds (row ranges, gain intervals, minimiser ranges) stay valid (induction).
    (uppers decreasing, lowers increasing; r exchanged pairs gain at most that), so
    G_N >= F_{S0} - Gamma on R: the bound LB(F_{S0}) - Gamma, and the ellipsoid
    {F_{S0} <= Ut + Gamma} (far tighter: K - k clusters unselected) feeds step 2.
-   LB(.) is the certified lower bound of the convex fit (``fit._gap_from``).
+   LB(.) is the certified lower bound of the convex fit (``fit.gap_from``).
 
 Node bound = max(LB(F_R) + L, LB(F_S0) - Gamma) (all-hard mode: also the box bounds).
 Branch: when the box part of the ambiguous clusters' row ranges is more than SPATIAL times
@@ -93,8 +93,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from mixmio.problem.glmer import GlmmProblem
-from mixmio.solvers.bnb.intercept import _sum_smallest as _trim  # sum of the r smallest entries
-from mixmio.solvers.glm.bounds import _radius
+from mixmio.solvers.bnb.intercept import sum_smallest as _trim  # sum of the r smallest entries
+from mixmio.solvers.glm.bounds import radius as _radius
 from mixmio.solvers.glmer import fit as _fit
 from mixmio.solvers.glmer.clusters import Clusters
 from mixmio.solvers.glmer.heuristic import forced_sets
@@ -112,11 +112,11 @@ SPATIAL = 0.25  # bisect the box when its part of the row ranges exceeds this sh
 def applies(problem: GlmmProblem) -> bool:
     """One (1 | g) term with one-hot Z, its single cap over all clusters, ridge > 0, no sign
     caps, no l1 term, and only singleton indicator rows (ForceInclude / Exclude)."""
-    from mixmio.solvers.glmer.heuristic import _intercept_codes
+    from mixmio.solvers.glmer.heuristic import intercept_codes
 
     b = problem.base
     if (len(b.caps) != 1 or b.sign_caps or b.l1 is not None or problem.ridge <= 0
-            or not _intercept_codes(problem)):
+            or not intercept_codes(problem)):
         return False
     if not all(c.index.size == 1 and c.index[0] >= problem.p for c in b.constraints):
         return False
@@ -134,7 +134,7 @@ class _Fit:
     """A convex fit on a support (in theta coordinates) with its region quantities."""
 
     def __init__(self, eng, sel, start, deadline):
-        des = _fit._Design(eng.T, eng.Zsel(sel), eng.pen(sel), eng.ridge)
+        des = _fit.Design(eng.T, eng.Zsel(sel), eng.pen(sel), eng.ridge)
         v0 = np.zeros(eng.p + int(sel.sum()))
         if start is not None:
             v0[: eng.p] = start[0]
@@ -148,7 +148,7 @@ class _Fit:
         a2 = max(float(g @ des.solve(fac, g)), 0.0)
         c2 = float(np.max(des.row_norms(fac), initial=0.0))
         self.a, self.c = np.sqrt(a2), np.sqrt(c2)
-        self.lb = f + _fit._gap_from(a2, c2) - 1e-12 * (1.0 + abs(f))
+        self.lb = f + _fit.gap_from(a2, c2) - 1e-12 * (1.0 + abs(f))
         L = fac[3]                                   # Cholesky of the Schur complement S
         p = eng.p
         Li = np.linalg.inv(L) if p else np.zeros((0, 0))
@@ -343,6 +343,131 @@ def _hull_done(keep: np.ndarray, si: int) -> bool:
     return bool(keep[:si].any() and keep[si + 1:].any())
 
 
+def _exchange_slice_bound(exs, slo, shi, ls, us):
+    """The lower bound of F_S0 on the slice [slo, shi] minus its exchange sum Gamma_s (see
+    :meth:`_Search.sweep`); ``exs`` = (F_S0, its radius, S0, T0, its kap, sqrt((S^-1)_aa))."""
+    FS, _, S0, T0, kapS, sa = exs
+    uT = np.sort(us[T0])[::-1]
+    lS = np.sort(ls[S0])
+    rr = min(uT.size, lS.size)
+    gam = float(np.sum(np.maximum(uT[:rr] - lS[:rr], 0.0)))
+    dist = max(0.0, slo - FS.theta[0], FS.theta[0] - shi) / sa
+    dist *= 1.0 - 1e-9
+    phi = -FS.a * dist + (np.expm1(-FS.c * dist) + FS.c * dist) / (
+        FS.c ** 2) if FS.c > 0 else -FS.a * dist + 0.5 * dist * dist
+    if kapS > 0:
+        phi = max(phi, -FS.a * dist + 0.5 * kapS * dist * dist)
+    lbS = FS.value + phi - 1e-12 * (1.0 + abs(FS.value))
+    return lbS - gam
+
+
+def _reference(node, F, h):
+    """(theta0, hw) of :meth:`_Search.proj_bounds`: the ellipsoid centre of F moved along its
+    conditional centre line to the box midpoint (h = 1) and half the box width; None when
+    the box is unbounded."""
+    theta0 = F.theta.copy()
+    hw = 0.0
+    if h == 1:
+        if not (np.isfinite(node.lo[0]) and np.isfinite(node.hi[0])):
+            return None
+        amid = 0.5 * (node.lo[0] + node.hi[0])
+        da0 = amid - theta0[0]
+        theta0[0] = amid
+        theta0[1:] -= F.M[:, 0] * da0
+        hw = 0.5 * (node.hi[0] - node.lo[0])
+    return theta0, hw
+
+
+class _Projection:
+    """Bounds over the region (ellipsoid of radius r around F's fit, times the box of half
+    width hw when h = 1) of per-cluster sums of the row moves delta_i (:meth:`proj`) and of
+    their squares (:meth:`quad`), for :meth:`_Search.proj_bounds`."""
+
+    __slots__ = ("eng", "r", "W", "h", "al", "hw", "codes", "K", "base", "d2v", "lam")
+
+    def __init__(self, eng, F, r, hw, d2v):
+        self.eng, self.r, self.W, self.h, self.hw = eng, r, F.Wb, eng.h, hw
+        self.al = F.alpha[:, 0] if eng.h == 1 else None
+        self.codes, self.K = eng.codes, eng.K
+        # lambda_max(sum_j d2v_i W_i W_i') once; other weights by their largest ratio to d2v
+        self.base = d2v > 0
+        self.d2v = d2v
+        self.lam = eng.group_lmax(d2v, self.W)
+
+    def proj(self, wt):
+        """>= max over the region of |sum_{i in j} wt_i delta_i|."""
+        codes, K = self.codes, self.K
+        out = self.r * np.sqrt(np.sum(self.eng.group_sum(wt[:, None] * self.W) ** 2, axis=1))
+        if self.h == 1:
+            out = out + np.abs(np.bincount(codes, weights=wt * self.al, minlength=K)) * self.hw
+        return out * (1.0 + 1e-9)
+
+    def quad(self, wt):
+        """>= max over the region of sum_{i in j} wt_i delta_i^2:
+        (sqrt(hard part) + sqrt(ellipsoid part))^2, the best of (1 + t) A + (1 + 1/t) B."""
+        codes, K, base, r, hw, al = self.codes, self.K, self.base, self.r, self.hw, self.al
+        ratio = np.zeros(K)
+        np.maximum.at(ratio, codes, np.where(base, wt / np.where(base, self.d2v, 1.0), np.inf))
+        with np.errstate(invalid="ignore", over="ignore"):
+            ell = np.where(np.isfinite(ratio), r * r * ratio * self.lam, np.inf)
+        if self.h == 1:
+            hard = hw * hw * np.bincount(codes, weights=wt * al * al, minlength=K)
+            ell = (np.sqrt(ell) + np.sqrt(hard)) ** 2
+        return ell * (1.0 + 1e-9)
+
+
+def _gain_upper(eng, pj, a, c, d1g, d2v, g0, u0, lin, kap, Dj, gmin, gmax):
+    """The upper interval bounds of the gains of :meth:`_Search.proj_bounds` (the better of
+    (i) and (ii) below); ``pj`` the :class:`_Projection` of the region."""
+    codes, K = eng.codes, eng.K
+    # eps bounds the move of the minimiser gamma* over R: A (1 - e^-eps) <= Psi with
+    # A = I0 e^-D <= psi'' and Psi >= |psi'(gamma0; beta)| (first order + remainder)
+    I0 = np.bincount(codes, weights=c, minlength=K)
+    Pc = pj.proj(c)
+    Qc = pj.quad(c)
+    grad0 = np.abs(np.bincount(codes, weights=d1g, minlength=K) + eng.ridge * g0)
+    Psi = grad0 + Pc + 0.5 * kap * Qc
+    A = I0 * np.exp(-Dj)
+    eps_corner = np.maximum(np.abs(gmin - g0), np.abs(gmax - g0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        eps_n = np.where(Psi < A, -np.log1p(-Psi / np.where(A > 0, A, 1.0)), np.inf)
+    eps = np.minimum(eps_corner, eps_n * (1.0 + 1e-9) + 1e-12)
+    eps = np.where(np.isfinite(eps), eps, 50.0)
+    # upper (i): h_j(beta) <= h_j(beta0) + h'd + kap/2 d'H_h d (upper self-concordance);
+    # m_j(beta) >= m_lo(beta0) + m'd + kap'/2 [d'C d - (c'd)^2 / (I0 + ridge/kap')] with
+    # C = sum c_i x_i x_i' and kap' = 2 w(D + eps) / (D + eps)^2 (lower self-concordance
+    # on |delta_i + gamma - gamma0| <= D + eps, the minimiser staying within eps), so
+    # gain <= u0 + lin + 1/2 quad((kap d2v - kap' c)_+) + kap'/2 Pc^2 / (I0 + ridge/kap')
+    Te = np.minimum(Dj + eps, 50.0)
+    Tc = np.maximum(Te, 1e-8)
+    kap_m = np.where(Te > 1e-4, 2.0 * (np.expm1(-Tc) + Tc) / (Tc * Tc), 1.0 - Tc)
+    kap_m = np.maximum(kap_m * (1.0 - 1e-9), 0.0)
+    wdiff = np.maximum(kap[codes] * d2v - kap_m[codes] * c, 0.0)
+    up1 = (u0 + lin + 0.5 * pj.quad(wdiff)
+           + 0.5 * kap_m * Pc ** 2 / (I0 + eng.ridge / np.maximum(kap_m, 1e-300)))
+    # upper (ii): max over |gamma - gamma0| <= eps of Phi_j(beta, gamma)
+    wb_eps = np.expm1(np.minimum(eps, 50.0)) - np.minimum(eps, 50.0)
+    q = np.abs(a) + c * np.expm1(np.minimum(eps, 50.0))[codes]
+    up2 = (u0 + lin + eps * Pc + wb_eps * np.sqrt(I0 * Qc) + 0.5 * kap * pj.quad(q))
+    return np.minimum(up1, up2)
+
+
+def _ambiguous(pair, T0, S0, gl, gu, free):
+    """The clusters to branch on when :meth:`_Search.bound_node` stalls: those of the positive
+    exchange pairs (the npos largest upper bounds in T0 and smallest lower bounds in S0), or
+    every free cluster when there is none."""
+    npos = int(np.sum(pair > 0))
+    amb = np.zeros(free.size, dtype=bool)
+    if npos:
+        uidx = np.flatnonzero(T0)[np.argsort(-gu[T0], kind="stable")[:npos]]
+        lidx = np.flatnonzero(S0)[np.argsort(gl[S0], kind="stable")[:npos]]
+        amb[uidx] = True
+        amb[lidx] = True
+    else:
+        amb = free
+    return amb
+
+
 class _Search:
     def __init__(self, eng: _Engine, U, w_inc, mip_gap):
         self.eng, self.U, self.w_inc, self.mip_gap = eng, U, w_inc, mip_gap
@@ -437,33 +562,22 @@ class _Search:
         nf = int(free.sum())
         S = SLICES
         cls = eng.stacked()
-        off = eng.pr.offset
         okc = np.ones(eng.K, dtype=bool)
+        exs = None
         if ex is not None:
             FS, rS, S0, T0 = ex
             kapS = FS.kappa(node, eng) if node.grange is not None else 0.0
-            sa = np.sqrt(max(FS.Sinv[0, 0], 1e-300))
+            exs = (FS, rS, S0, T0, kapS, np.sqrt(max(FS.Sinv[0, 0], 1e-300)))
         for _ in range(4):
             lo0, hi0 = node.lo[0], node.hi[0]
             if not hi0 > lo0:
                 return
             edges = np.linspace(lo0, hi0, S + 1)
             slo, shi = edges[:-1], edges[1:]
-            rlo, rhi = self._slice_rows(FR, rR, slo, shi)
-            if ex is not None and not eng.all_hard and np.isfinite(rS):
-                r2lo, r2hi = self._slice_rows(FS, rS, slo, shi)
-                rlo, rhi = np.maximum(rlo, r2lo), np.minimum(rhi, r2hi)
-            pad = PAD * (1.0 + np.maximum(np.abs(rlo), np.abs(rhi)))
-            rlo = np.maximum(rlo - pad, node.rlo)
-            rhi = np.minimum(rhi + pad, node.rhi)
-            if not (np.all(np.isfinite(rlo)) and np.all(np.isfinite(rhi))):
+            sg = self._slice_gains(node, FR, rR, exs, slo, shi, cls)
+            if sg is None:
                 return
-            lw, up, (gmn, gmx) = cls.gain_bounds((rlo + off).ravel(), (rhi + off).ravel())
-            lw, up = lw.reshape(S, eng.K), up.reshape(S, eng.K)
-            gmn, gmx = gmn.reshape(S, eng.K), gmx.reshape(S, eng.K)
-            if node.grange is not None:
-                gmn = np.maximum(gmn, node.grange[0])
-                gmx = np.minimum(gmx, node.grange[1])
+            rlo, rhi, lw, up, gmn, gmx = sg
             empty = np.any(rlo > rhi, axis=1)
             keep = np.zeros(S, dtype=bool)
             # only the outermost kept slices matter (the box becomes their hull): scan
@@ -471,40 +585,8 @@ class _Search:
             for si in _outside_in(S):
                 if empty[si] or _hull_done(keep, si):
                     continue
-                ls, us = np.maximum(lw[si], 0.0), up[si]
-                if node.lb_g is not None:
-                    ls, us = np.maximum(ls, node.lb_g), np.minimum(us, node.ub_g)
-                sl = _Node(None, None, slo[si:si + 1].copy(), shi[si:si + 1].copy(), None,
-                           rlo[si], rhi[si], None)
-                Ls = _trim(ls[free], nf - m)
-                if FR.lb + Ls >= self.Ut:
-                    continue
-                if rR is not None and np.isfinite(rR):
-                    pb = self.proj_bounds(sl, FR, rR, (gmn[si], gmx[si]), okc)
-                    if pb is not None:
-                        ls, us = np.maximum(ls, pb[0]), np.minimum(us, pb[1])
-                if ex is not None and np.isfinite(rS):
-                    pb = self.proj_bounds(sl, FS, rS, (gmn[si], gmx[si]), okc)
-                    if pb is not None:
-                        ls, us = np.maximum(ls, pb[0]), np.minimum(us, pb[1])
-                Ls = _trim(ls[free], nf - m)
-                if FR.lb + Ls >= self.Ut:
-                    continue
-                if ex is not None:
-                    uT = np.sort(us[T0])[::-1]
-                    lS = np.sort(ls[S0])
-                    rr = min(uT.size, lS.size)
-                    gam = float(np.sum(np.maximum(uT[:rr] - lS[:rr], 0.0)))
-                    dist = max(0.0, slo[si] - FS.theta[0], FS.theta[0] - shi[si]) / sa
-                    dist *= 1.0 - 1e-9
-                    phi = -FS.a * dist + (np.expm1(-FS.c * dist) + FS.c * dist) / (
-                        FS.c ** 2) if FS.c > 0 else -FS.a * dist + 0.5 * dist * dist
-                    if kapS > 0:
-                        phi = max(phi, -FS.a * dist + 0.5 * kapS * dist * dist)
-                    lbS = FS.value + phi - 1e-12 * (1.0 + abs(FS.value))
-                    if lbS - gam >= self.Ut:
-                        continue
-                keep[si] = True
+                keep[si] = self._slice_kept(node, si, slo, shi, sg, FR, rR, exs, free, nf, m,
+                                            okc)
             if not keep.any():
                 node.lo[0], node.hi[0] = 1.0, 0.0          # empty: R holds no point
                 return
@@ -512,6 +594,54 @@ class _Search:
             node.lo[0], node.hi[0] = slo[idx[0]], shi[idx[-1]]
             if (node.hi[0] - node.lo[0]) > 0.5 * (hi0 - lo0):
                 return
+
+    def _slice_gains(self, node, FR, rR, exs, slo, shi, cls):
+        """Row ranges of the slices [slo, shi] of the box (padded, within the node's) and the
+        gains' bounds on them: (rlo, rhi, lw, up, gmn, gmx), one row per slice, or None when a
+        row range is unbounded."""
+        eng = self.eng
+        S = slo.size
+        rlo, rhi = self._slice_rows(FR, rR, slo, shi)
+        if exs is not None and not eng.all_hard and np.isfinite(exs[1]):
+            r2lo, r2hi = self._slice_rows(exs[0], exs[1], slo, shi)
+            rlo, rhi = np.maximum(rlo, r2lo), np.minimum(rhi, r2hi)
+        pad = PAD * (1.0 + np.maximum(np.abs(rlo), np.abs(rhi)))
+        rlo = np.maximum(rlo - pad, node.rlo)
+        rhi = np.minimum(rhi + pad, node.rhi)
+        if not (np.all(np.isfinite(rlo)) and np.all(np.isfinite(rhi))):
+            return None
+        off = eng.pr.offset
+        lw, up, (gmn, gmx) = cls.gain_bounds((rlo + off).ravel(), (rhi + off).ravel())
+        lw, up = lw.reshape(S, eng.K), up.reshape(S, eng.K)
+        gmn, gmx = gmn.reshape(S, eng.K), gmx.reshape(S, eng.K)
+        if node.grange is not None:
+            gmn = np.maximum(gmn, node.grange[0])
+            gmx = np.minimum(gmx, node.grange[1])
+        return rlo, rhi, lw, up, gmn, gmx
+
+    def _slice_kept(self, node, si, slo, shi, sg, FR, rR, exs, free, nf, m, okc):
+        """Whether slice si of :meth:`sweep` may hold a point of R (see there)."""
+        rlo, rhi, lw, up, gmn, gmx = sg
+        ls, us = np.maximum(lw[si], 0.0), up[si]
+        if node.lb_g is not None:
+            ls, us = np.maximum(ls, node.lb_g), np.minimum(us, node.ub_g)
+        sl = _Node(None, None, slo[si:si + 1].copy(), shi[si:si + 1].copy(), None,
+                   rlo[si], rhi[si], None)
+        Ls = _trim(ls[free], nf - m)
+        if FR.lb + Ls >= self.Ut:
+            return False
+        if rR is not None and np.isfinite(rR):
+            pb = self.proj_bounds(sl, FR, rR, (gmn[si], gmx[si]), okc)
+            if pb is not None:
+                ls, us = np.maximum(ls, pb[0]), np.minimum(us, pb[1])
+        if exs is not None and np.isfinite(exs[1]):
+            pb = self.proj_bounds(sl, exs[0], exs[1], (gmn[si], gmx[si]), okc)
+            if pb is not None:
+                ls, us = np.maximum(ls, pb[0]), np.minimum(us, pb[1])
+        Ls = _trim(ls[free], nf - m)
+        if FR.lb + Ls >= self.Ut:
+            return False
+        return exs is None or not _exchange_slice_bound(exs, slo[si], shi[si], ls, us) >= self.Ut
 
     def proj_bounds(self, node, F, r, grange, okc):
         """Interval bounds of the gains over R from one ellipsoid (h <= 1), by projection.
@@ -539,16 +669,10 @@ class _Search:
         h = eng.h
         if eng.all_hard or h > 1 or not np.isfinite(r):
             return None
-        theta0 = F.theta.copy()
-        hw = 0.0
-        if h == 1:
-            if not (np.isfinite(node.lo[0]) and np.isfinite(node.hi[0])):
-                return None
-            amid = 0.5 * (node.lo[0] + node.hi[0])
-            da0 = amid - theta0[0]
-            theta0[0] = amid
-            theta0[1:] -= F.M[:, 0] * da0
-            hw = 0.5 * (node.hi[0] - node.lo[0])
+        ref = _reference(node, F, h)
+        if ref is None:
+            return None
+        theta0, hw = ref
         cl, codes, K = eng.cl, eng.codes, eng.K
         x0 = eng.T @ theta0
         v = x0 + eng.pr.offset
@@ -566,68 +690,14 @@ class _Search:
         D = np.maximum(np.abs(node.rlo - x0), np.abs(node.rhi - x0))
         Dj = np.zeros(K)
         np.maximum.at(Dj, codes, D)
-        W = F.Wb
-        al = F.alpha[:, 0] if h == 1 else None
-
-        def proj(wt):
-            """>= max over the region of |sum_{i in j} wt_i delta_i|."""
-            out = r * np.sqrt(np.sum(eng.group_sum(wt[:, None] * W) ** 2, axis=1))
-            if h == 1:
-                out = out + np.abs(np.bincount(codes, weights=wt * al, minlength=K)) * hw
-            return out * (1.0 + 1e-9)
-
-        # lambda_max(sum_j d2v_i W_i W_i') once; other weights by their largest ratio to d2v
-        base = d2v > 0
-        lam = eng.group_lmax(d2v, W)
-
-        def quad(wt):
-            """>= max over the region of sum_{i in j} wt_i delta_i^2:
-            (sqrt(hard part) + sqrt(ellipsoid part))^2, the best of (1 + t) A + (1 + 1/t) B."""
-            ratio = np.zeros(K)
-            np.maximum.at(ratio, codes, np.where(base, wt / np.where(base, d2v, 1.0), np.inf))
-            with np.errstate(invalid="ignore", over="ignore"):
-                ell = np.where(np.isfinite(ratio), r * r * ratio * lam, np.inf)
-            if h == 1:
-                hard = hw * hw * np.bincount(codes, weights=wt * al * al, minlength=K)
-                ell = (np.sqrt(ell) + np.sqrt(hard)) ** 2
-            return ell * (1.0 + 1e-9)
-
+        pj = _Projection(eng, F, r, hw, d2v)
         # wbar(t) <= kap(D) t^2 / 2 for t <= D, kap(D) = 2 wbar(D) / D^2 (increasing in D)
         Dc = np.maximum(Dj, 1e-8)
         kap = np.where(Dj > 1e-4, 2.0 * (np.expm1(Dc) - Dc) / (Dc * Dc), 1.0 + Dc) * (1 + 1e-9)
-        lin = proj(a)
-        lower = l0 - lin - 0.5 * kap * quad(np.abs(a))
-        # eps bounds the move of the minimiser gamma* over R: A (1 - e^-eps) <= Psi with
-        # A = I0 e^-D <= psi'' and Psi >= |psi'(gamma0; beta)| (first order + remainder)
-        I0 = np.bincount(codes, weights=c, minlength=K)
-        Pc = proj(c)
-        Qc = quad(c)
-        grad0 = np.abs(np.bincount(codes, weights=d1g, minlength=K) + eng.ridge * g0)
-        Psi = grad0 + Pc + 0.5 * kap * Qc
-        A = I0 * np.exp(-Dj)
-        eps_corner = np.maximum(np.abs(gmin - g0), np.abs(gmax - g0))
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            eps_n = np.where(Psi < A, -np.log1p(-Psi / np.where(A > 0, A, 1.0)), np.inf)
-        eps = np.minimum(eps_corner, eps_n * (1.0 + 1e-9) + 1e-12)
-        eps = np.where(np.isfinite(eps), eps, 50.0)
-        # upper (i): h_j(beta) <= h_j(beta0) + h'd + kap/2 d'H_h d (upper self-concordance);
-        # m_j(beta) >= m_lo(beta0) + m'd + kap'/2 [d'C d - (c'd)^2 / (I0 + ridge/kap')] with
-        # C = sum c_i x_i x_i' and kap' = 2 w(D + eps) / (D + eps)^2 (lower self-concordance
-        # on |delta_i + gamma - gamma0| <= D + eps, the minimiser staying within eps), so
-        # gain <= u0 + lin + 1/2 quad((kap d2v - kap' c)_+) + kap'/2 Pc^2 / (I0 + ridge/kap')
-        Te = np.minimum(Dj + eps, 50.0)
-        Tc = np.maximum(Te, 1e-8)
-        kap_m = np.where(Te > 1e-4, 2.0 * (np.expm1(-Tc) + Tc) / (Tc * Tc), 1.0 - Tc)
-        kap_m = np.maximum(kap_m * (1.0 - 1e-9), 0.0)
-        wdiff = np.maximum(kap[codes] * d2v - kap_m[codes] * c, 0.0)
-        up1 = (u0 + lin + 0.5 * quad(wdiff)
-               + 0.5 * kap_m * Pc ** 2 / (I0 + eng.ridge / np.maximum(kap_m, 1e-300)))
-        # upper (ii): max over |gamma - gamma0| <= eps of Phi_j(beta, gamma)
-        wb_eps = np.expm1(np.minimum(eps, 50.0)) - np.minimum(eps, 50.0)
-        q = np.abs(a) + c * np.expm1(np.minimum(eps, 50.0))[codes]
-        up2 = (u0 + lin + eps * Pc + wb_eps * np.sqrt(I0 * Qc) + 0.5 * kap * quad(q))
-        upper = np.minimum(up1, up2)
-        bad = ~okc | ~np.isfinite(gmin) | ~np.isfinite(gmax) | cl._extreme(v) | cl._extreme(eg)
+        lin = pj.proj(a)
+        lower = l0 - lin - 0.5 * kap * pj.quad(np.abs(a))
+        upper = _gain_upper(eng, pj, a, c, d1g, d2v, g0, u0, lin, kap, Dj, gmin, gmax)
+        bad = ~okc | ~np.isfinite(gmin) | ~np.isfinite(gmax) | cl.extreme(v) | cl.extreme(eg)
         lower = np.where(bad | ~np.isfinite(lower), 0.0, np.maximum(lower, 0.0))
         upper = np.where(bad | ~np.isfinite(upper), np.inf, upper)
         return lower, upper
@@ -681,7 +751,6 @@ class _Search:
         """Bound the node; returns (status, bound, branch info)."""
         eng = self.eng
         K = eng.K
-        off = eng.pr.offset
         best = -np.inf
         prev_free = -1
         Fs = None
@@ -718,51 +787,11 @@ class _Search:
                 best = max(best, self.box_bound(node, sel_R, FR.theta, self.Ut - L) + L)
             if best >= self.Ut:
                 return "closed", best, None
-            if eng.all_hard:
-                rR = None
-                self.sweep(node, FR, rR, free, m, it)
-                if np.any(node.lo > node.hi):
-                    return "closed", max(best, self.Ut), None
-                self.box_rows(node)
-            else:
-                rR = FR.radius(self.Ut - L, node, eng)
-                if rR is None:
-                    return "closed", max(best, self.Ut), None
-                self.ranges(node, FR, rR)
-                if eng.h == 1 and np.isfinite(rR):
-                    self.sweep(node, FR, rR, free, m, it)
-                    if np.any(node.lo > node.hi):
-                        return "closed", max(best, self.Ut), None
-                    self.ranges(node, FR, rR)
-                if Fs is not None:
-                    self.ranges(node, Fs[0], Fs[1])
-            if np.any(node.rlo > node.rhi) or (eng.h and np.any(node.lo > node.hi)):
+            closed, rR = self._relaxation_region(node, FR, L, free, m, it, Fs)
+            if closed:
                 return "closed", max(best, self.Ut), None
             # 2. gains over the row box
-            lo_v = node.rlo + off
-            hi_v = node.rhi + off
-            l_new, u_new, grange = eng.cl.gain_bounds(np.where(np.isfinite(lo_v), lo_v, -50.0),
-                                                    np.where(np.isfinite(hi_v), hi_v, 50.0))
-            fin_rows = np.isfinite(node.rlo) & np.isfinite(node.rhi)
-            okc = np.bincount(eng.codes, weights=(~fin_rows).astype(float), minlength=K) == 0
-            u_new = np.where(okc, u_new, np.inf)
-            l_new = np.where(okc, l_new, 0.0)
-            gl = np.maximum(gl, l_new)
-            gu = np.minimum(gu, u_new)
-            gmn = np.where(okc, grange[0], -np.inf)
-            gmx = np.where(okc, grange[1], np.inf)
-            if node.grange is not None:
-                gmn = np.maximum(gmn, node.grange[0])
-                gmx = np.minimum(gmx, node.grange[1])
-            node.grange = (gmn, gmx)
-            grange = node.grange
-            for Fe, re in ((FR, None if eng.all_hard else rR), Fs or (None, None)):
-                if Fe is None or re is None:
-                    continue
-                pb = self.proj_bounds(node, Fe, re, grange, okc)
-                if pb is not None:
-                    gl = np.maximum(gl, pb[0])
-                    gu = np.minimum(gu, pb[1])
+            gl, gu = self._gain_intervals(node, FR, rR, Fs, gl, gu)
             if np.any(gl[free] > gu[free] * (1 + 1e-9) + 1e-12):
                 return "closed", max(best, self.Ut), None
             # 3. classification
@@ -777,19 +806,7 @@ class _Search:
                 Fs = None
                 continue
             # 4. exchange bound
-            est = self.estimates()
-            cand = np.flatnonzero(free)
-            order = cand[np.argsort(-est[cand], kind="stable")]
-            S0 = np.zeros(K, dtype=bool)
-            S0[order[:m]] = True
-            T0 = free & ~S0
-            FS = _Fit(eng, node.IN | S0, (FR.theta, FR.gamma), eng.deadline)
-            self.offer(FS)
-            uT = np.sort(gu[T0])[::-1]
-            lS = np.sort(gl[S0])
-            rr = min(uT.size, lS.size)
-            pair = np.maximum(uT[:rr] - lS[:rr], 0.0)
-            Gam = float(np.sum(pair))
+            FS, S0, T0, pair, Gam = self._exchange_fit(node, FR, gl, gu, free, m)
             best = max(best, FS.lb - Gam)
             if eng.all_hard:
                 best = max(best, self.box_bound(node, node.IN | S0, FS.theta,
@@ -798,37 +815,124 @@ class _Search:
             node.lb_g, node.ub_g = gl, gu
             if best >= self.Ut:
                 return "closed", best, None
-            if eng.all_hard:
-                if np.any(node.lo > node.hi):
-                    return "closed", max(best, self.Ut), None
-                self.box_rows(node)
-            else:
-                rS = FS.radius(self.Ut + Gam, node, eng)
-                if rS is None:
-                    return "closed", max(best, self.Ut), None
-                Fs = (FS, rS)
-                self.ranges(node, FS, rS)
-                if eng.h == 1 and np.isfinite(rS) and np.isfinite(rR) and ex_sweeps < 2:
-                    ex_sweeps += 1
-                    self.sweep(node, FR, rR, free, m, it, ex=(FS, rS, S0, T0))
-                if eng.h and np.any(node.lo > node.hi):
-                    return "closed", max(best, self.Ut), None
+            closed, Fs, ex_sweeps = self._exchange_region(node, FR, rR, FS, Gam, S0, T0, free,
+                                                          m, it, Fs, ex_sweeps)
+            if closed:
+                return "closed", max(best, self.Ut), None
             gain = best - best_prev
             stalled = nf == prev_free and gain < 0.2 * max(self.Ut - best, 0.0)
             prev_free, best_prev = nf, best
             if stalled or it == MAX_PASSES - 1:
                 # stalled: branch
-                npos = int(np.sum(pair > 0))
-                amb = np.zeros(K, dtype=bool)
-                if npos:
-                    uidx = np.flatnonzero(T0)[np.argsort(-gu[T0], kind="stable")[:npos]]
-                    lidx = np.flatnonzero(S0)[np.argsort(gl[S0], kind="stable")[:npos]]
-                    amb[uidx] = True
-                    amb[lidx] = True
-                else:
-                    amb = free
-                return "branch", best, (amb, gl, gu)
-        # the passes ran out while classification was still moving
+                return "branch", best, (_ambiguous(pair, T0, S0, gl, gu, free), gl, gu)
+        return self._passes_out(node, best, gl, gu)
+
+    def _relaxation_region(self, node, FR, L, free, m, it, Fs):
+        """Step 1 of :meth:`bound_node`: cut the node's box and row ranges to the relaxation's
+        region (and the previous exchange fit's, ``Fs``).  Returns (closed, rR): closed when
+        the region is empty, rR the relaxation's radius (None when all coordinates are
+        boxed)."""
+        eng = self.eng
+        if eng.all_hard:
+            rR = None
+            self.sweep(node, FR, rR, free, m, it)
+            if np.any(node.lo > node.hi):
+                return True, rR
+            self.box_rows(node)
+        else:
+            rR = FR.radius(self.Ut - L, node, eng)
+            if rR is None:
+                return True, rR
+            self.ranges(node, FR, rR)
+            if eng.h == 1 and np.isfinite(rR):
+                self.sweep(node, FR, rR, free, m, it)
+                if np.any(node.lo > node.hi):
+                    return True, rR
+                self.ranges(node, FR, rR)
+            if Fs is not None:
+                self.ranges(node, Fs[0], Fs[1])
+        if np.any(node.rlo > node.rhi) or (eng.h and np.any(node.lo > node.hi)):
+            return True, rR
+        return False, rR
+
+    def _gain_intervals(self, node, FR, rR, Fs, gl, gu):
+        """Step 2 of :meth:`bound_node`: the interval bounds (gl, gu) of the gains over the
+        row box (tightened by projection on the ellipsoids); records the minimisers' ranges
+        in ``node.grange``."""
+        eng = self.eng
+        K = eng.K
+        off = eng.pr.offset
+        lo_v = node.rlo + off
+        hi_v = node.rhi + off
+        l_new, u_new, grange = eng.cl.gain_bounds(np.where(np.isfinite(lo_v), lo_v, -50.0),
+                                                np.where(np.isfinite(hi_v), hi_v, 50.0))
+        fin_rows = np.isfinite(node.rlo) & np.isfinite(node.rhi)
+        okc = np.bincount(eng.codes, weights=(~fin_rows).astype(float), minlength=K) == 0
+        u_new = np.where(okc, u_new, np.inf)
+        l_new = np.where(okc, l_new, 0.0)
+        gl = np.maximum(gl, l_new)
+        gu = np.minimum(gu, u_new)
+        gmn = np.where(okc, grange[0], -np.inf)
+        gmx = np.where(okc, grange[1], np.inf)
+        if node.grange is not None:
+            gmn = np.maximum(gmn, node.grange[0])
+            gmx = np.minimum(gmx, node.grange[1])
+        node.grange = (gmn, gmx)
+        grange = node.grange
+        for Fe, re in ((FR, None if eng.all_hard else rR), Fs or (None, None)):
+            if Fe is None or re is None:
+                continue
+            pb = self.proj_bounds(node, Fe, re, grange, okc)
+            if pb is not None:
+                gl = np.maximum(gl, pb[0])
+                gu = np.minimum(gu, pb[1])
+        return gl, gu
+
+    def _exchange_fit(self, node, FR, gl, gu, free, m):
+        """Step 4 of :meth:`bound_node`: S0 (the m free clusters of largest estimated gain),
+        T0 the other free ones, the fit F_S0 on IN + S0 (offered as incumbent) and the pairs
+        and exchange sum Gamma of the bound trim >= F_S0 - Gamma: (FS, S0, T0, pair, Gam)."""
+        eng = self.eng
+        est = self.estimates()
+        cand = np.flatnonzero(free)
+        order = cand[np.argsort(-est[cand], kind="stable")]
+        S0 = np.zeros(eng.K, dtype=bool)
+        S0[order[:m]] = True
+        T0 = free & ~S0
+        FS = _Fit(eng, node.IN | S0, (FR.theta, FR.gamma), eng.deadline)
+        self.offer(FS)
+        uT = np.sort(gu[T0])[::-1]
+        lS = np.sort(gl[S0])
+        rr = min(uT.size, lS.size)
+        pair = np.maximum(uT[:rr] - lS[:rr], 0.0)
+        Gam = float(np.sum(pair))
+        return FS, S0, T0, pair, Gam
+
+    def _exchange_region(self, node, FR, rR, FS, Gam, S0, T0, free, m, it, Fs, ex_sweeps):
+        """The node's box and row ranges cut to the exchange fit's region (after step 4 of
+        :meth:`bound_node`): (closed, Fs, ex_sweeps), closed when the region is empty."""
+        eng = self.eng
+        if eng.all_hard:
+            if np.any(node.lo > node.hi):
+                return True, Fs, ex_sweeps
+            self.box_rows(node)
+        else:
+            rS = FS.radius(self.Ut + Gam, node, eng)
+            if rS is None:
+                return True, Fs, ex_sweeps
+            Fs = (FS, rS)
+            self.ranges(node, FS, rS)
+            if eng.h == 1 and np.isfinite(rS) and np.isfinite(rR) and ex_sweeps < 2:
+                ex_sweeps += 1
+                self.sweep(node, FR, rR, free, m, it, ex=(FS, rS, S0, T0))
+            if eng.h and np.any(node.lo > node.hi):
+                return True, Fs, ex_sweeps
+        return False, Fs, ex_sweeps
+
+    def _passes_out(self, node, best, gl, gu):
+        """:meth:`bound_node`'s result when the passes ran out while classification was still
+        moving."""
+        eng = self.eng
         free = ~(node.IN | node.OUT)
         m = eng.k - int(node.IN.sum())
         if m < 0:

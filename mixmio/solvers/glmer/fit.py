@@ -58,7 +58,7 @@ def row_terms(family: str, eta: np.ndarray, y: np.ndarray, wts: np.ndarray,
     return val, wts * (mu - y), wts * mu
 
 
-class _Design:
+class Design:
     """[X | Z_S] with the block-arrow linear algebra of the Newton step."""
 
     def __init__(self, X: np.ndarray, Zs, penalized: np.ndarray, ridge: float):
@@ -179,7 +179,7 @@ def _setup(problem: GlmmProblem, mask):
     cols = np.flatnonzero(mask)
     pen = np.asarray(problem.penalized, dtype=bool)
     pen_s = np.concatenate([pen[: problem.p], pen[problem.p:][cols]])
-    des = _Design(problem.X, problem.Z[:, cols], pen_s, problem.ridge)
+    des = Design(problem.X, problem.Z[:, cols], pen_s, problem.ridge)
     return cols, des
 
 
@@ -284,10 +284,10 @@ def _gap(des, fac, g) -> float:
     """certified_gap from the factors: a = ||g||_{H^-1}, c^2 = max_i ||z_i||^2_{H^-1}."""
     a2 = max(float(g @ des.solve(fac, g)), 0.0)
     c2 = float(np.max(des.row_norms(fac), initial=0.0))
-    return _gap_from(a2, c2)
+    return gap_from(a2, c2)
 
 
-def _gap_from(a2: float, c2: float) -> float:
+def gap_from(a2: float, c2: float) -> float:
     """certified_gap(Hinv, g, Xc) written with a^2 and c^2 (same formula)."""
     return certified_gap(np.array([[1.0]]), np.array([np.sqrt(a2)]),
                          np.array([[np.sqrt(max(c2, 0.0))]]))

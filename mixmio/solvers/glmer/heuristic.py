@@ -86,7 +86,7 @@ def _scores(problem: GlmmProblem, w: np.ndarray, cl: Clusters | None):
     return np.where(gam != 0, 0.5 * gam * gam * Hd + 0.5 * g * g / Hd, 0.5 * g * g / Hd)
 
 
-def _intercept_codes(problem: GlmmProblem) -> bool:
+def intercept_codes(problem: GlmmProblem) -> bool:
     """One (1 | g) term whose Z is the one-hot matrix of its codes."""
     if len(problem.terms) != 1 or problem.terms[0].q != 1:
         return False
@@ -122,7 +122,7 @@ def heuristic(problem: GlmmProblem, warm=None, random_state=None, deadline=None)
     groups = _cap_groups(problem)
     fin, fout = forced_sets(problem)
     cl = None
-    if _intercept_codes(problem):
+    if intercept_codes(problem):
         cl = Clusters(problem.family, problem.y, problem.weights, problem.sat,
                       np.asarray(problem.terms[0].codes), m, problem.ridge)
     capped = np.zeros(m, dtype=bool)

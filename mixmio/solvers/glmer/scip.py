@@ -445,33 +445,16 @@ def _tangent_points(e0: float, lo: float, hi: float) -> np.ndarray:
 # the SCIP model
 # ---------------------------------------------------------------------------------------------
 def _build(problem: GlmmProblem, ex: _Exact, rows: _Rows, start, verbose: bool):
-    from pyscipopt import Model, exp, quicksum
+    from pyscipopt import Model, quicksum
 
     A, lin_off, N, Y, c = _groups(ex)
-    G = A.shape[0]
     n_coef = problem.n_coef
     cap = rows.cap
     is_cap = np.zeros(n_coef, dtype=bool)
     is_cap[cap] = True
     pen = ex.pen
     ridge = ex.ridge
-
-    M = np.full(n_coef, np.inf)
-    e_lo, e_hi = np.full(G, -np.inf), np.full(G, np.inf)
-    e0 = np.zeros(G)
-    if start is not None:
-        w0, _, U = start
-        U = U + 1e-9 * abs(U) + 1e-9
-        least = _least(problem.family, N, Y, c)
-        L0 = float(np.sum(least))
-        room = max(U - L0, 0.0)
-        if ridge > 0:
-            M[pen] = np.sqrt(2.0 * room / ridge) * (1 + 1e-9) + 1e-9
-        e0 = A @ w0 + lin_off
-        for g in range(G):
-            R = U - (L0 - least[g])
-            R = max(R, _phi(problem.family, e0[g], N[g], Y[g], c[g]))
-            e_lo[g], e_hi[g] = _interval(problem.family, N[g], Y[g], c[g], R, e0[g])
+    M, e_lo, e_hi, e0 = _start_bounds(problem, A, lin_off, N, Y, c, pen, ridge, start)
 
     m = Model("mio_glmer")
     m.hideOutput(not verbose)
@@ -493,6 +476,49 @@ def _build(problem: GlmmProblem, ex: _Exact, rows: _Rows, start, verbose: bool):
         if j in z:
             for a in _perspective_points(M[j]):
                 m.addCons(s[j] >= 2.0 * a * w[j] - a * a * z[j])
+    sign_vars = _add_selection(m, problem, M, w, z)
+    A = A.tocsr()
+    e_vars, t_vars, obj = _add_losses(m, problem, A, lin_off, N, Y, w, e_lo, e_hi,
+                                      e0 if start is not None else None, fin)
+    m.setObjective(quicksum(obj) + quicksum(0.5 * ridge * sj for sj in s.values()),
+                   "minimize")
+    m.addObjoffset(float(np.sum(c)))
+    vars_ = dict(w=w, z=z, s=s, e=e_vars, t=t_vars, signs=sign_vars, A=A, lin_off=lin_off,
+                 M=M)
+    if start is not None:
+        _add_start(m, problem, vars_, start)
+    return m, vars_
+
+
+def _start_bounds(problem, A, lin_off, N, Y, c, pen, ridge, start):
+    """(M, e_lo, e_hi, e0): the big-M bounds of the penalised coefficients and the intervals
+    of the grouped linear predictors e_g that any solution at least as good as the start
+    (w0, z0, U) obeys (infinite without a start), and e at the start (zero without one)."""
+    G = A.shape[0]
+    M = np.full(problem.n_coef, np.inf)
+    e_lo, e_hi = np.full(G, -np.inf), np.full(G, np.inf)
+    e0 = np.zeros(G)
+    if start is not None:
+        w0, _, U = start
+        U = U + 1e-9 * abs(U) + 1e-9
+        least = _least(problem.family, N, Y, c)
+        L0 = float(np.sum(least))
+        room = max(U - L0, 0.0)
+        if ridge > 0:
+            M[pen] = np.sqrt(2.0 * room / ridge) * (1 + 1e-9) + 1e-9
+        e0 = A @ w0 + lin_off
+        for g in range(G):
+            R = U - (L0 - least[g])
+            R = max(R, _phi(problem.family, e0[g], N[g], Y[g], c[g]))
+            e_lo[g], e_hi[g] = _interval(problem.family, N[g], Y[g], c[g], R, e0[g])
+    return M, e_lo, e_hi, e0
+
+
+def _add_selection(m, problem, M, w, z):
+    """The indicator links w_j = 0 when z_j = 0, the sign caps, the caps and the linear rows
+    on the indicators; returns the sign caps' (index, u vars, v vars)."""
+    from pyscipopt import quicksum
+
     def link(j, up, down):
         """w_j <= 0 unless ``up`` is 1, w_j >= 0 unless ``down`` is 1 (big-M when M_j is
         known, indicator constraints otherwise)."""
@@ -524,11 +550,18 @@ def _build(problem: GlmmProblem, ex: _Exact, rows: _Rows, start, verbose: bool):
     for r in problem.constraints:
         expr = quicksum(float(a) * z[int(j)] for j, a in zip(r.index, r.coef, strict=True))
         m.addCons(_SENSE[r.sense](expr, r.rhs))
-    # grouped losses
+    return sign_vars
+
+
+def _add_losses(m, problem, A, lin_off, N, Y, w, e_lo, e_hi, e0, fin):
+    """The grouped losses: e_g = A_g w + offset_g and t_g >= the log-partition of e_g (exact
+    exponential cone, plus tangent cuts around ``e0``, 0 without a start); returns (e vars,
+    t vars, objective terms N_g t_g - Y_g e_g)."""
+    from pyscipopt import exp, quicksum
+
     e_vars, t_vars = [], []
-    A = A.tocsr()
     obj = []
-    for g in range(G):
+    for g in range(A.shape[0]):
         lo, hi = A.indptr[g], A.indptr[g + 1]
         eg = m.addVar(f"e{g}", lb=fin(e_lo[g]), ub=fin(e_hi[g]))
         m.addCons(eg == quicksum(float(a) * w[int(j)] for j, a in
@@ -539,7 +572,7 @@ def _build(problem: GlmmProblem, ex: _Exact, rows: _Rows, start, verbose: bool):
             m.addCons(exp(-tg) + exp(eg - tg) <= 1.0)
         else:
             m.addCons(exp(eg) <= tg)
-        for ek in _tangent_points(e0[g] if start is not None else 0.0, e_lo[g], e_hi[g]):
+        for ek in _tangent_points(e0[g] if e0 is not None else 0.0, e_lo[g], e_hi[g]):
             if problem.family == "binomial":
                 f, d = float(np.logaddexp(0.0, ek)), float(expit(ek))
             else:
@@ -548,14 +581,7 @@ def _build(problem: GlmmProblem, ex: _Exact, rows: _Rows, start, verbose: bool):
         e_vars.append(eg)
         t_vars.append(tg)
         obj.append(float(N[g]) * tg - float(Y[g]) * eg)
-    m.setObjective(quicksum(obj) + quicksum(0.5 * ridge * sj for sj in s.values()),
-                   "minimize")
-    m.addObjoffset(float(np.sum(c)))
-    vars_ = dict(w=w, z=z, s=s, e=e_vars, t=t_vars, signs=sign_vars, A=A, lin_off=lin_off,
-                 M=M)
-    if start is not None:
-        _add_start(m, problem, vars_, start)
-    return m, vars_
+    return e_vars, t_vars, obj
 
 
 def _add_start(m, problem, V, start) -> None:
@@ -591,7 +617,7 @@ def solve_scip(problem: GlmmProblem, time_limit: float | None = None, mip_gap: f
     """
     from pyscipopt import SCIP_PARAMSETTING
 
-    from mixmio.solvers.cvxpy_backend import _drop_solver_noise
+    from mixmio.solvers.cvxpy_backend import drop_solver_noise
 
     t0 = time.perf_counter()
     ex = _Exact(problem)
@@ -615,7 +641,7 @@ def solve_scip(problem: GlmmProblem, time_limit: float | None = None, mip_gap: f
     m.setParam("limits/absgap", 0.0)
     if time_limit is not None:
         m.setParam("limits/time", max(float(time_limit) - (time.perf_counter() - t0), 0.01))
-    with _drop_solver_noise(not verbose):
+    with drop_solver_noise(not verbose):
         m.optimize()
     st = m.getStatus()
     nodes = int(m.getNNodes())

@@ -94,9 +94,9 @@ class Crossed:
                        for i in range(2))
         self.mu = float(problem.ridge)
         X = np.asarray(problem.X, dtype=float)
-        from mixmio.solvers.lmm.stats import _full_rank_columns
+        from mixmio.solvers.lmm.stats import full_rank_columns
 
-        self.cols = _full_rank_columns(X, X.T @ X)
+        self.cols = full_rank_columns(X, X.T @ X)
         self.Xf = X[:, self.cols]
         Z = sp.csc_matrix(problem.Z)
         self.Zt = (Z[:, : self.K[0]], Z[:, self.K[0]:])
@@ -323,12 +323,9 @@ def _n_supports(K, k):
     return math.comb(K, min(k, K))
 
 
-def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
-    from itertools import combinations
-
-    cr = Crossed(problem, caps)
-    deadline = None if time_limit is None else t0 + time_limit
-    K, k = cr.K, cr.k
+def _warm_supports(problem, warm, K, k):
+    """The supports (Sa, Sb) of the two terms in a warm start (a Solution, or w over all
+    coefficients or over Z's columns), or None without one or when it breaks a cap."""
     wS = None
     if warm is not None:
         w = np.asarray(warm.w if hasattr(warm, "w") else warm)
@@ -337,6 +334,16 @@ def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
         Sa, Sb = nz[: K[0]].copy(), nz[K[0]:].copy()
         if Sa.sum() <= k[0] and Sb.sum() <= k[1]:
             wS = (Sa, Sb)
+    return wS
+
+
+def solve_crossed(problem, caps, time_limit, mip_gap, warm, log, t0):
+    from itertools import combinations
+
+    cr = Crossed(problem, caps)
+    deadline = None if time_limit is None else t0 + time_limit
+    K, k = cr.K, cr.k
+    wS = _warm_supports(problem, warm, K, k)
     counts = [_n_supports(K[1], k[1]), _n_supports(K[0], k[0])]  # enumerate term 1-t -> solve t
     started = _cover_start(cr, counts, deadline)
     best = cr.heuristic(deadline=deadline, warm=wS)

@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
-from mixmio.solvers.bnb.intercept import _sum_smallest
+from mixmio.solvers.bnb.intercept import sum_smallest
 
 MAX_FIXED = 3  # the cover is over the fixed-effect space: at most this many whitened columns
 MAX_REFINE = 6  # extra targets tried between the last stage met and the first one missed
@@ -60,7 +60,7 @@ TOL = 2e-4  # Clarabel's tolerances: the bound is recomputed in closed form anyw
 
 def _topk(x: np.ndarray, k: int) -> float:
     """Sum of the k largest positive parts of x."""
-    return -_sum_smallest(-np.maximum(x, 0.0), k)
+    return -sum_smallest(-np.maximum(x, 0.0), k)
 
 
 class CrossedData:
@@ -242,7 +242,126 @@ class _Trimmed:
             return 0.0
         d = self.d
         gap = np.maximum(np.abs(d.y - d.Q @ c) - self.absQ @ h, 0.0)
-        return 0.5 * _sum_smallest(gap * gap, self.m)
+        return 0.5 * sum_smallest(gap * gap, self.m)
+
+
+class _Cover:
+    """The state of :func:`cover_bound`: the solved relaxations (their duals, points and
+    values), the heap of open boxes and the counters reported in ``stats``."""
+
+    def __init__(self, data: CrossedData, deadline, tol, workers):
+        self.data, self.deadline, self.tol, self.workers = data, deadline, tol, workers
+        self.duals: list[RowDual] = []
+        self.solved: set = set()
+        self.cache: dict = {}
+        self.trimmed = _Trimmed(data)
+        self.stats = dict(relaxations=0, relaxation_seconds=0.0, boxes=0)
+        self.pts: list = []   # solved points and their exact dual values
+        self.vals: list = []
+        self.pending: list = []
+        self.heap: list = []
+        self.counter = 0
+
+    @staticmethod
+    def key(c):
+        return tuple(np.round(c, 9))
+
+    def dval(self, c):
+        k = self.key(c)
+        if k not in self.cache:
+            self.cache[k] = max(dm(c) for dm in self.duals)
+        return self.cache[k]
+
+    def box_lb(self, c, h):
+        lb = max(self.dval(c) - 0.5 * float(h @ h), self.trimmed(c, h))
+        if self.pts:  # f* >= D(p) - 1/2 ||p - w*||^2 for a solved point p near the box
+            P = np.asarray(self.pts)
+            far = np.sum((np.abs(P - c) + h) ** 2, axis=1)
+            lb = max(lb, float(np.max(np.asarray(self.vals) - 0.5 * far)))
+        return lb
+
+    def left(self):  # Clarabel may overrun its limit by an iteration and its post-processing
+        return None if self.deadline is None else (self.deadline - time.perf_counter()
+                                                   - CLOCK_MARGIN)
+
+    def add(self, dm, info):
+        self.duals.append(dm)
+        self.solved.add(self.key(dm.w0))
+        self.pts.append(dm.w0.copy())
+        self.vals.append(info["value"])
+        self.stats["relaxations"] += 1
+        self.stats["relaxation_seconds"] += info["seconds"]
+
+    def solve_batch(self, centres):
+        data, tol = self.data, self.tol
+        tl = self.left()
+        if tl is not None and tl <= 0:
+            return False
+        if len(centres) == 1 or self.workers == 1:
+            out = [solve_rowwise(data, c, tol, tl) for c in centres]
+        else:
+            with ThreadPoolExecutor(max_workers=self.workers) as ex:
+                out = list(ex.map(lambda c: solve_rowwise(data, c, tol, tl), centres))
+        for dm, info in out:
+            self.add(dm, info)
+        self.cache.clear()
+        return True
+
+    def push(self, lb, c, h):
+        self.counter += 1
+        heapq.heappush(self.heap, (lb, self.counter, c, h))
+
+    def stage(self, U: float, T: float) -> bool:
+        """Open boxes until every bound reaches the target T (or MAX_BOXES are open, or a
+        relaxation at a box's own centre is below T); True when the clock ran out."""
+        heap = self.heap
+        while heap and heap[0][0] < T:
+            if self.deadline is not None and time.perf_counter() > self.deadline:
+                return True
+            if len(heap) >= MAX_BOXES:
+                break
+            lb, _, c, h = heapq.heappop(heap)
+            lb = max(lb, self.box_lb(c, h))  # a box keeps the bound proven for its parent
+            if lb >= T:
+                self.push(lb, c, h)
+                continue
+            if self.key(c) not in self.solved and 0.5 * float(h @ h) <= U - T:
+                if not self.solve_at(U, T, lb, c, h):
+                    return True
+                continue
+            if self.key(c) in self.solved and self.dval(c) < T:
+                self.push(lb, c, h)
+                break  # the relaxation at c itself is below this target
+            j = int(np.argmax(h))
+            h2 = h.copy()
+            h2[j] *= 0.5
+            for s in (-1.0, 1.0):
+                c2 = c.copy()
+                c2[j] += s * h2[j]
+                self.counter += 1
+                self.stats["boxes"] += 1
+                heapq.heappush(heap, (max(lb, self.box_lb(c2, h2)), self.counter, c2, h2))
+        return False
+
+    def solve_at(self, U, T, lb, c, h) -> bool:
+        """Solve the relaxation at the centre of box (c, h), with the pending start and the
+        next box that also wants one, and put the box back; False when the clock ran out."""
+        heap = self.heap
+        batch = [(p_, None) for p_ in self.pending] + [(c, h)]
+        self.pending = []
+        for item in sorted(heap)[:64]:  # the next box that also wants a solve
+            if len(batch) >= 2 or item[0] >= T:
+                break
+            ci, hi = item[2], item[3]
+            if self.key(ci) not in self.solved and 0.5 * float(hi @ hi) <= U - T \
+                    and self.box_lb(ci, hi) < T and self.key(ci) != self.key(c):
+                batch.append((ci, hi))
+        if not self.solve_batch([b[0] for b in batch]):
+            self.push(lb, c, h)
+            return False
+        self.counter += 1
+        heapq.heappush(heap, (max(lb, self.box_lb(c, h)), self.counter, c, h))
+        return True
 
 
 def cover_bound(data: CrossedData, U: float, w_start: np.ndarray, mip_gap: float,
@@ -254,72 +373,22 @@ def cover_bound(data: CrossedData, U: float, w_start: np.ndarray, mip_gap: float
     ``MAX_BOXES`` boxes are opened."""
     t_start = time.perf_counter()
     workers = max(1, min(2, os.cpu_count() or 1)) if workers is None else max(1, int(workers))
-    duals: list[RowDual] = []
-    solved: set = set()
-    cache: dict = {}
-    trimmed = _Trimmed(data)
-    stats = dict(relaxations=0, relaxation_seconds=0.0, boxes=0)
-
-    def key(c):
-        return tuple(np.round(c, 9))
-
-    def dval(c):
-        k = key(c)
-        if k not in cache:
-            cache[k] = max(dm(c) for dm in duals)
-        return cache[k]
-
-    pts: list = []   # solved points and their exact dual values
-    vals: list = []
-
-    def box_lb(c, h):
-        lb = max(dval(c) - 0.5 * float(h @ h), trimmed(c, h))
-        if pts:  # f* >= D(p) - 1/2 ||p - w*||^2 for a solved point p near the box
-            P = np.asarray(pts)
-            far = np.sum((np.abs(P - c) + h) ** 2, axis=1)
-            lb = max(lb, float(np.max(np.asarray(vals) - 0.5 * far)))
-        return lb
-
-    def left():  # Clarabel may overrun its limit by an iteration and its post-processing
-        return None if deadline is None else deadline - time.perf_counter() - CLOCK_MARGIN
-
-    def add(dm, info):
-        duals.append(dm)
-        solved.add(key(dm.w0))
-        pts.append(dm.w0.copy())
-        vals.append(info["value"])
-        stats["relaxations"] += 1
-        stats["relaxation_seconds"] += info["seconds"]
-
-    def solve_batch(centres):
-        tl = left()
-        if tl is not None and tl <= 0:
-            return False
-        if len(centres) == 1 or workers == 1:
-            out = [solve_rowwise(data, c, tol, tl) for c in centres]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as ex:
-                out = list(ex.map(lambda c: solve_rowwise(data, c, tol, tl), centres))
-        for dm, info in out:
-            add(dm, info)
-        cache.clear()
-        return True
-
+    cv = _Cover(data, deadline, tol, workers)
+    stats = cv.stats
     w_start = np.asarray(w_start, dtype=float)
-    pending = []
     for item in first or ():
-        add(*item)
-    if key(w_start) not in solved:
-        pending.append(w_start)  # solved with the first box that asks for a relaxation
-    if not duals and not solve_batch(pending):
+        cv.add(*item)
+    if cv.key(w_start) not in cv.solved:
+        cv.pending.append(w_start)  # solved with the first box that asks for a relaxation
+    if not cv.duals and not cv.solve_batch(cv.pending):
         stats.update(reached_gap=None, seconds=time.perf_counter() - t_start, open_boxes=0,
                      out_of_time=True)
         return -np.inf, stats
     if not first:
-        pending = []
+        cv.pending = []
     c0, h0 = initial_box(data, U, w_start)
-    counter = 0
-    heap = [(box_lb(c0, h0), counter, c0, h0)]
+    heap = cv.heap
+    heap.append((cv.box_lb(c0, h0), cv.counter, c0, h0))
     stages = [g for g in STAGES if g > mip_gap] + [mip_gap]
     reached = None
     out_of_time = False
@@ -327,49 +396,7 @@ def cover_bound(data: CrossedData, U: float, w_start: np.ndarray, mip_gap: float
     while stages:
         g = stages.pop(0)
         T = U - g * abs(U)
-        while heap and heap[0][0] < T:
-            if deadline is not None and time.perf_counter() > deadline:
-                out_of_time = True
-                break
-            if len(heap) >= MAX_BOXES:
-                break
-            lb, _, c, h = heapq.heappop(heap)
-            lb = max(lb, box_lb(c, h))  # a box keeps the bound proven for its parent
-            if lb >= T:
-                counter += 1
-                heapq.heappush(heap, (lb, counter, c, h))
-                continue
-            if key(c) not in solved and 0.5 * float(h @ h) <= U - T:
-                batch = [(p_, None) for p_ in pending] + [(c, h)]
-                pending = []
-                for item in sorted(heap)[:64]:  # the next box that also wants a solve
-                    if len(batch) >= 2 or item[0] >= T:
-                        break
-                    ci, hi = item[2], item[3]
-                    if key(ci) not in solved and 0.5 * float(hi @ hi) <= U - T \
-                            and box_lb(ci, hi) < T and key(ci) != key(c):
-                        batch.append((ci, hi))
-                if not solve_batch([b[0] for b in batch]):
-                    counter += 1
-                    heapq.heappush(heap, (lb, counter, c, h))
-                    out_of_time = True
-                    break
-                counter += 1
-                heapq.heappush(heap, (max(lb, box_lb(c, h)), counter, c, h))
-                continue
-            if key(c) in solved and dval(c) < T:
-                counter += 1
-                heapq.heappush(heap, (lb, counter, c, h))
-                break  # the relaxation at c itself is below this target
-            j = int(np.argmax(h))
-            h2 = h.copy()
-            h2[j] *= 0.5
-            for s in (-1.0, 1.0):
-                c2 = c.copy()
-                c2[j] += s * h2[j]
-                counter += 1
-                stats["boxes"] += 1
-                heapq.heappush(heap, (max(lb, box_lb(c2, h2)), counter, c2, h2))
+        out_of_time = cv.stage(U, T)
         if out_of_time or len(heap) >= MAX_BOXES:
             break
         if heap and heap[0][0] < T:  # the relaxation stops short of g: aim between

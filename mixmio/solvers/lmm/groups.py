@@ -44,7 +44,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from mixmio.solvers.bnb.bestfirst import BestFirst, Node
-from mixmio.solvers.bnb.intercept import _sum_smallest
+from mixmio.solvers.bnb.intercept import sum_smallest
 from mixmio.solvers.lmm.stats import InterceptStats
 
 _REL = 1e-12
@@ -197,7 +197,7 @@ def free_range(gr: Groups, k: int, budget: float):
     def lb(s):
         dist = np.where(moving, np.maximum(np.abs(dx) * np.abs(s - sij) - delta, 0.0),
                         np.maximum(np.abs(dm) - delta, 0.0))
-        return _sum_smallest(0.5 * h * dist * dist, P - k)
+        return sum_smallest(0.5 * h * dist * dist, P - k)
 
     target = budget * (1 + 1e-9) + 1e-300
     ends = []

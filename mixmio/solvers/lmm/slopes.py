@@ -28,7 +28,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mixmio.solvers.bnb.bestfirst import BestFirst, Node, finish
-from mixmio.solvers.bnb.intercept import _REL, _Ell, hard_directions
+from mixmio.solvers.bnb.intercept import REL, Ell, hard_directions
 from mixmio.solvers.lmm.stats import profile_ols
 from mixmio.solvers.solution import gap_scale, relative_gap
 
@@ -37,7 +37,6 @@ T1 = np.array([0.0, 1.0, 0.0, 1.0])
 T2 = np.array([0.0, 0.0, 1.0, 1.0])
 ALL = np.uint8(15)
 A1, A2, B21, B12 = 0, 1, 2, 3
-_POP = np.array([bin(i).count("1") for i in range(16)])
 _ONLY = np.full(16, -1)
 for _o in range(4):
     _ONLY[1 << _o] = _o
@@ -595,6 +594,59 @@ def _exchange_deltas(FL, FU, lf, uf):
     return D
 
 
+def _option_bounds(FL, FU, lP, uP, free):
+    """Interval bounds (lf, uf) of the four option costs of the free clusters over the region
+    from the bounds (FL, FU) of the forms, within the node's previous ones (lP, uP)."""
+    l_new = np.column_stack([0.5 * np.maximum(FL[A1] + FL[B21], FL[A2] + FL[B12]),
+                             0.5 * FL[B21], 0.5 * FL[B12], np.zeros(free.size)])
+    u_new = np.column_stack([0.5 * np.minimum(FU[A1] + FU[B21], FU[A2] + FU[B12]),
+                             0.5 * FU[B21], 0.5 * FU[B12], np.zeros(free.size)])
+    lf = np.maximum(lP[free], l_new)
+    uf = np.minimum(uP[free], u_new)
+    return lf, uf
+
+
+def _assignment_bound(okf, lf, m1, m2, Qbox1, Ut, tol):
+    """(lb1, kill): the bound Qbox1 + the assignment bound of the lower option costs, and the
+    options that reduced-cost fixing proves impossible on the region (from the Lagrangian
+    value, whose multipliers make the per-option bound separable); None when pruned."""
+    C = np.where(okf, lf, np.inf)
+    Lam_l, l1, l2 = lagrangian_min(C, m1, m2)
+    Lam = max(Lam_l, assignment_min(C, m1, m2))
+    if not np.isfinite(Lam):
+        return None
+    lb1 = Qbox1 + Lam
+    if lb1 - tol >= Ut:
+        return None
+    red = C + l1 * T1 + l2 * T2
+    base = Qbox1 + Lam_l - red.min(1)
+    kill = okf & (base[:, None] + red - tol >= Ut)
+    return lb1, kill
+
+
+def _remove_options(allowed, free, kill) -> bool:
+    """Remove the options ``kill`` (free clusters x 4) from ``allowed``; whether any was."""
+    if kill.any():
+        bits = (kill * (1 << np.arange(4))).sum(1).astype(np.uint8)
+        allowed[free] &= ~bits
+        return True
+    return False
+
+
+def _exchange(Pref, allowed_f, okf, FL, FU, lf, uf, m1, m2):
+    """The exchange bound around T0, the best assignment at the reference point (costs
+    ``Pref``): (T0, delta, Gneg, g1, g2, Gamma) with delta the bounds of psi_T0 - psi_T."""
+    T0 = assign(Pref, allowed_f, m1, m2)
+    if not _fits(T0, okf, m1, m2):  # never expected: assign is feasible when feasible()
+        T0 = _feasible_start(np.where(okf, Pref, np.inf), okf, m1, m2)
+    nf = okf.shape[0]
+    delta = np.where(okf, _exchange_deltas(FL, FU, lf, uf)[np.arange(nf), T0], -np.inf)
+    delta[np.arange(nf), T0] = 0.0
+    Gneg, g1, g2 = lagrangian_min(-delta, m1, m2)
+    Gam = max(0.0, -max(Gneg, assignment_min(-delta, m1, m2)))
+    return T0, delta, Gneg, g1, g2, Gam
+
+
 class SlopeBnB:
     """Best-first branch and bound over (boxes of the hard directions of b) x (per-cluster sets
     of allowed options); see ``benchmarks/ENGINE.md`` section 7 for the validity arguments."""
@@ -605,11 +657,11 @@ class SlopeBnB:
         self.V = hard_directions(st)
         self.h = self.V.shape[1]
         self.scale = max(0.5 * st.rr, 1e-300)
-        self.tol = _REL * self.scale
+        self.tol = REL * self.scale
 
     def _ell(self, opt_dec, dec_idx):
         H, g, kappa = self.st.quad(opt_dec, dec_idx)
-        return _Ell(H, g, kappa, self.V)
+        return Ell(H, g, kappa, self.V)
 
     def _form_intervals(self, ells, free, lo, hi):
         st = self.st
@@ -635,12 +687,7 @@ class SlopeBnB:
 
     def evaluate(self, node: Node, Ut: float, max_it: int = 30):
         st = self.st
-        K = st.K
-        allowed = node.state.copy()
-        lo, hi = node.lo.copy(), node.hi.copy()
-        lP = np.zeros((K, 4))
-        uP = np.full((K, 4), np.inf)
-        uP[:, 3] = 0.0
+        allowed, lo, hi, lP, uP = self._start(node)
         tol = self.tol
         ell2, rho2 = None, np.inf
         info: dict = {}
@@ -660,13 +707,8 @@ class SlopeBnB:
             if not np.isfinite(L_amb):
                 return "pruned", Ut, allowed, lo, hi, info
             ell1 = self._ell(only[dec], dec)
-            rho1 = Ut - L_amb - ell1.Qmin + tol + _REL * abs(ell1.Qmin)
-            if rho1 < 0:
-                return "pruned", Ut, allowed, lo, hi, info
-            lo, hi = ell1.shadow(rho1, lo, hi)
-            if ell2 is not None:
-                lo, hi = ell2.shadow(rho2, lo, hi)
-            if np.any(lo > hi):
+            rho1, lo, hi = self._region(ell1, ell2, rho2, Ut, L_amb, lo, hi)
+            if rho1 is None:
                 return "pruned", Ut, allowed, lo, hi, info
             Qbox1, b1 = ell1.boxmin(lo, hi)
             if free.size == 0:
@@ -679,47 +721,24 @@ class SlopeBnB:
             if res is None:
                 return "pruned", Ut, allowed, lo, hi, info
             FL, FU, wb, we = res
-            l_new = np.column_stack([0.5 * np.maximum(FL[A1] + FL[B21], FL[A2] + FL[B12]),
-                                     0.5 * FL[B21], 0.5 * FL[B12], np.zeros(free.size)])
-            u_new = np.column_stack([0.5 * np.minimum(FU[A1] + FU[B21], FU[A2] + FU[B12]),
-                                     0.5 * FU[B21], 0.5 * FU[B12], np.zeros(free.size)])
-            lf = np.maximum(lP[free], l_new)
-            uf = np.minimum(uP[free], u_new)
+            lf, uf = _option_bounds(FL, FU, lP, uP, free)
             if np.any(lf > uf):
                 return "pruned", Ut, node.state, lo, hi, {}
             lP[free], uP[free] = lf, uf
-            C = np.where(okf, lf, np.inf)
-            Lam_l, l1, l2 = lagrangian_min(C, m1, m2)
-            Lam = max(Lam_l, assignment_min(C, m1, m2))
-            if not np.isfinite(Lam):
+            ab = _assignment_bound(okf, lf, m1, m2, Qbox1, Ut, tol)
+            if ab is None:
                 return "pruned", Ut, allowed, lo, hi, info
-            lb1 = Qbox1 + Lam
-            if lb1 - tol >= Ut:
-                return "pruned", Ut, allowed, lo, hi, info
-            # reduced-cost fixing: option T of cluster k is impossible on the region (from
-            # the Lagrangian value, whose multipliers make the per-option bound separable)
-            red = C + l1 * T1 + l2 * T2
-            base = Qbox1 + Lam_l - red.min(1)
-            kill = okf & (base[:, None] + red - tol >= Ut)
-            if kill.any():
-                bits = (kill * (1 << np.arange(4))).sum(1).astype(np.uint8)
-                allowed[free] &= ~bits
+            lb1, kill = ab
+            if _remove_options(allowed, free, kill):
                 continue
             # ------------- exchange bound around the best assignment at a reference point
             bref = info.get("b2", b1)
-            Pref = st.psi(bref, free)
-            T0 = assign(Pref, allowed[free], m1, m2)
-            if not _fits(T0, okf, m1, m2):  # never expected: assign is feasible when feasible()
-                T0 = _feasible_start(np.where(okf, Pref, np.inf), okf, m1, m2)
-            delta = np.where(okf, _exchange_deltas(FL, FU, lf, uf)[np.arange(free.size), T0],
-                             -np.inf)
-            delta[np.arange(free.size), T0] = 0.0
-            Gneg, g1, g2 = lagrangian_min(-delta, m1, m2)
-            Gam = max(0.0, -max(Gneg, assignment_min(-delta, m1, m2)))
+            T0, delta, Gneg, g1, g2, Gam = _exchange(st.psi(bref, free), allowed[free], okf,
+                                                     FL, FU, lf, uf, m1, m2)
             opt2 = np.concatenate([only[dec], T0])
             idx2 = np.concatenate([dec, free])
             ell2 = self._ell(opt2, idx2)
-            rho2 = Ut + Gam - ell2.Qmin + tol + _REL * abs(ell2.Qmin)
+            rho2 = Ut + Gam - ell2.Qmin + tol + REL * abs(ell2.Qmin)
             if rho2 < 0:
                 return "pruned", Ut, allowed, lo, hi, info
             Qbox2, b2 = ell2.boxmin(lo, hi)
@@ -736,15 +755,37 @@ class SlopeBnB:
             # reduced-cost fixing on the exchange bound
             redG = -delta + g1 * T1 + g2 * T2
             GamkT = -(Gneg - redG.min(1)[:, None] + redG)
-            kill = okf & (Qbox2 - GamkT - tol >= Ut)
-            if kill.any():
-                bits = (kill * (1 << np.arange(4))).sum(1).astype(np.uint8)
-                allowed[free] &= ~bits
+            if _remove_options(allowed, free, okf & (Qbox2 - GamkT - tol >= Ut)):
                 continue
             if lb - lb_prev <= 0.02 * (Ut - lb):
                 break
             lb_prev = lb
         return "open", lb, allowed, lo, hi, info
+
+    def _start(self, node: Node):
+        """(allowed, lo, hi, lP, uP) at the start of :meth:`evaluate`: copies of the node's
+        options and box, and the trivial bounds of the option costs."""
+        K = self.st.K
+        allowed = node.state.copy()
+        lo, hi = node.lo.copy(), node.hi.copy()
+        lP = np.zeros((K, 4))
+        uP = np.full((K, 4), np.inf)
+        uP[:, 3] = 0.0
+        return allowed, lo, hi, lP, uP
+
+    def _region(self, ell1, ell2, rho2, Ut, L_amb, lo, hi):
+        """(rho1, lo, hi): the level of the decided clusters' ellipsoid and the box cut by the
+        shadows of both ellipsoids; rho1 None when that proves the node pruned."""
+        tol = self.tol
+        rho1 = Ut - L_amb - ell1.Qmin + tol + REL * abs(ell1.Qmin)
+        if rho1 < 0:
+            return None, lo, hi
+        lo, hi = ell1.shadow(rho1, lo, hi)
+        if ell2 is not None:
+            lo, hi = ell2.shadow(rho2, lo, hi)
+        if np.any(lo > hi):
+            return None, lo, hi
+        return rho1, lo, hi
 
     def run(self, opt0, f0, mip_gap, time_limit, t0, log=None):
         st = self.st

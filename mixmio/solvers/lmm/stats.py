@@ -91,7 +91,7 @@ class InterceptStats:
         return beta, gamma
 
 
-def _full_rank_columns(X: np.ndarray, XtX: np.ndarray) -> np.ndarray:
+def full_rank_columns(X: np.ndarray, XtX: np.ndarray) -> np.ndarray:
     """Indices of a full-column-rank subset of X's columns (all of them when X'X is safely
     positive definite; otherwise a pivoted QR of X decides)."""
     p = X.shape[1]
@@ -119,7 +119,7 @@ def profile_ols(X: np.ndarray, y: np.ndarray):
     rounds of iterative refinement keep the residual accurate to full precision.
     """
     XtX_full = X.T @ X
-    cols = _full_rank_columns(X, XtX_full)
+    cols = full_rank_columns(X, XtX_full)
     Xr = X[:, cols]
     G = XtX_full[np.ix_(cols, cols)]
     if not cols.size:

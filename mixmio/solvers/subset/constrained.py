@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from mixmio.problem import Problem
 from mixmio.solvers.bnb.cd import fit_quadratic
+from mixmio.solvers.dfo import quad, search
 from mixmio.solvers.solution import Solution
 
 __all__ = ["IndicatorStructure", "constrained_warm_start", "structure"]
@@ -37,9 +38,7 @@ class IndicatorStructure:
     """Units, forced/excluded units and the constraint matrix of a Problem (over units)."""
 
     def __init__(self, problem: Problem):
-        from mixmio.solvers.heuristics import _quad
-
-        q = _quad(problem)
+        q = quad(problem)
         self.q = q
         capped = q.capped
         n_coef = problem.n_coef
@@ -272,16 +271,14 @@ def constrained_warm_start(problem: Problem, random_state=None, n_starts: int = 
         seeds.append(np.unique(st.unit_of[idx][st.unit_of[idx] >= 0]))
     # repaired unconstrained warm start (plain problem: caps only)
     if n_starts > 1:
-        from mixmio.solvers.heuristics import warm_start
-
         plain = replace(problem, constraints=(), sign_caps=(), l1=None)
-        ws = warm_start(plain, random_state=random_state, n_starts=max(2, n_starts))
-        nz = np.flatnonzero(ws.w != 0)
+        ws_w, _, _ = search(plain, random_state=random_state, n_starts=max(2, n_starts))
+        nz = np.flatnonzero(ws_w != 0)
         u = st.unit_of[nz]
         keep = u >= 0
         if keep.any():
             mag = np.zeros(st.n_units)
-            np.maximum.at(mag, u[keep], np.abs(ws.w[nz[keep]]))
+            np.maximum.at(mag, u[keep], np.abs(ws_w[nz[keep]]))
             uu = np.unique(u[keep])
             seeds.append(uu[np.argsort(-mag[uu])])
     best_sel, best_w, best_f, total_moves = None, None, np.inf, 0

@@ -84,10 +84,10 @@ class _Reduced:
     """The profiled problem over the capped coefficients."""
 
     def __init__(self, problem: Problem):
-        from mixmio.solvers.heuristics import _quad
+        from mixmio.solvers.dfo import quad
         from mixmio.solvers.subset.constrained import IndicatorStructure
 
-        q = _quad(problem)
+        q = quad(problem)
         self.q = q
         st = IndicatorStructure(problem)
         self.st = st
@@ -214,19 +214,7 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
     red = _Reduced(problem)
     st = red.st
     nU = st.n_units
-    best_units, best_F = None, np.inf
-    if warm is None and warm_start:
-        from mixmio.solvers.heuristics import warm_start as _ws
-
-        warm = _ws(problem, random_state=random_state)
-    if warm is not None and warm.status != "infeasible" and np.isfinite(warm.objective):
-        z = warm.info.get("z")
-        z = (warm.w != 0) if z is None else np.asarray(z, dtype=bool)
-        units = np.unique(st.unit_of[np.flatnonzero(z)])
-        units = units[units >= 0]
-        if st.rows_ok(st.lhs(units))[0]:
-            best_F, _ = red.value(units)
-            best_units = units
+    best_units, best_F = _warm_units(problem, red, warm, warm_start, random_state)
     root = np.zeros(nU, dtype=np.int8)
     root[st.forced] = 1
     root[st.excluded & ~st.forced] = -1
@@ -237,6 +225,13 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
                         message="forced units violate the cap or a constraint",
                         info={"nodes": 0})
     heap = [(-np.inf, 0, root)]
+    return _search(problem, red, heap, best_F, best_units, t0, time_limit, mip_gap, max_nodes)
+
+
+def _search(problem, red, heap, best_F, best_units, t0, time_limit, mip_gap, max_nodes):
+    """Best-first branch and bound over the units from the nodes in ``heap`` (the incumbent
+    ``best_units`` of profiled objective ``best_F``), and its Solution."""
+    st = red.st
     counter = 1
     pruned_min = np.inf
     nodes = 0
@@ -244,11 +239,8 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
     safety = 1e-9
 
     while heap:
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            stopped = "time_limit"
-            break
-        if max_nodes is not None and nodes >= max_nodes:
-            stopped = "node_limit"
+        stopped = _limit(t0, time_limit, nodes, max_nodes)
+        if stopped is not None:
             break
         key, _, state = heapq.heappop(heap)
         cut = best_F - 0.5 * mip_gap * max(abs(best_F), 1e-10) if np.isfinite(best_F) \
@@ -272,73 +264,16 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
             if Flow < F:  # l1: the iterative fit F is only an upper value; Flow is proven
                 pruned_min = min(pruned_min, Flow - safety * (abs(F) + 1.0))
             continue
-        # unit magnitudes on T
-        owner = np.repeat(np.arange(T_units.size), red.size[T_units])
-        e_T = np.bincount(owner, weights=w**2, minlength=T_units.size)
-        # incumbent by rounding: fixed-in first, then largest magnitude units
-        order = T_units[np.argsort(-e_T / red.size[T_units])]
-        sel = _round(red, state, order)
-        Fr, _ = red.value(sel)
+        owner, e_T, sel, Fr = _rounded(red, state, T_units, w)
         if Fr < best_F:
             best_F, best_units = Fr, sel
-        # bound
-        # P = A_T^{-1}. The cap strengthening below is valid only when A_T is invertible; a
-        # singular A_T (ridge 0 with aliased columns) keeps the monotonicity bound, and its
-        # pseudo-inverse only guides the branching
-        invertible = True
-        try:
-            A_T = red.A[np.ix_(cols, cols)]
-            P = sla.cho_solve(sla.cho_factor(A_T, check_finite=False), np.eye(cols.size),
-                              check_finite=False)
-        except (np.linalg.LinAlgError, ValueError):
-            invertible = False
-            P = np.linalg.pinv(red.A[np.ix_(cols, cols)], hermitian=True)
-        r_loc = np.arange(inn.size, T_units.size)  # undecided units within T_units
-        r_cols = np.flatnonzero(np.isin(owner, r_loc))
-        LB = Flow
-        if need > 0 and r_cols.size:
-            # fractional knapsack cover of size >= need over undecided units, cheapest ratio
-            eR = e_T[r_loc]
-            sR = red.size[T_units[r_loc]].astype(float)
-            ordr = np.argsort(eR / sR)
-            cum = np.cumsum(sR[ordr])
-            j = int(np.searchsorted(cum, need))
-            if j >= ordr.size:
-                LB = np.inf  # cannot drop enough: infeasible subtree
-            else:
-                take = eR[ordr[:j]].sum()
-                prev = cum[j - 1] if j > 0 else 0.0
-                take += eR[ordr[j]] * (need - prev) / sR[ordr[j]]
-                lam = 0.0 if not invertible else float(sla.eigvalsh(
-                    P[np.ix_(r_cols, r_cols)], subset_by_index=[r_cols.size - 1, r_cols.size - 1],
-                    check_finite=False)[0])
-                if lam > 0 and np.isfinite(delta):
-                    mu = 1.0 / lam
-                    root_d = max(0.0, np.sqrt(max(take, 0.0)) - delta)
-                    LB = Flow + 0.5 * mu * root_d**2
+        LB, P, r_loc = _node_bound(red, cols, owner, inn.size, T_units, e_T, need, Flow, delta)
         LB = LB - safety * (abs(F) + 1.0)
         if LB >= cut:
             pruned_min = min(pruned_min, LB)
             continue
-        # branch on the undecided unit whose removal costs most
-        Pd = np.diag(P)
-        cost = np.bincount(owner, weights=w**2 / np.maximum(Pd, 1e-300),
-                           minlength=T_units.size)[r_loc]
-        if not rows_ok and need <= 0:
-            viol = np.flatnonzero(lhsT > red.rhs + 1e-9)
-            inv = np.any(red.U[np.ix_(viol, T_units[r_loc])] > 0, axis=0)
-            cost = np.where(inv, cost, -np.inf)
-        u = int(T_units[r_loc[int(np.argmax(cost))]])
-        child_in = state.copy()
-        child_in[u] = 1
-        if _propagate(red, child_in):
-            heapq.heappush(heap, (LB, counter, child_in))
-            counter += 1
-        child_out = state.copy()
-        child_out[u] = -1
-        heapq.heappush(heap, (LB, counter, child_out))
-        counter += 1
-
+        u = _branch_unit(red, P, owner, w, T_units, r_loc, rows_ok, need, lhsT)
+        counter = _push_children(red, heap, state, u, LB, counter)
     open_min = min((h[0] for h in heap), default=np.inf)
     elapsed = time.perf_counter() - t0
     if best_units is None:
@@ -369,3 +304,113 @@ def _solve_subset(problem, time_limit, mip_gap, warm_start, random_state, max_no
                     info={"nodes": nodes, "z": z, "profiled_objective": best_F,
                           "open_nodes": len(heap), "timed_out": stopped is not None,
                           "mip_gap": mip_gap})
+
+
+def _warm_units(problem, red, warm, warm_start, random_state):
+    """(units, profiled objective) of the warm start (the heuristic's when ``warm_start``
+    and none is given) when it satisfies the rows, else (None, inf)."""
+    st = red.st
+    best_units, best_F = None, np.inf
+    if warm is None and warm_start:
+        from mixmio.solvers.heuristics import warm_start as _ws
+
+        warm = _ws(problem, random_state=random_state)
+    if warm is not None and warm.status != "infeasible" and np.isfinite(warm.objective):
+        z = warm.info.get("z")
+        z = (warm.w != 0) if z is None else np.asarray(z, dtype=bool)
+        units = np.unique(st.unit_of[np.flatnonzero(z)])
+        units = units[units >= 0]
+        if st.rows_ok(st.lhs(units))[0]:
+            best_F, _ = red.value(units)
+            best_units = units
+    return best_units, best_F
+
+
+def _node_bound(red, cols, owner, n_in, T_units, e_T, need, Flow, delta):
+    """(LB, P, r_loc): the node's lower bound (before the safety margin), the inverse of A_T
+    and the positions of the undecided units within T_units."""
+    # P = A_T^{-1}. The cap strengthening below is valid only when A_T is invertible; a
+    # singular A_T (ridge 0 with aliased columns) keeps the monotonicity bound, and its
+    # pseudo-inverse only guides the branching
+    invertible = True
+    try:
+        A_T = red.A[np.ix_(cols, cols)]
+        P = sla.cho_solve(sla.cho_factor(A_T, check_finite=False), np.eye(cols.size),
+                          check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        invertible = False
+        P = np.linalg.pinv(red.A[np.ix_(cols, cols)], hermitian=True)
+    r_loc = np.arange(n_in, T_units.size)  # undecided units within T_units
+    r_cols = np.flatnonzero(np.isin(owner, r_loc))
+    LB = Flow
+    if need > 0 and r_cols.size:
+        # fractional knapsack cover of size >= need over undecided units, cheapest ratio
+        eR = e_T[r_loc]
+        sR = red.size[T_units[r_loc]].astype(float)
+        ordr = np.argsort(eR / sR)
+        cum = np.cumsum(sR[ordr])
+        j = int(np.searchsorted(cum, need))
+        if j >= ordr.size:
+            LB = np.inf  # cannot drop enough: infeasible subtree
+        else:
+            take = eR[ordr[:j]].sum()
+            prev = cum[j - 1] if j > 0 else 0.0
+            take += eR[ordr[j]] * (need - prev) / sR[ordr[j]]
+            lam = 0.0 if not invertible else float(sla.eigvalsh(
+                P[np.ix_(r_cols, r_cols)], subset_by_index=[r_cols.size - 1, r_cols.size - 1],
+                check_finite=False)[0])
+            if lam > 0 and np.isfinite(delta):
+                mu = 1.0 / lam
+                root_d = max(0.0, np.sqrt(max(take, 0.0)) - delta)
+                LB = Flow + 0.5 * mu * root_d**2
+    return LB, P, r_loc
+
+
+def _branch_unit(red, P, owner, w, T_units, r_loc, rows_ok, need, lhsT):
+    """The undecided unit whose removal costs most (among those in a violated row when T
+    fits the cap but not the rows)."""
+    Pd = np.diag(P)
+    cost = np.bincount(owner, weights=w**2 / np.maximum(Pd, 1e-300),
+                       minlength=T_units.size)[r_loc]
+    if not rows_ok and need <= 0:
+        viol = np.flatnonzero(lhsT > red.rhs + 1e-9)
+        inv = np.any(red.U[np.ix_(viol, T_units[r_loc])] > 0, axis=0)
+        cost = np.where(inv, cost, -np.inf)
+    u = int(T_units[r_loc[int(np.argmax(cost))]])
+    return u
+
+
+def _limit(t0, time_limit, nodes, max_nodes):
+    """The limit that stops the search now ("time_limit", "node_limit"), or None."""
+    if time_limit is not None and time.perf_counter() - t0 > time_limit:
+        return "time_limit"
+    if max_nodes is not None and nodes >= max_nodes:
+        return "node_limit"
+    return None
+
+
+def _rounded(red, state, T_units, w):
+    """Unit magnitudes on T (their owner map and squared norms e_T) and the incumbent by
+    rounding, fixed-in first, then the largest magnitude units: (owner, e_T, sel, its
+    profiled objective)."""
+    owner = np.repeat(np.arange(T_units.size), red.size[T_units])
+    e_T = np.bincount(owner, weights=w**2, minlength=T_units.size)
+    order = T_units[np.argsort(-e_T / red.size[T_units])]
+    sel = _round(red, state, order)
+    Fr, _ = red.value(sel)
+    return owner, e_T, sel, Fr
+
+
+def _push_children(red, heap, state, u, LB, counter):
+    """Push the two children of branching on unit u (in when it still fits, and out) with
+    bound LB; returns the updated tie-break counter."""
+    child_in = state.copy()
+    child_in[u] = 1
+    if _propagate(red, child_in):
+        heapq.heappush(heap, (LB, counter, child_in))
+        counter += 1
+    child_out = state.copy()
+    child_out[u] = -1
+    heapq.heappush(heap, (LB, counter, child_out))
+    counter += 1
+    return counter
