@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mixmio  # noqa: E402
 from _common import write_tables  # noqa: E402
-from mixmio.api.glmer import glmer_auto_ridge  # noqa: E402
+from mixmio.api._glmer import glmer_auto_ridge  # noqa: E402
 from mixmio.problem.build import build_problem  # noqa: E402
 from mixmio.problem.glmer import GlmmProblem  # noqa: E402
 from mixmio.solvers.glmer.engine import solve_engine  # noqa: E402

@@ -10,15 +10,21 @@
 'optimal'
 """
 
-from mixmio import datasets
+# registers the fits' inference methods (fit.bootstrap(), fit.stability(), the plots), which the
+# result classes look up in mixmio.results._methods instead of importing upward
+from mixmio import (
+    datasets,
+    inference,  # noqa: F401
+)
 from mixmio.api.clr import mio_clr
-from mixmio.api.cv import CVResult, cv_lmer
+from mixmio.api.cv import cv_lmer
 from mixmio.api.glm import mio_glm
 from mixmio.api.glmer import mio_glmer
 from mixmio.api.glmer_tuning import cv_glmer, glmer_path
-from mixmio.api.holistic import HolisticResult, holistic_regression
-from mixmio.api.lmer import mio_lm, mio_lmer
-from mixmio.api.path import PathResult, lmer_path
+from mixmio.api.holistic import holistic_regression
+from mixmio.api.lm import mio_lm
+from mixmio.api.lmer import mio_lmer
+from mixmio.api.path import lmer_path
 from mixmio.design import Design, RankDeficientError, build_design
 from mixmio.errors import MixmioError
 from mixmio.formula import FormulaError, FormulaSpec, RandomTerm, parse_formula
@@ -33,8 +39,11 @@ from mixmio.problem.holistic.constraints import (
     Transforms,
 )
 from mixmio.results.clr import MioClrResult
+from mixmio.results.cv import CVResult
 from mixmio.results.glm import MioGlmResult
 from mixmio.results.glmer import MioGlmerResult
+from mixmio.results.holistic import HolisticResult
+from mixmio.results.path import PathResult
 from mixmio.simulate import SimulatedData, simulate
 
 __version__ = "0.1.0"

@@ -144,7 +144,7 @@ class MioLmerRegressor(RegressorMixin, BaseEstimator):
         ['309', '310', '337']
         """
         from mixmio.api.lmer import mio_lmer
-        from mixmio.results._newlevels import check_mode, check_tree_args
+        from mixmio.results.newlevels import check_mode, check_tree_args
 
         check_mode(self.new_levels)
         check_tree_args(self.max_depth, self._tree_seed())

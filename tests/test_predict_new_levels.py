@@ -14,8 +14,8 @@ import pytest
 
 import mixmio
 from mixmio.errors import ArgumentError, ArgumentTypeError, ColumnNotFoundError, DataError
-from mixmio.results import _newlevels
-from mixmio.results._newlevels import cluster_probabilities
+from mixmio.results import newlevels
+from mixmio.results.newlevels import cluster_probabilities
 
 EFFECTS = {"a": 3.0, "b": -2.0, "c": 1.0, "d": -4.0}
 
@@ -230,7 +230,7 @@ def test_crossed_factors_apply_the_rule_per_factor():
     pred = fit.predict(new, new_levels="soft")
 
     def pi(group, levels):
-        tree = _newlevels.cluster_tree(fit.design, group)
+        tree = newlevels.cluster_tree(fit.design, group)
         leaf_train = tree.apply(df[["x"]].to_numpy())
         return tree, [np.array([np.mean(df[group].to_numpy()[leaf_train == lf] == c)
                                 for c in levels])

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from mixmio._checks import as_frame, check_bool, check_int, check_random_state, check_solve_args
-from mixmio._runtime import user_stacklevel
 from mixmio.results.clr import MioClrResult
 from mixmio.solvers.clr import solve as _solve
 from mixmio.solvers.clr.solve import FORMULATIONS, SOLVERS, solve_clr
@@ -63,7 +61,7 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from mixmio.clr import mio_clr
+    >>> from mixmio import mio_clr
     >>> rng = np.random.default_rng(0)
     >>> x = rng.uniform(0, 10, 16)
     >>> g = np.arange(16) % 2
@@ -75,9 +73,25 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
     >>> fit.coef.round(0).abs().to_numpy().tolist()
     [[1.0, 2.0], [30.0, 3.0]]
     """
-    from mixmio.design import build_design
-
     data = as_frame(data)
+    name, random_state = _check_clr_args(solver, formulation, time_limit, mip_gap, random_state,
+                                         verbose, outlier_penalty, symmetry_breaking,
+                                         n_clusters, min_size)
+    design, X, y = _clr_design(formula, data, na_action, n_clusters, min_size)
+    _solve.check_formulation(design.n_obs, X.shape[1], formulation)
+    problem, solution = solve_clr(
+        X, y, int(n_clusters), outlier_penalty=None if outlier_penalty is None
+        else float(outlier_penalty), min_size=None if min_size is None else int(min_size),
+        solver=name, time_limit=time_limit, mip_gap=mip_gap, random_state=random_state,
+        verbose=verbose, symmetry_breaking=bool(symmetry_breaking), formulation=formulation)
+    # time_limit, gap_limit and error were warned about by solve_clr (certified_status)
+    return MioClrResult.from_solution(design, problem, solution, mip_gap=mip_gap)
+
+
+def _check_clr_args(solver, formulation, time_limit, mip_gap, random_state, verbose,
+                    outlier_penalty, symmetry_breaking, n_clusters, min_size) -> tuple:
+    """mio_clr's arguments checked before any design is built: ``(solver name, random
+    state)``."""
     check_solve_args(mip_gap, time_limit)
     random_state = check_random_state(random_state)
     check_bool("verbose", verbose)
@@ -101,6 +115,15 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
     check_bool("symmetry_breaking", symmetry_breaking)
     check_int("n_clusters", n_clusters)
     check_int("min_size", min_size, none_ok=True)
+    return name, random_state
+
+
+def _clr_design(formula: str, data: pd.DataFrame, na_action: str, n_clusters: int,
+                min_size: int | None) -> tuple:
+    """The fixed-effects design and its checks against the cluster count and size:
+    ``(design, X, y minus the offset)``."""
+    from mixmio.design import build_design
+
     design = build_design(formula, data, na_action=na_action)
     if design.blocks:
         raise ValueError(f"mio_clr fits fixed-effects formulas only; remove the random "
@@ -119,18 +142,4 @@ def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,
     if X.shape[1] == 0:
         raise ValueError(f"the formula {formula!r} has no columns: each cluster's line needs "
                          "at least an intercept (remove '0 +' / '- 1', or add a covariate)")
-    y = design.y - design.offset
-    _solve.check_formulation(n, X.shape[1], formulation)
-    problem, solution = solve_clr(
-        X, y, int(n_clusters), outlier_penalty=None if outlier_penalty is None
-        else float(outlier_penalty), min_size=None if min_size is None else int(min_size),
-        solver=name, time_limit=time_limit, mip_gap=mip_gap, random_state=random_state,
-        verbose=verbose, symmetry_breaking=bool(symmetry_breaking), formulation=formulation)
-    # time_limit, gap_limit and error were warned about by solve_clr (certified_status)
-    if solution.status == "optimal" and problem.big_m_kind == "box":
-        warnings.warn("mio_clr: 'optimal' holds for the model with the stated coefficient box "
-                      f"(|coefficient| <= {np.max(problem.coef_box):.4g}; too many basic lines "
-                      "to prove a big-M), not for the unrestricted clusterwise problem",
-                      RuntimeWarning, stacklevel=user_stacklevel())
-    return MioClrResult(design, problem, solution, float(mip_gap))
-
+    return design, X, design.y - design.offset

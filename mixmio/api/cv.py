@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,12 +13,11 @@ import pandas as pd
 
 from mixmio.api.path import check_lmer_args, path_from_prepared, resolve_grid
 from mixmio.errors import ArgumentError, ArgumentTypeError
+from mixmio.results.cv import CVResult
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
-    from mixmio.results.lmer import MioLmerResult
+    pass
 
 PREDICT_NEW = ("soft", "hard", "population", "features")
 
@@ -68,90 +67,6 @@ def _splitter_folds(cv, data: pd.DataFrame, y: np.ndarray, groups: np.ndarray
 
 
 # ---------------------------------------------------------------------------- result
-@dataclass(frozen=True, eq=False)
-class CVResult:
-    """Cross-validated choice of k.
-
-    ``table``: one row per cap: ``k``, ``mean`` and ``se`` of the held-out score over folds
-    (``metric``: mean squared error for mio_lmer, mean deviance per row for mio_glmer),
-    ``n_certified`` (folds whose fit at that cap is proven optimal) and one column per fold
-    (``fold_1``, ...).  ``k_best`` (by ``rule``), ``k_min`` and ``k_1se``, ``fit``
-    (the refit at ``k_best`` on all rows, its ``cv_result`` is this object), ``folds`` (test
-    row positions of each fold), ``plot()``.
-
-    >>> import mixmio
-    >>> exam = mixmio.datasets.load("Exam")
-    >>> cv = mixmio.cv_lmer("normexam ~ standLRT + (1 | school)", exam, k=[0, 5, 10, 20],
-    ...                     random_state=1)
-    >>> cv.k_best in (0, 5, 10, 20), cv.fit.cv_result is cv
-    (True, True)
-    """
-
-    formula: str
-    cv: str
-    rule: str
-    predict_new: str
-    table: pd.DataFrame
-    folds: list = field(repr=False)
-    caps: dict = field(repr=False)
-    k_min: Any = None
-    k_1se: Any = None
-    fit: MioLmerResult | None = field(default=None, repr=False)
-    #: the held-out score: "mse" (mio_lmer) or "deviance" (mio_glmer: mean deviance per row)
-    metric: str = "mse"
-
-    @property
-    def k_best(self):
-        """The chosen cap: ``k_min`` under ``rule="min"``, ``k_1se`` under ``"1se"``."""
-        return self.k_min if self.rule == "min" else self.k_1se
-
-    @property
-    def scores(self) -> pd.DataFrame:
-        """Held-out score (``metric``: mean squared error, or mean deviance per row), caps by
-        folds."""
-        return self.table.set_index("k").filter(like="fold_")
-
-    def plot(self, ax: Axes | None = None) -> Figure:
-        """The CV curve (mean +- 1 SE per cap), with the minimum and the 1-SE choice marked."""
-        from mixmio.inference.plots import _new_axes
-
-        t = self.table
-        x = np.array([sum(self.caps[key].values()) for key in t["k"]], dtype=float)
-        fig, ax = _new_axes(ax, 4.0)
-        ax.errorbar(x, t["mean"], yerr=t["se"], marker="o", ms=3, capsize=2, lw=1)
-        xm = sum(self.caps[self.k_min].values())
-        x1 = sum(self.caps[self.k_1se].values())
-        mark = {"min": "", "1se": ""}
-        mark[self.rule] = ", chosen"
-        ax.axvline(xm, color="tab:red", ls="--", lw=1, label=f"min (k={self.k_min}{mark['min']})")
-        ax.axvline(x1, color="tab:green", ls=":", lw=1.5,
-                   label=f"1 SE (k={self.k_1se}{mark['1se']})")
-        ax.axhline(float(t.loc[t["k"] == self.k_min, "mean"].iloc[0])
-                   + float(t.loc[t["k"] == self.k_min, "se"].iloc[0]), color="gray", lw=0.5)
-        group = _grouping_name(self.formula)
-        ax.set_xlabel(f"k (cap on the number of non-zero {group} effects)")
-        what = "MSE" if self.metric == "mse" else "mean deviance"
-        ax.set_ylabel(f"held-out {what} ({self.cv} folds)")
-        ax.legend()
-        return fig
-
-    def __repr__(self) -> str:
-        return (f"<CVResult {self.formula!r}: {self.cv} CV over {len(self.table)} caps, "
-                f"k_best={self.k_best!r} (rule {self.rule!r})>")
-
-    def _repr_html_(self) -> str:
-        return self.table.to_html(index=False)
-
-
-def _grouping_name(formula: str) -> str:
-    """The grouping factors of a formula's random terms ("school", "a, b"), or "cluster"."""
-    import re
-
-    groups = re.findall(r"\|\s*([^)|]+?)\s*\)", formula)
-    return ", ".join(dict.fromkeys(g.strip() for g in groups)) or "cluster"
-
-
-# ---------------------------------------------------------------------------- one fold
 @dataclass(frozen=True)
 class FitModel:
     """How cross-validation prepares, fits and scores one kind of model (module-level
@@ -172,15 +87,15 @@ class FitModel:
 
 
 def _lmer_prepare_fold(formula, data, na_action, constraints, extra):
-    from mixmio.api.lmer import _lmer_prepare
+    from mixmio.api._lmer import lmer_prepare
 
-    return _lmer_prepare(formula, data, na_action, constraints)
+    return lmer_prepare(formula, data, na_action, constraints)
 
 
 def _lmer_fit_fold(prepared, k, settings, base=None, warm=None):
-    from mixmio.api.lmer import _lmer_fit
+    from mixmio.api._lmer import lmer_fit
 
-    return _lmer_fit(prepared, k, settings, base=base, warm=warm)
+    return lmer_fit(prepared, k, settings, base=base, warm=warm)
 
 
 def _lmer_target(prepared, rows):
@@ -279,7 +194,7 @@ def cv_lmer(formula: str, data: pd.DataFrame,
     >>> list(cv.table["k"]), int(cv.table["n_certified"].min())
     ([0, 10, 20], 5)
     """
-    from mixmio.api.lmer import _lmer_settings
+    from mixmio.api._lmer import lmer_settings
 
     kw = check_lmer_args(mio_lmer_args, "cv_lmer")
     na_action = kw.pop("na_action", "drop")
@@ -287,7 +202,7 @@ def cv_lmer(formula: str, data: pd.DataFrame,
     seed = _check_cv_args(cv, folds, rule, predict_new, progress, n_jobs, random_state)
     if "random_state" not in kw:
         kw["random_state"] = seed
-    settings = _lmer_settings(**kw)
+    settings = lmer_settings(**kw)
     return cross_validate(LMER_MODEL, formula, data, k, settings=settings,
                           na_action=na_action, constraints=constraints, extra=None, cv=cv,
                           folds=folds, rule=rule, predict_new=predict_new,
@@ -339,7 +254,7 @@ def cross_validate(model: FitModel, formula: str, data, k, *, settings: dict, na
                             "(1 | g); for a model without one use mixmio.mio_lm")
     grid = resolve_grid(design, k)
     if predict_new == "features":
-        from mixmio.results import _newlevels as nl
+        from mixmio.results import newlevels as nl
 
         groups = sorted({b.group for b in design.blocks})
         if cluster_features is not None:

@@ -72,15 +72,15 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
     ridge : 0 (default: the unpenalised MLE), ``"auto"`` (1e-4 x the median column sum of
         squares, as ``mio_lm``) or a number >= 0.  Needed when the classes are separated: an
         unpenalised fit on a separated design raises
-        :class:`~mixmio.glm.SeparationError` before any solve.
+        :class:`~mixmio.errors.SeparationError` before any solve.
 
-    Returns a :class:`~mixmio.glm.MioGlmResult`; ``fit.status == "optimal"`` only when a proven
-    lower bound meets the objective within ``mip_gap``.
+    Returns a :class:`~mixmio.results.glm.MioGlmResult`; ``fit.status == "optimal"`` only when
+    a proven lower bound meets the objective within ``mip_gap``.
 
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from mixmio.glm import mio_glm
+    >>> from mixmio import mio_glm
     >>> rng = np.random.default_rng(0)
     >>> df = pd.DataFrame(rng.normal(size=(300, 6)), columns=list("abcdef"))
     >>> eta = 1.5 * df.a - 1.0 * df.c + 0.2
@@ -96,8 +96,21 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
     >>> held.selected, held.status
     (['a', 'b'], 'optimal')
     """
-    from mixmio.design import build_design
+    data, random_state, cons = _check_glm_args(data, constraints, family, solver, time_limit,
+                                               mip_gap, random_state, warm_start, verbose, ridge)
+    design, levels, response, tmap = _glm_design(formula, data, cons, na_action)
+    problem, k_max = _glm_problem_with_k_max(design, k, ridge, cons, tmap)
+    solution = solve_glm(problem, solver=solver, time_limit=time_limit, mip_gap=mip_gap,
+                         random_state=random_state, warm_start_=warm_start, verbose=verbose)
+    return MioGlmResult.from_solution(design, problem, solution, mip_gap=mip_gap,
+                                      response_levels=levels, response=response,
+                                      constraints=cons, k_max=k_max)
 
+
+def _check_glm_args(data, constraints, family, solver, time_limit, mip_gap, random_state,
+                    warm_start, verbose, ridge) -> tuple:
+    """mio_glm's arguments checked before any design is built: ``(data as a frame, random
+    state, constraints as a tuple)``."""
     if family not in ("binomial", "logit"):
         raise ValueError(f"family must be 'binomial' (logistic regression), got {family!r}")
     if solver not in SOLVERS:
@@ -108,7 +121,14 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
     check_bool("warm_start", warm_start)
     check_bool("verbose", verbose)
     check_ridge(ridge)
-    cons = _check_glm_constraints(constraints)
+    return data, random_state, _check_glm_constraints(constraints)
+
+
+def _glm_design(formula: str, data: pd.DataFrame, cons: tuple, na_action: str) -> tuple:
+    """The design of a binary response (mapped to 0/1, both classes present, no random
+    terms): ``(design, response levels, response name, transform map)``."""
+    from mixmio.design import build_design
+
     data, levels, response = _binary_response(formula, data)
     tmap: dict = {}
     if cons:
@@ -130,10 +150,7 @@ def mio_glm(formula: str, data: pd.DataFrame, k: int | None, *,
         raise ValueError(f"the response '{response}' has only the value {values[0]:g} (after "
                          "dropping missing rows): the intercept's MLE is infinite; both "
                          "classes must be present")
-    problem, k_max = _glm_problem_with_k_max(design, k, ridge, cons, tmap)
-    solution = solve_glm(problem, solver=solver, time_limit=time_limit, mip_gap=mip_gap,
-                         random_state=random_state, warm_start_=warm_start, verbose=verbose)
-    return MioGlmResult(design, problem, solution, mip_gap, levels, response, cons, k_max)
+    return design, levels, response, tmap
 
 
 #: why the constraints mio_glm refuses do not apply to it

@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mixmio.api.cv import CVResult, FitModel, _check_cv_args, _predict, cross_validate
-from mixmio.api.path import PathResult, check_lmer_args, path_from_prepared, resolve_grid
+from mixmio.api.cv import FitModel, _check_cv_args, _predict, cross_validate
+from mixmio.api.path import check_lmer_args, path_from_prepared, resolve_grid
 from mixmio.problem import family as fam
 from mixmio.problem.glmer_checks import resolve_weights
+from mixmio.results.cv import CVResult
+from mixmio.results.path import PathResult
 
 __all__ = ["glmer_path", "cv_glmer", "GLMER_ARGS"]
 
@@ -27,7 +29,7 @@ def _check_args(kwargs: Mapping[str, Any], where: str) -> dict:
 
 
 def _settings_and_extra(family: str, kw: dict):
-    from mixmio.api.glmer import glmer_settings
+    from mixmio.api._glmer import glmer_settings
     from mixmio.problem.glmer_checks import check_family
 
     family = check_family(family)
@@ -40,14 +42,14 @@ def _settings_and_extra(family: str, kw: dict):
 
 # --------------------------------------------------------------------- the model for CV
 def _prepare(formula, data, na_action, constraints, extra):
-    from mixmio.api.glmer import glmer_prepare
+    from mixmio.api._glmer import glmer_prepare
 
     family, weights, ridge = extra
     return glmer_prepare(formula, data, family, weights, na_action, constraints, ridge)
 
 
 def _fit(prepared, k, settings, base=None, warm=None):
-    from mixmio.api.glmer import glmer_fit
+    from mixmio.api._glmer import glmer_fit
 
     return glmer_fit(prepared, k, settings, base=base, warm=warm)
 

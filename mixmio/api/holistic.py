@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,265 +33,14 @@ import pandas as pd
 from mixmio._runtime import user_stacklevel
 from mixmio.problem import CapSet, Problem
 from mixmio.problem.holistic.constraints import CorrelationLimit, Robust, Significance, robust_grid
-from mixmio.results.summary import Summary, SummaryTable
+from mixmio.results.holistic import HolisticModel, HolisticResult, r_squared, response_values
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from mixmio.problem.holistic.constraints import Constraint
 
-__all__ = ["holistic_regression", "HolisticResult", "HolisticModel",
-           "HolisticSummary"]
-
-
-@dataclass(frozen=True, eq=False)
-class HolisticModel:
-    """One finalist of :func:`holistic_regression` (coefficients on the original scale).
-
-    Attributes: ``k`` and ``gamma`` (the grid point it came from), ``coef`` (every design
-    column, zeros for the unselected ones), ``selected`` (column names), ``val_r2`` and
-    ``test_r2`` (R^2 on the validation and test rows), ``condition`` and ``max_corr`` (of the
-    selected training columns), ``intervals`` (bootstrap ``lower`` / ``upper`` per column in
-    the model), ``status``, ``gap`` and ``solver`` of the final solve, ``rounds`` (the
-    significance loop's rounds) and ``significant``.
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd, mixmio
-    >>> rng = np.random.default_rng(0)
-    >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
-    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
-    >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
-    ...                                  top=2, B=20, random_state=0)
-    >>> m = res.best
-    >>> m.selected, m.status, m.significant
-    (['a', 'b'], 'optimal', True)
-    >>> m.coef.round(1).tolist()
-    [-0.0, 1.9, -1.0, 0.0, 0.0]
-    >>> list(m.intervals.columns)
-    ['lower', 'upper']
-    """
-
-    k: int
-    gamma: float
-    coef: pd.Series
-    selected: list
-    val_r2: float
-    test_r2: float
-    condition: float
-    max_corr: float
-    intervals: pd.DataFrame
-    status: str
-    gap: float
-    solver: str
-    rounds: tuple = ()
-    significant: bool = True
-    design: object = field(default=None, repr=False)
-
-    def predict(self, newdata: pd.DataFrame | np.ndarray) -> np.ndarray:
-        """Predictions for a DataFrame (its columns are matched by name through the formula,
-        offset included) or for a design-matrix array whose columns are ``coef.index``.
-
-        Examples
-        --------
-        >>> import numpy as np, pandas as pd, mixmio
-        >>> rng = np.random.default_rng(0)
-        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
-        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
-        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
-        ...                                  top=2, B=20, random_state=0)
-        >>> res.best.predict(df.head(3)).round(1)
-        array([ 0.3, -1.4, -0.1])
-        """
-        if isinstance(newdata, pd.DataFrame):
-            if self.design is None:
-                raise TypeError("this model has no design to read a DataFrame with; pass the "
-                                f"design matrix with columns {list(self.coef.index)}")
-            nd = self.design.transform(newdata)
-            return nd.X.to_numpy(dtype=float) @ self.coef.to_numpy() + nd.offset
-        X = np.asarray(newdata, dtype=float)
-        if X.ndim != 2 or X.shape[1] != self.coef.size:
-            raise ValueError(f"a design-matrix array needs {self.coef.size} columns "
-                             f"({list(self.coef.index)}), got shape {X.shape}; or pass a "
-                             "DataFrame")
-        return X @ self.coef.to_numpy()
-
-
-@dataclass(frozen=True, eq=False)
-class HolisticResult:
-    """Top models of the holistic pipeline: ``models`` (best first), ``table`` (one row per
-    model), ``grid`` (every grid point's validation R^2), ``k_max``, ``gammas``, ``summary()``,
-    ``predict(newdata)`` (best model).
-
-    Also: ``design`` (the training design), ``split_sizes`` (training, validation and test
-    rows), ``constraints`` (all that applied, the default ``CorrelationLimit`` included) and
-    ``time`` (seconds).
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd, mixmio
-    >>> rng = np.random.default_rng(0)
-    >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
-    >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
-    >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
-    ...                                  top=2, B=20, random_state=0)
-    >>> len(res.models), res.k_max, res.split_sizes
-    (2, 4, (60, 30, 30))
-    >>> res.best.selected
-    ['a', 'b']
-    >>> res.grid.shape[0], len(res.gammas)
-    (6, 2)
-    """
-
-    models: list
-    grid: pd.DataFrame = field(repr=False)
-    k_max: int
-    gammas: np.ndarray
-    design: object = field(repr=False)
-    split_sizes: tuple
-    constraints: tuple
-    time: float
-
-    @property
-    def best(self) -> HolisticModel:
-        """The first model: significant models first, then by validation R^2.
-
-        Examples
-        --------
-        >>> import numpy as np, pandas as pd, mixmio
-        >>> rng = np.random.default_rng(0)
-        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
-        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
-        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
-        ...                                  top=2, B=20, random_state=0)
-        >>> res.best is res.models[0], res.best.selected
-        (True, ['a', 'b'])
-        """
-        return self.models[0]
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """One row per model, best first: rank, k, gamma, number selected, validation and
-        test R^2, condition number, maximum |correlation|, significant, status, gap, solver and
-        the selected columns.
-
-        Examples
-        --------
-        >>> import numpy as np, pandas as pd, mixmio
-        >>> rng = np.random.default_rng(0)
-        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
-        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
-        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
-        ...                                  top=2, B=20, random_state=0)
-        >>> res.table[["rank", "k", "selected", "significant", "status"]]
-           rank  k  selected  significant   status
-        0     1  3         2         True  optimal
-        1     2  2         2         True  optimal
-        """
-        return pd.DataFrame([{
-            "rank": i + 1, "k": m.k, "gamma": m.gamma, "selected": len(m.selected),
-            "val_r2": m.val_r2, "test_r2": m.test_r2, "condition": m.condition,
-            "max_corr": m.max_corr, "significant": m.significant, "status": m.status,
-            "gap": m.gap, "solver": m.solver, "columns": ", ".join(m.selected)}
-            for i, m in enumerate(self.models)])
-
-    def predict(self, newdata: pd.DataFrame) -> np.ndarray:
-        """Predictions of the best model (see :meth:`HolisticModel.predict`).
-
-        Examples
-        --------
-        >>> import numpy as np, pandas as pd, mixmio
-        >>> rng = np.random.default_rng(0)
-        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
-        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
-        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
-        ...                                  top=2, B=20, random_state=0)
-        >>> res.predict(df.head(3)).round(1)
-        array([ 0.3, -1.4, -0.1])
-        """
-        return self.best.predict(newdata)
-
-    def summary(self) -> HolisticSummary:
-        """The report (also ``str(result)``): the split, ``k_max``, the grid, the
-        constraints, the :attr:`table`, and each model's coefficients with their bootstrap
-        intervals.
-
-        Returns a :class:`HolisticSummary` (a :class:`~mixmio.results.summary.Summary`):
-        ``print(res.summary())`` or ``str()`` gives the text, Jupyter shows HTML tables, and
-        ``summary["models"]`` (the :attr:`table`) and ``summary["model 1"]``,
-        ``summary["model 2"]``, ... (each finalist's ``coef``, ``lower``, ``upper``) are
-        DataFrames of the values.
-
-        Examples
-        --------
-        >>> import numpy as np, pandas as pd, mixmio
-        >>> rng = np.random.default_rng(0)
-        >>> df = pd.DataFrame(rng.normal(size=(120, 4)), columns=list("abcd"))
-        >>> df["y"] = 2 * df.a - df.b + rng.normal(size=120)
-        >>> res = mixmio.holistic_regression("y ~ a + b + c + d", df, ks=[1, 2, 3], n_gamma=2,
-        ...                                  top=2, B=20, random_state=0)
-        >>> s = res.summary()
-        >>> print(str(s).splitlines()[0])
-        Holistic regression: y ~ a + b + c + d
-        >>> "Model 2: k=2" in str(s), list(s.tables)
-        (True, ['models', 'model 1', 'model 2'])
-        >>> s["model 1"].columns.tolist()
-        ['coef', 'lower', 'upper']
-        """
-        return HolisticSummary(self)
-
-    def __str__(self) -> str:
-        return str(self.summary())
-
-
-class HolisticSummary(Summary):
-    """The summary of a :class:`HolisticResult` (see :meth:`HolisticResult.summary`).
-
-    Tables: ``models`` (:attr:`HolisticResult.table`, one row per finalist) and ``model 1``,
-    ``model 2``, ... (each finalist's coefficients and bootstrap interval, for the columns in
-    the model).
-    """
-
-    def __init__(self, result: HolisticResult):
-        super().__init__()
-        self.result = result
-
-    def _build(self) -> list:
-        res = self.result
-        out = [f"Holistic regression: {res.design.formula}",
-               f"split train/validation/test = {res.split_sizes}; k_max = {res.k_max}; "
-               f"{len(res.gammas)} Gamma value(s); {len(res.grid)} grid models; "
-               f"{res.time:.2f} s",
-               "Constraints: " + ", ".join(repr(c) for c in res.constraints)]
-        table = res.table
-        out.append(SummaryTable("models", table, rows=table.drop(columns=["columns"]),
-                                headers="keys",
-                                options={"tablefmt": "simple", "showindex": False,
-                                         "floatfmt": ".4g"}))
-        for i, m in enumerate(res.models):
-            out.append(f"\nModel {i + 1}: k={m.k}, Gamma={m.gamma:.4g}, status {m.status} "
-                       f"(gap {m.gap:.2e}), condition {m.condition:.3g}")
-            iv = m.intervals
-            rows = [[name, f"{m.coef[name]:.4f}", f"{iv.loc[name, 'lower']:.4f}",
-                     f"{iv.loc[name, 'upper']:.4f}"] for name in iv.index]
-            frame = pd.DataFrame({"coef": m.coef[iv.index], "lower": iv["lower"],
-                                  "upper": iv["upper"]})
-            out.append(SummaryTable(f"model {i + 1}", frame, rows=rows,
-                                    headers=["", "coef", "lower", "upper"],
-                                    options={"tablefmt": "simple"}))
-        return out
-
-
-def _response(design, df: pd.DataFrame) -> np.ndarray:
-    from formulaic import Formula
-
-    mm = Formula(f"{design.spec.response} ~ 1").get_model_matrix(df)
-    return np.asarray(mm.lhs.iloc[:, 0], dtype=float) - 0.0
-
-
-def _r2(y: np.ndarray, pred: np.ndarray) -> float:
-    sst = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - float(np.sum((y - pred) ** 2)) / sst if sst > 0 else float("nan")
+__all__ = ["holistic_regression"]
 
 
 def holistic_regression(formula: str, data: pd.DataFrame,
@@ -366,11 +115,41 @@ def holistic_regression(formula: str, data: pd.DataFrame,
     >>> res.split_sizes
     (60, 30, 30)
     """
-    from mixmio._checks import as_frame, check_random_state, check_solve_args, check_split
-    from mixmio.solvers import check_solver
     from mixmio.solvers.bnb.cd import single_thread
 
     # every argument checked before any solve (a bad solver was found after the whole grid)
+    data, settings = _holistic_settings(data, rho, n_gamma, ks, top, significance, B,
+                                        grid_solver, solver, time_limit, patience, split,
+                                        random_state, na_action)
+    with single_thread():
+        return _holistic(formula, data, constraints, settings)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """holistic_regression's checked arguments (see its parameters)."""
+
+    rho: float | None
+    n_gamma: int
+    ks: Iterable[int] | None
+    top: int
+    significance: bool | Significance
+    B: int
+    grid_solver: str
+    solver: str
+    time_limit: float | None
+    patience: int | None
+    split: tuple
+    random_state: object
+    na_action: str
+
+
+def _holistic_settings(data, rho, n_gamma, ks, top, significance, B, grid_solver, solver,
+                       time_limit, patience, split, random_state, na_action):
+    """``(data as a frame, _Settings)``, every argument checked."""
+    from mixmio._checks import as_frame, check_random_state, check_solve_args, check_split
+    from mixmio.solvers import check_solver
+
     data = as_frame(data)
     check_solve_args(1e-4, time_limit)
     random_state = check_random_state(random_state)
@@ -383,46 +162,115 @@ def holistic_regression(formula: str, data: pd.DataFrame,
             patience, (int, np.integer)) or patience < 1):
         raise ValueError(f"patience must be None or an integer >= 1, got {patience!r}")
     split = check_split(split)
-    with single_thread():
-        return _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B,
-                         grid_solver, solver, time_limit, patience, split, random_state,
-                         na_action)
+    return data, _Settings(rho, n_gamma, ks, top, significance, B, grid_solver, solver,
+                           time_limit, patience, split, random_state, na_action)
 
 
-def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B, grid_solver,
-              solver, time_limit, patience, split, random_state, na_action):
-    from mixmio.api.lmer import pairs_bootstrap, significance_loop
-    from mixmio.design import build_design
-    from mixmio.problem.build import auto_ridge, build_lm_problem
-    from mixmio.problem.holistic.compile import (
-        apply_transforms,
-        check_constraints,
-        compile_constraints,
-    )
-    from mixmio.results.lm import condition_number, max_abs_corr
-    from mixmio.solvers import solve
-    from mixmio.solvers.subset.constrained import constrained_warm_start
-
+def _holistic(formula: str, data: pd.DataFrame, constraints, st: _Settings) -> HolisticResult:
+    """The three stages on checked arguments (see the module docstring)."""
     t0 = time.perf_counter()
+    cons, rob, sig, cons_nosolve = _holistic_constraints(constraints, st)
+    data, formula2, tmap, (tr, va, te) = _split_rows(formula, data, cons, st)
+    std = _standardize(formula2, data.iloc[tr], cons_nosolve, tmap, st.na_action)
+    design = std.design
+    if rob is not None and rob.gamma != "grid":
+        gammas = np.array([float(rob.gamma)])
+    else:
+        gammas = robust_grid(std.X[:, std.sel], std.ycen,
+                             st.n_gamma if rob is None else rob.n_grid)
+    val = _Holdout(design, data.iloc[va])
+    test = _Holdout(design, data.iloc[te])
+    grid = _solve_grid(std, gammas, _k_list(st.ks, std.k_max), val, st)
+    models = []
+    for k, gamma in _finalists(grid, st.top):
+        m = _finalist(std, k, gamma, sig, val, test, st)
+        if m is not None:
+            models.append(m)
+    models.sort(key=lambda m: (not m.significant, -m.val_r2))
+    return HolisticResult(models, grid, std.k_max, gammas, design,
+                          (tr.size, va.size, te.size), tuple(cons), time.perf_counter() - t0)
+
+
+def _holistic_constraints(constraints, st: _Settings) -> tuple:
+    """``(constraints with the default CorrelationLimit, Robust or None, Significance or
+    None, the constraints compiled into the problem)``."""
+    from mixmio.problem.holistic.compile import check_constraints
+
     cons = list(check_constraints(constraints))
-    if rho is not None and not any(isinstance(c, CorrelationLimit) for c in cons):
-        cons.append(CorrelationLimit(rho))
+    if st.rho is not None and not any(isinstance(c, CorrelationLimit) for c in cons):
+        cons.append(CorrelationLimit(st.rho))
     rob = next((c for c in cons if isinstance(c, Robust)), None)
     sig = next((c for c in cons if isinstance(c, Significance)), None)
     cons_nosolve = [c for c in cons if not isinstance(c, (Robust, Significance))]
-    if sig is None and significance:
-        sig = significance if isinstance(significance, Significance) else Significance(
-            B=B, random_state=random_state)
+    if sig is None and st.significance:
+        sig = st.significance if isinstance(st.significance, Significance) else Significance(
+            B=st.B, random_state=st.random_state)
+    return cons, rob, sig, cons_nosolve
+
+
+def _split_rows(formula: str, data: pd.DataFrame, cons, st: _Settings) -> tuple:
+    """Stage 1's split of the complete rows: ``(complete rows, transformed formula, transform
+    map, (training, validation, test row positions))``."""
+    from mixmio.design import build_design
+    from mixmio.problem.holistic.compile import apply_transforms
+
     data = data.reset_index(drop=True)
     formula2, tmap = apply_transforms(formula, data, cons)
-    data = data.loc[build_design(formula2, data, na_action=na_action).row_index]
+    data = data.loc[build_design(formula2, data, na_action=st.na_action).row_index]
     data = data.reset_index(drop=True)
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(st.random_state)
     perm = rng.permutation(len(data))
-    n_tr = int(round(split[0] * len(data)))
-    n_va = int(round(split[1] * len(data)))
-    tr, va, te = perm[:n_tr], perm[n_tr:n_tr + n_va], perm[n_tr + n_va:]
-    design = build_design(formula2, data.iloc[tr], na_action=na_action)
+    n_tr = int(round(st.split[0] * len(data)))
+    n_va = int(round(st.split[1] * len(data)))
+    return data, formula2, tmap, (perm[:n_tr], perm[n_tr:n_tr + n_va], perm[n_tr + n_va:])
+
+
+@dataclass(frozen=True, eq=False)
+class _Standardized:
+    """The training design with its selectable columns standardised (zero mean with an
+    intercept, unit l2 norm), the Problem on them, and the way back to the original scale."""
+
+    design: object
+    base: Problem  # on the original columns, uncapped
+    sel: np.ndarray  # selectable columns
+    k_max: int
+    has_int: bool
+    mean: np.ndarray
+    norm: np.ndarray
+    X: np.ndarray  # standardised design
+    std: Problem  # the Problem on X with the compiled constraints
+    ycen: np.ndarray
+
+    @property
+    def free(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(self.base.p), self.sel)
+
+    def to_original(self, w_std: np.ndarray) -> np.ndarray:
+        sel = self.sel
+        beta = w_std[: self.base.p].copy()
+        beta[sel] = w_std[sel] / self.norm
+        if self.has_int:
+            j0 = list(self.design.X.columns).index("Intercept")
+            beta[j0] = w_std[j0] - float(beta[sel] @ self.mean)
+        return beta
+
+    def problem_for(self, k: int, gamma: float) -> Problem:
+        l1 = None
+        if gamma > 0:
+            l1 = np.zeros(self.base.n_coef)
+            l1[self.sel] = gamma
+        pr = replace(self.std, caps=(CapSet("fixed effects", self.sel, int(k)),), l1=l1)
+        pr.__dict__["gram"] = self.std.gram  # same data: share the cached Gram blocks
+        return pr
+
+
+def _standardize(formula2: str, train: pd.DataFrame, cons_nosolve, tmap,
+                 na_action: str) -> _Standardized:
+    from mixmio.design import build_design
+    from mixmio.problem.build import auto_ridge, build_lm_problem
+    from mixmio.problem.holistic.compile import compile_constraints
+
+    design = build_design(formula2, train, na_action=na_action)
     base = build_lm_problem(design, None)
     sel = base.caps[0].index
     compiled = compile_constraints(cons_nosolve, design, fixed_selectable=sel, k_fixed=None,
@@ -441,81 +289,86 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
     y = base.y
     ridge = auto_ridge(X, base.Z)
     std = Problem(X, base.Z, y, ridge, base.caps, base.penalized, constraints=compiled.rows)
-    gram = std.gram
-    free = np.setdiff1d(np.arange(base.p), sel)
     ycen = y - y.mean() if has_int else y
-    if rob is not None and rob.gamma != "grid":
-        gammas = np.array([float(rob.gamma)])
-    else:
-        gammas = robust_grid(X[:, sel], ycen, n_gamma if rob is None else rob.n_grid)
-    Xva = design.transform(data.iloc[va]).X.to_numpy(dtype=float)
-    Xte = design.transform(data.iloc[te]).X.to_numpy(dtype=float)
-    yva, yte = _response(design, data.iloc[va]), _response(design, data.iloc[te])
+    return _Standardized(design, base, sel, k_max, has_int, mean, norm, X, std, ycen)
 
-    def to_original(w_std: np.ndarray) -> np.ndarray:
-        beta = w_std[: base.p].copy()
-        beta[sel] = w_std[sel] / norm
-        if has_int:
-            j0 = list(design.X.columns).index("Intercept")
-            beta[j0] = w_std[j0] - float(beta[sel] @ mean)
-        return beta
 
-    def problem_for(k: int, gamma: float) -> Problem:
-        l1 = None
-        if gamma > 0:
-            l1 = np.zeros(base.n_coef)
-            l1[sel] = gamma
-        pr = replace(std, caps=(CapSet("fixed effects", sel, int(k)),), l1=l1)
-        pr.__dict__["gram"] = gram  # same data: share the cached Gram blocks
-        return pr
+class _Holdout:
+    """The design matrix and response of held-out rows, and the R^2 of coefficients on
+    them."""
 
+    def __init__(self, design, rows: pd.DataFrame):
+        self.X = design.transform(rows).X.to_numpy(dtype=float)
+        self.y = response_values(design, rows)
+
+    def r2(self, beta: np.ndarray) -> float:
+        return r_squared(self.y, self.X @ beta)
+
+
+def _k_list(ks, k_max: int) -> list[int]:
+    """The caps of the grid (``ks`` within 1..k_max; default all of them)."""
     if ks is None:
-        k_list = list(range(1, k_max + 1))
-    else:
-        k_list = sorted({int(k) for k in ks if 1 <= k <= k_max})
-        out_of_range = sorted({int(k) for k in ks} - set(k_list))
-        if not k_list:
-            raise ValueError(f"every k in ks={list(ks)} is outside 1..k_max={k_max} (k_max is "
-                             "the largest support the constraints allow on the training half)")
-        if out_of_range:
-            warnings.warn(f"ks {out_of_range} are outside 1..k_max={k_max} and are skipped",
-                          stacklevel=user_stacklevel())
+        return list(range(1, k_max + 1))
+    k_list = sorted({int(k) for k in ks if 1 <= k <= k_max})
+    out_of_range = sorted({int(k) for k in ks} - set(k_list))
+    if not k_list:
+        raise ValueError(f"every k in ks={list(ks)} is outside 1..k_max={k_max} (k_max is "
+                         "the largest support the constraints allow on the training half)")
+    if out_of_range:
+        warnings.warn(f"ks {out_of_range} are outside 1..k_max={k_max} and are skipped",
+                      stacklevel=user_stacklevel())
+    return k_list
+
+
+def _grid_solve(pr: Problem, prev_z, st: _Settings):
+    """One grid point's solution (the heuristic, warm-started along k, or ``grid_solver``)."""
+    from mixmio.solvers import solve
+    from mixmio.solvers.subset.constrained import constrained_warm_start
+
+    if st.grid_solver == "heuristic":
+        if pr.is_plain:
+            from mixmio.solvers.heuristics import warm_start
+
+            return warm_start(pr, random_state=st.random_state)
+        return constrained_warm_start(pr, random_state=st.random_state,
+                                      n_starts=3 if prev_z is None else 1, start=prev_z)
+    return solve(pr, solver=st.grid_solver, time_limit=st.time_limit,
+                 random_state=st.random_state)
+
+
+def _solve_grid(std: _Standardized, gammas, k_list, val: _Holdout,
+                st: _Settings) -> pd.DataFrame:
+    """Stage 2: every (Gamma, k) solved and scored by validation R^2 (the path over k of a
+    Gamma stops after ``patience`` caps without a better one)."""
+    sel = std.sel
     grid_rows = []
     for gamma in gammas:
         prev_z = None
         best_val, since = -np.inf, 0
         for k in k_list:
-            pr = problem_for(k, float(gamma))
-            if grid_solver == "heuristic":
-                if pr.is_plain:
-                    from mixmio.solvers.heuristics import warm_start
-
-                    sol = warm_start(pr, random_state=random_state)
-                else:
-                    sol = constrained_warm_start(pr, random_state=random_state,
-                                                 n_starts=3 if prev_z is None else 1,
-                                                 start=prev_z)
-            else:
-                sol = solve(pr, solver=grid_solver, time_limit=time_limit,
-                            random_state=random_state)
+            sol = _grid_solve(std.problem_for(k, float(gamma)), prev_z, st)
             if sol.status == "infeasible" or not np.isfinite(sol.objective):
                 continue
             prev_z = sol.z if sol.z is not None else sol.w != 0
-            beta = to_original(sol.w)
-            val = _r2(yva, Xva @ beta)
+            score = val.r2(std.to_original(sol.w))
             supp = tuple(int(j) for j in sel[np.asarray(prev_z)[sel]])
             grid_rows.append({"gamma": float(gamma), "k": k, "size": len(supp),
-                              "val_r2": val, "objective": sol.objective,
+                              "val_r2": score, "objective": sol.objective,
                               "status": sol.status, "support": supp})
-            if val > best_val + 1e-12:
-                best_val, since = val, 0
+            if score > best_val + 1e-12:
+                best_val, since = score, 0
             else:
                 since += 1
-                if patience is not None and since >= patience:
+                if st.patience is not None and since >= st.patience:
                     break
     grid = pd.DataFrame(grid_rows)
     if grid.empty:
         raise ValueError("no grid point produced a feasible model")
+    return grid
+
+
+def _finalists(grid: pd.DataFrame, top: int) -> list[tuple[int, float]]:
+    """``(k, Gamma)`` of the ``top`` distinct supports by validation R^2."""
     order = grid.sort_values("val_r2", ascending=False)
     finalists, seen = [], set()
     for _, r in order.iterrows():
@@ -525,49 +378,63 @@ def _holistic(formula, data, constraints, rho, n_gamma, ks, top, significance, B
         finalists.append((int(r["k"]), float(r["gamma"])))
         if len(finalists) >= top:
             break
-    cols = list(design.X.columns)
-    models = []
-    kw = dict(solver=solver, time_limit=time_limit, mip_gap=1e-4, warm_start=True,
-              random_state=random_state, verbose=False)
-    for k, gamma in finalists:
-        pr = problem_for(k, gamma)
-        draws = None
-        if sig is not None:
-            pr, sol, rounds, draws = significance_loop(pr, sig, kw, refit=False, names=cols)
-        else:
-            sol, rounds = solve(pr, **kw), []
-        if sol.status == "infeasible" or not np.isfinite(sol.objective):
-            continue
-        beta = to_original(sol.w)
-        S = sel[sol.w[sel] != 0]
-        coef = pd.Series(beta, index=cols, name="estimate")
-        cond, mc = condition_number(X, S), max_abs_corr(X, S)
-        # intervals: pairs bootstrap of the reported (penalised) estimator on the support.
-        # Under Significance they are the last round's own draws, so the test and the
-        # intervals cannot disagree; otherwise B fresh draws seeded from random_state.
-        keep = np.concatenate([free, S]).astype(int)
-        if draws is None or not np.array_equal(draws[0], keep):
-            draws = pairs_bootstrap(pr, S, int(B), np.random.default_rng(random_state),
-                                    refit=False)
-        est = np.empty_like(draws[1])
-        for b, row in enumerate(draws[1]):
-            wfull = np.zeros(base.n_coef)
-            wfull[keep] = row
-            est[b] = to_original(wfull)[keep]
-        alpha = 0.05 if sig is None else sig.alpha
-        iv = pd.DataFrame({"lower": np.quantile(est, alpha / 2, axis=0),
-                           "upper": np.quantile(est, 1 - alpha / 2, axis=0)},
-                          index=[cols[j] for j in keep])
-        last = next((r for r in reversed(rounds) if np.isfinite(r["objective"])), None)
-        significant = bool(last is None or (not last["insignificant"]
-                                            and last["condition"] <= sig.max_condition))
-        for r in rounds:
-            r["columns"] = [cols[j] for j in r["support"]]
-        models.append(HolisticModel(
-            k=k, gamma=gamma, coef=coef, selected=[cols[j] for j in S],
-            val_r2=_r2(yva, Xva @ beta), test_r2=_r2(yte, Xte @ beta), condition=cond,
-            max_corr=mc, intervals=iv, status=sol.status, gap=sol.gap, solver=sol.solver,
-            rounds=tuple(rounds), significant=significant, design=design))
-    models.sort(key=lambda m: (not m.significant, -m.val_r2))
-    return HolisticResult(models, grid, k_max, gammas, design, (tr.size, va.size, te.size),
-                          tuple(cons), time.perf_counter() - t0)
+    return finalists
+
+
+def _finalist(std: _Standardized, k: int, gamma: float, sig, val: _Holdout, test: _Holdout,
+              st: _Settings) -> HolisticModel | None:
+    """Stage 3 for one finalist: the exact re-solve (through the significance loop), the
+    bootstrap intervals and the scores; None when no model is feasible."""
+    from mixmio.inference.significance import significance_loop
+    from mixmio.results.lm import condition_number, max_abs_corr
+    from mixmio.solvers import solve
+
+    cols = list(std.design.X.columns)
+    kw = dict(solver=st.solver, time_limit=st.time_limit, mip_gap=1e-4, warm_start=True,
+              random_state=st.random_state, verbose=False)
+    pr = std.problem_for(k, gamma)
+    draws = None
+    if sig is not None:
+        pr, sol, rounds, draws = significance_loop(pr, sig, kw, refit=False, names=cols)
+    else:
+        sol, rounds = solve(pr, **kw), []
+    if sol.status == "infeasible" or not np.isfinite(sol.objective):
+        return None
+    beta = std.to_original(sol.w)
+    S = std.sel[sol.w[std.sel] != 0]
+    coef = pd.Series(beta, index=cols, name="estimate")
+    cond, mc = condition_number(std.X, S), max_abs_corr(std.X, S)
+    iv = _intervals(std, pr, S, draws, sig, st)
+    last = next((r for r in reversed(rounds) if np.isfinite(r["objective"])), None)
+    significant = bool(last is None or (not last["insignificant"]
+                                        and last["condition"] <= sig.max_condition))
+    for r in rounds:
+        r["columns"] = [cols[j] for j in r["support"]]
+    return HolisticModel(
+        k=k, gamma=gamma, coef=coef, selected=[cols[j] for j in S],
+        val_r2=val.r2(beta), test_r2=test.r2(beta), condition=cond,
+        max_corr=mc, intervals=iv, status=sol.status, gap=sol.gap, solver=sol.solver,
+        rounds=tuple(rounds), significant=significant, design=std.design)
+
+
+def _intervals(std: _Standardized, pr: Problem, S: np.ndarray, draws, sig,
+               st: _Settings) -> pd.DataFrame:
+    """Pairs-bootstrap intervals of the reported (penalised) estimator on the support, on the
+    original scale.  Under Significance they are the last round's own draws, so the test and
+    the intervals cannot disagree; otherwise B fresh draws seeded from random_state."""
+    from mixmio.inference.significance import pairs_bootstrap
+
+    cols = list(std.design.X.columns)
+    keep = np.concatenate([std.free, S]).astype(int)
+    if draws is None or not np.array_equal(draws[0], keep):
+        draws = pairs_bootstrap(pr, S, int(st.B), np.random.default_rng(st.random_state),
+                                refit=False)
+    est = np.empty_like(draws[1])
+    for b, row in enumerate(draws[1]):
+        wfull = np.zeros(std.base.n_coef)
+        wfull[keep] = row
+        est[b] = std.to_original(wfull)[keep]
+    alpha = 0.05 if sig is None else sig.alpha
+    return pd.DataFrame({"lower": np.quantile(est, alpha / 2, axis=0),
+                         "upper": np.quantile(est, 1 - alpha / 2, axis=0)},
+                        index=[cols[j] for j in keep])

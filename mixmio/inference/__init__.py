@@ -11,6 +11,9 @@ Fits are immutable: ``fit.bootstrap(...)`` leaves ``fit`` unchanged.  The fit wh
 "Selected clusters (bootstrap)" section) is ``fit.with_bootstrap(boot)``, also available as
 ``boot.fit``.
 
+Importing this package registers the fits' delegating methods (``fit.bootstrap()``,
+``fit.stability()``, the plots) in :mod:`mixmio.results._methods`; ``import mixmio`` does.
+
 >>> import mixmio
 >>> fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)",
 ...                       mixmio.datasets.load("sleepstudy"), k=3)
@@ -20,6 +23,7 @@ Fits are immutable: ``fit.bootstrap(...)`` leaves ``fit`` unchanged.  The fit wh
 """
 
 from mixmio.inference.bootstrap import BootstrapResult, bootstrap
+from mixmio.inference.glmer import bootstrap_glmer, stability_glmer
 from mixmio.inference.plots import plot_effects
 from mixmio.inference.report import BootstrapReport
 from mixmio.inference.stability import StabilityResult, stability
@@ -30,5 +34,5 @@ from mixmio.inference.subset_bootstrap import (
 )
 
 __all__ = ["BootstrapReport", "BootstrapResult", "StabilityResult", "SubsetBootstrapReport",
-           "SubsetBootstrapResult", "bootstrap", "plot_effects", "stability",
-           "subset_bootstrap"]
+           "SubsetBootstrapResult", "bootstrap", "bootstrap_glmer", "plot_effects", "stability",
+           "stability_glmer", "subset_bootstrap"]

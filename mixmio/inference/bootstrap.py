@@ -81,6 +81,7 @@ from mixmio.inference._tasks import (
     sub_problem,
     unit_block_index,
 )
+from mixmio.results._methods import register
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -722,6 +723,7 @@ def coefficient_labels(fit: MioLmerResult) -> pd.DataFrame:
     return pd.concat([fx, rx], ignore_index=True)
 
 
+@register("bootstrap")
 def bootstrap(fit: MioLmerResult, B: int = 500, scheme: str = "residual",
               ci: str = "percentile", level: float = 0.95, n_jobs: int = 1,
               random_state: int | Sequence[int] | None = None, progress: bool = True, *,

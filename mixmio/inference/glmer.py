@@ -83,6 +83,7 @@ from mixmio.inference.stability import (
 from mixmio.problem import family as fam
 from mixmio.problem.glmer import GlmmProblem
 from mixmio.problem.glmer_checks import check_separation
+from mixmio.results._methods import register
 from mixmio.solvers.glmer.solve import check_glmer_solver
 
 if TYPE_CHECKING:
@@ -214,6 +215,7 @@ def _check_replicate_solver(fit, solver, time_limit) -> str:
     return check_glmer_solver(solver)
 
 
+@register("bootstrap_glmer")
 def bootstrap_glmer(fit: MioGlmerResult, B: int = 500, scheme: str = "parametric",
                     ci: str = "percentile", level: float = 0.95, n_jobs: int = 1,
                     random_state: int | Sequence[int] | None = None, progress: bool = True, *,
@@ -274,6 +276,7 @@ def bootstrap_glmer(fit: MioGlmerResult, B: int = 500, scheme: str = "parametric
                          random_state, n_jobs, progress, notes)
 
 
+@register("stability_glmer")
 def stability_glmer(fit: MioGlmerResult, B: int = 100, frac: float = 0.5,
                     pairing: str = "complementary", threshold: float = 0.6, n_jobs: int = 1,
                     random_state: int | Sequence[int] | None = None, progress: bool = True, *,

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from mixmio.results._methods import register
+from mixmio.results.plots import new_axes
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -21,15 +24,6 @@ if TYPE_CHECKING:
 
 HIGHLIGHT = "tab:blue"
 DIMMED = "lightgray"
-
-
-def _new_axes(ax, height: float):
-    if ax is not None:
-        return ax.figure, ax
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(6.4, max(2.5, min(height, 40.0))), layout="constrained")
-    return fig, fig.add_subplot()
 
 
 #: plot_effects shows every cluster up to this many; above it, the selected ones by default
@@ -46,17 +40,10 @@ def _term_rows(table: pd.DataFrame, term: str | None, labels: list[str]) -> pd.D
     return table[table["label"] == term], term
 
 
-def plot_effects(fit, term: str | None = None, boot=None, ax=None, *, top: int | None = None,
-                 selected_only: bool | None = None):
-    """Caterpillar plot of one random-effect column's cluster effects.
-
-    With a bootstrap (``boot``, else the one attached to ``fit``) each effect gets its bootstrap
-    interval and is coloured by its selection frequency; without, selected effects are dark and
-    unselected ones light.  ``top``: only the ``top`` largest |effects|; ``selected_only``:
-    only the selected clusters (default: True when the column has more than
-    ``MANY_CLUSTERS`` clusters, so 3,000 clusters give a readable plot); the clusters left out
-    are counted in the title.  The y axis is labelled by the grouping factor.
-    """
+def _effect_rows(fit, term, boot, top, selected_only) -> tuple:
+    """The clusters a caterpillar plot shows, sorted by estimate (with the bootstrap's
+    interval and selection frequency): ``(rows, term, clusters of the term, all their
+    estimates, bootstrap or None)``."""
     from mixmio._checks import check_bool, check_int
 
     check_int("top", top, lo=1, none_ok=True)
@@ -90,29 +77,50 @@ def plot_effects(fit, term: str | None = None, boot=None, ax=None, *, top: int |
     if top is not None and len(rows) > top:
         rows = rows.iloc[np.argsort(-np.abs(rows["estimate"].to_numpy()), kind="stable")[:top]]
     rows = rows.iloc[np.argsort(rows["estimate"].to_numpy(), kind="stable")]
-    left_out = n_all - len(rows)
-    y = np.arange(len(rows))
-    fig, ax = _new_axes(ax, 1.0 + 0.22 * len(rows))
+    return rows, term, n_all, est_all, boot
+
+
+def _draw_intervals(fig, ax, rows: pd.DataFrame, y: np.ndarray, boot, term: str) -> None:
+    """The bootstrap intervals and estimates coloured by selection frequency."""
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
     cmap = colormaps["viridis"]
     norm = Normalize(0.0, 1.0)
-    if boot is not None:
-        freq = np.nan_to_num(rows["freq"].to_numpy(), nan=0.0)
-        colors = cmap(norm(freq))
-        lo, hi = rows["lower"].to_numpy(), rows["upper"].to_numpy()
-        est = rows["estimate"].to_numpy()
-        for i in range(len(rows)):
-            if np.isfinite(lo[i]) and np.isfinite(hi[i]):
-                ax.plot([lo[i], hi[i]], [y[i], y[i]], color=colors[i], lw=1.5)
-        ax.scatter(est, y, c=colors, s=18, zorder=3)
-        from matplotlib.cm import ScalarMappable
+    freq = np.nan_to_num(rows["freq"].to_numpy(), nan=0.0)
+    colors = cmap(norm(freq))
+    lo, hi = rows["lower"].to_numpy(), rows["upper"].to_numpy()
+    est = rows["estimate"].to_numpy()
+    for i in range(len(rows)):
+        if np.isfinite(lo[i]) and np.isfinite(hi[i]):
+            ax.plot([lo[i], hi[i]], [y[i], y[i]], color=colors[i], lw=1.5)
+    ax.scatter(est, y, c=colors, s=18, zorder=3)
+    from matplotlib.cm import ScalarMappable
 
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax,
-                     label="bootstrap selection frequency")
-        ax.set_title(f"{term}: estimates with {100 * boot.level:.3g}% {boot.ci} intervals "
-                     f"({boot.scheme} bootstrap)", fontsize=9)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax,
+                 label="bootstrap selection frequency")
+    ax.set_title(f"{term}: estimates with {100 * boot.level:.3g}% {boot.ci} intervals "
+                 f"({boot.scheme} bootstrap)", fontsize=9)
+
+
+@register("plot_effects")
+def plot_effects(fit, term: str | None = None, boot=None, ax=None, *, top: int | None = None,
+                 selected_only: bool | None = None):
+    """Caterpillar plot of one random-effect column's cluster effects.
+
+    With a bootstrap (``boot``, else the one attached to ``fit``) each effect gets its bootstrap
+    interval and is coloured by its selection frequency; without, selected effects are dark and
+    unselected ones light.  ``top``: only the ``top`` largest |effects|; ``selected_only``:
+    only the selected clusters (default: True when the column has more than
+    ``MANY_CLUSTERS`` clusters, so 3,000 clusters give a readable plot); the clusters left out
+    are counted in the title.  The y axis is labelled by the grouping factor.
+    """
+    rows, term, n_all, est_all, boot = _effect_rows(fit, term, boot, top, selected_only)
+    left_out = n_all - len(rows)
+    y = np.arange(len(rows))
+    fig, ax = new_axes(ax, 1.0 + 0.22 * len(rows))
+    if boot is not None:
+        _draw_intervals(fig, ax, rows, y, boot, term)
     else:
         est = rows["estimate"].to_numpy()
         sel = est != 0
@@ -157,7 +165,7 @@ def frequency_bars(names: Sequence[str], freq: np.ndarray | Sequence[float], ax:
     if len(names) != freq.size:
         raise ValueError(f"{len(names)} names for {freq.size} frequencies")
     order = np.argsort(-freq, kind="stable")
-    fig, ax = _new_axes(ax, 1.0 + 0.2 * len(order))
+    fig, ax = new_axes(ax, 1.0 + 0.2 * len(order))
     y = np.arange(len(order))[::-1]
     handles = []
     if highlight is None:
@@ -228,13 +236,14 @@ def plot_subset_selection(boot, ax: Axes | None = None, min_frequency: float = 0
 OUTLIER_COLOR = "black"
 
 
+@register("plot_clusters")
 def plot_clusters(fit, x: str | None = None, ax: Axes | None = None) -> Figure:
     """Scatter of a clusterwise regression's response against the design column ``x``, one
     collection per non-empty cluster (colour ``C<k>``), outliers as black crosses (their own
     collection), and each cluster's fitted line ``y = b_x * x + c_k`` over the range of
     ``x``: ``c_k`` is the cluster's line at its members' means of the other columns (and
     offset), so with one covariate besides the intercept (and no offset) it is the fitted
-    line itself.  See :meth:`mixmio.clr.MioClrResult.plot`."""
+    line itself.  See :meth:`mixmio.results.clr.MioClrResult.plot`."""
     cols = [str(c) for c in fit.design.X.columns]
     covariates = [c for c in cols if c != "Intercept"]
     if x is None:
@@ -252,7 +261,7 @@ def plot_clusters(fit, x: str | None = None, ax: Axes | None = None) -> Figure:
     coef = fit.coef.to_numpy(dtype=float)
     xv = X[:, j]
     grid = np.array([xv.min(), xv.max()])
-    fig, ax = _new_axes(ax, 4.8)
+    fig, ax = new_axes(ax, 4.8)
     for k in range(fit.n_clusters):
         mine = labels == k
         if not mine.any():
@@ -364,6 +373,54 @@ def _label_flagged(ax, x, y, names, flagged, colors):
                     fontsize=7, color=colors[i])
 
 
+def _count_funnel(ax, fit, family: str, codes, K: int, levels) -> tuple:
+    """A GLMM funnel's points (expected count, observed / expected per cluster) under the
+    population model, with its exact control limits drawn; ``(x, y, centre)``."""
+    from mixmio.problem import family as fam
+
+    pr = fit.problem
+    mu0 = fam.mean(family, _population_eta(fit))
+    w, y = np.asarray(pr.weights, float), np.asarray(pr.y, float)
+    obs_rows = y if family == "binomial" else w * y
+    x = np.bincount(codes, weights=w * mu0, minlength=K)  # expected under k = 0
+    obs = np.bincount(codes, weights=obs_rows, minlength=K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yv = np.where(x > 0, obs / x, np.nan)
+    n_over_e = None
+    if family == "binomial":
+        n_over_e = float(np.sum(w) / max(np.sum(x), 1e-300))
+    grid = np.geomspace(max(np.nanmin(x[x > 0]) * 0.8, 1e-3), np.nanmax(x) * 1.2, 200)
+    for k, lev in enumerate(sorted(levels)):
+        lo = _count_limits(grid, (1 - lev) / 2, n_over_e)
+        hi = _count_limits(grid, (1 + lev) / 2, n_over_e)
+        ls = "--" if k == 0 else ":"
+        ax.plot(grid, hi, color="gray", lw=1, ls=ls, label=f"{100 * lev:g}% limits")
+        ax.plot(grid, lo, color="gray", lw=1, ls=ls)
+    ax.set_xscale("log")
+    return x, yv, 1.0
+
+
+def _residual_funnel(ax, fit, gamma: np.ndarray, codes, K: int, levels) -> tuple:
+    """A linear mixed model's funnel points (cluster size, mean residual for the intercept)
+    with the limits ``0 +/- z sigma / sqrt(n)`` drawn; ``(x, y, centre)``."""
+    from scipy.stats import norm
+
+    # what the intercepts are left to explain: y less the fit's fixed part, offset and
+    # every other cluster effect (a subject's slope effect is not an intercept outlier)
+    resid = np.asarray(fit.design.y, float) - np.asarray(fit.fitted, float) + gamma[codes]
+    x = np.bincount(codes, minlength=K).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yv = np.bincount(codes, weights=resid, minlength=K) / x
+    grid = np.linspace(max(x[x > 0].min() * 0.8, 0.5), x.max() * 1.2, 200)
+    for k, lev in enumerate(sorted(levels)):
+        half = norm.ppf((1 + lev) / 2) * fit.sigma / np.sqrt(grid)
+        ls = "--" if k == 0 else ":"
+        ax.plot(grid, half, color="gray", lw=1, ls=ls, label=f"{100 * lev:g}% limits")
+        ax.plot(grid, -half, color="gray", lw=1, ls=ls)
+    return x, yv, 0.0
+
+
+@register("plot_funnel")
 def plot_funnel(fit, term: str | None = None, ax: Axes | None = None, *,
                 levels: Sequence[float] = FUNNEL_LEVELS, label: bool = True) -> Figure:
     """Funnel plot of the clusters of a random-intercept term, with the selected ones marked.
@@ -382,55 +439,20 @@ def plot_funnel(fit, term: str | None = None, ax: Axes | None = None, *,
     ``label``; the rest are gray.  The y axis names the grouping factor.  Returns the Figure
     (created through pyplot unless ``ax`` is given).
     """
-    from scipy.stats import norm
-
     levels = tuple(float(v) for v in levels)
     if not levels or any(not 0 < v < 1 for v in levels):
         raise ValueError(f"levels must be coverages in (0, 1), got {levels}")
     b, gamma = _intercept_block(fit, term)
     codes, K = np.asarray(b.codes), b.n_levels
     family = getattr(fit, "family", "gaussian")
-    fig, ax = _new_axes(ax, 4.8)
+    fig, ax = new_axes(ax, 4.8)
     if family in ("poisson", "binomial"):
-        pr = fit.problem
-        from mixmio.problem import family as fam
-
-        mu0 = fam.mean(family, _population_eta(fit))
-        w, y = np.asarray(pr.weights, float), np.asarray(pr.y, float)
-        obs_rows = y if family == "binomial" else w * y
-        x = np.bincount(codes, weights=w * mu0, minlength=K)  # expected under k = 0
-        obs = np.bincount(codes, weights=obs_rows, minlength=K)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            yv = np.where(x > 0, obs / x, np.nan)
-        n_over_e = None
-        if family == "binomial":
-            n_over_e = float(np.sum(w) / max(np.sum(x), 1e-300))
-        grid = np.geomspace(max(np.nanmin(x[x > 0]) * 0.8, 1e-3), np.nanmax(x) * 1.2, 200)
-        centre = 1.0
-        for k, lev in enumerate(sorted(levels)):
-            lo = _count_limits(grid, (1 - lev) / 2, n_over_e)
-            hi = _count_limits(grid, (1 + lev) / 2, n_over_e)
-            ls = "--" if k == 0 else ":"
-            ax.plot(grid, hi, color="gray", lw=1, ls=ls, label=f"{100 * lev:g}% limits")
-            ax.plot(grid, lo, color="gray", lw=1, ls=ls)
-        ax.set_xscale("log")
+        x, yv, centre = _count_funnel(ax, fit, family, codes, K, levels)
         ax.set_xlabel("expected count under the population model (k = 0)")
         ylab = f"observed / expected, per {b.group}"
         what = f"mio_glmer ({family}) funnel"
     else:
-        # what the intercepts are left to explain: y less the fit's fixed part, offset and
-        # every other cluster effect (a subject's slope effect is not an intercept outlier)
-        resid = np.asarray(fit.design.y, float) - np.asarray(fit.fitted, float) + gamma[codes]
-        x = np.bincount(codes, minlength=K).astype(float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            yv = np.bincount(codes, weights=resid, minlength=K) / x
-        grid = np.linspace(max(x[x > 0].min() * 0.8, 0.5), x.max() * 1.2, 200)
-        centre = 0.0
-        for k, lev in enumerate(sorted(levels)):
-            half = norm.ppf((1 + lev) / 2) * fit.sigma / np.sqrt(grid)
-            ls = "--" if k == 0 else ":"
-            ax.plot(grid, half, color="gray", lw=1, ls=ls, label=f"{100 * lev:g}% limits")
-            ax.plot(grid, -half, color="gray", lw=1, ls=ls)
+        x, yv, centre = _residual_funnel(ax, fit, gamma, codes, K, levels)
         ax.set_xlabel(f"rows per {b.group}")
         ylab = f"mean residual for the intercept, per {b.group}"
         what = "mio_lmer funnel"

@@ -19,14 +19,11 @@ from __future__ import annotations
 import html
 import numbers
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
-
-if TYPE_CHECKING:
-    from mixmio.inference.bootstrap import BootstrapResult
 
 CLUSTER_COLUMNS = ["group", "term", "level", "estimate", "lower", "upper", "se",
                    "selection_frequency", "sign_stability", "p_value", "direction",
@@ -139,7 +136,7 @@ class BootstrapReport(ReportRendering):
     CSS = "mixmio-bootstrap-report"
 
     @classmethod
-    def from_bootstrap(cls, boot: BootstrapResult, min_frequency: float = 0.5
+    def from_bootstrap(cls, boot: Any, min_frequency: float = 0.5
                        ) -> BootstrapReport:
         """Build the report of ``boot``: clusters with bootstrap selection frequency >=
         ``min_frequency`` (in [0, 1]) and the fixed effects whose interval excludes 0.

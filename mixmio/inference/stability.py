@@ -48,6 +48,7 @@ from mixmio.inference._tasks import (
     unit_block_index,
 )
 from mixmio.inference.bootstrap import coefficient_labels
+from mixmio.results._methods import register
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -335,6 +336,7 @@ def _check_stability_args(B, frac, pairing, threshold, scheme) -> None:
                          f"halves), got B={B}")
 
 
+@register("stability")
 def stability(fit: MioLmerResult, B: int = 100, frac: float = 0.5,
               pairing: str = "complementary", threshold: float = 0.6, scheme: str = "obs",
               n_jobs: int = 1, random_state: int | Sequence[int] | None = None,

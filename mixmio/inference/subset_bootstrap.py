@@ -23,7 +23,7 @@ Schemes:
 Replicates that fail are recorded (``failures``: replicate, status, reason) and excluded from
 every statistic, never raised: for ``mio_glm`` a resampled response with one class only
 (status ``degenerate``) or (quasi-)complete separation without a ridge (status
-``separation``, the :class:`~mixmio.glm.SeparationError` message as reason); otherwise a
+``separation``, the :class:`~mixmio.errors.SeparationError` message as reason); otherwise a
 solver status ``infeasible`` / ``error`` or an exception.  Replicates whose selection is not
 proven optimal (``time_limit``, ``heuristic``, ...) count as draws, and ``describe()`` says
 how many there are.
@@ -70,6 +70,7 @@ from mixmio.inference.bootstrap import (
     point_mass_at_zero,
 )
 from mixmio.inference.report import ReportRendering, check_frequency
+from mixmio.results._methods import register
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -134,7 +135,7 @@ def _lm_replicate(ctx: _Context, seed: np.random.SeedSequence) -> _Out:
 
 def _significance_replicate(ctx: _Context, problem, seed: int) -> _Out:
     """King's significance rounds on the replicate (as ``mio_lm`` runs them), then the refit."""
-    from mixmio.api.lmer import significance_loop
+    from mixmio.inference.significance import significance_loop
 
     kw = dict(ctx.solve_kw, random_state=int(seed))
     with warnings.catch_warnings():
@@ -220,7 +221,7 @@ def _glm_solve(ctx: _GlmContext, rows: np.ndarray, seed: int) -> _Out:
 @dataclass(frozen=True, eq=False)
 class SubsetBootstrapResult(ReplicateAccounting):
     """Bootstrap of a best-subset fit (:class:`~mixmio.results.lm.MioLmResult` or
-    :class:`~mixmio.glm.MioGlmResult`), immutable.
+    :class:`~mixmio.results.glm.MioGlmResult`), immutable.
 
     ``table`` (a copy: ``to_frame()``; other intervals: ``intervals()``): one row per
     column of the design (indexed by name) with the full-data ``estimate``, bootstrap
@@ -569,31 +570,8 @@ def _glm_solver(fit, solver: str | None) -> str:
     return solver
 
 
-def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str = "pairs",
-                     ci: str = "percentile", level: float = 0.95, n_jobs: int = 1,
-                     random_state: int | Sequence[int] | None = None, progress: bool = True,
-                     time_limit: float | None = None, *, solver: str | None = None
-                     ) -> SubsetBootstrapResult:
-    """Bootstrap a ``mio_lm`` or ``mio_glm`` fit, re-running the selection in every replicate
-    (see the module docstring); ``fit.bootstrap(...)`` calls this.
-
-    Parameters
-    ----------
-    fit : a :class:`~mixmio.results.lm.MioLmResult` or :class:`~mixmio.glm.MioGlmResult`.
-    B : number of replicates (an integer >= 2).
-    scheme : ``"pairs"`` (rows resampled), or for ``mio_lm`` also ``"residual"``.
-    ci : ``"percentile"`` or ``"basic"``.
-    level : interval coverage in (0, 1).
-    n_jobs : joblib workers (``-1``: all cores); results do not depend on it.
-    random_state : None, an int or a sequence of ints seeding ``numpy.random.SeedSequence``.
-    progress : show a progress bar (default True, as for every mixmio bootstrap): a widget
-        in Jupyter, text on a terminal's stderr, nothing when stderr is a pipe or a file.
-    time_limit : seconds per replicate; None: the fit's limit when it stopped on one (its
-        solve time), else none.
-    solver : the engine of every replicate; None: the one that solved the fit.
-
-    Every argument is checked before any replicate runs.
-    """
+def _check_subset_args(fit, B, scheme: str, ci: str, level) -> tuple:
+    """``(model name, B, level)`` of a subset bootstrap, every argument checked."""
     from mixmio.results.glm import MioGlmResult
     from mixmio.results.lm import MioLmResult
 
@@ -611,33 +589,67 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
                          + (" (logistic regression has no additive residuals to resample)"
                             if model == "mio_glm" and scheme == "residual" else ""))
     _check_ci(ci)
-    level = _check_level(level)
+    return model, int(B), _check_level(level)
+
+
+def _lm_setup(fit, solver, scheme: str, tl, options: dict) -> tuple:
+    """The replicates of a mio_lm fit: ``(context, selectable mask, estimate, replicate
+    function, Significance or None)``; fills ``options``."""
+    n = int(fit.problem.n)
+    solver = _lm_solver(fit, solver)
+    pr = fit.problem
+    sig = None if fit.compiled is None else fit.compiled.significance
+    if scheme == "residual":
+        df = n - int(np.count_nonzero(fit.w))
+        if df <= 0:
+            raise ValueError(f"the fit leaves no residual degrees of freedom (n = {n}, "
+                             f"{n - df} non-zero coefficients): its residuals are 0, so "
+                             "scheme='residual' has nothing to resample; use 'pairs'")
+        options["resid_scale"] = float(np.sqrt(n / df))
+    options.update(solver=solver, significance=sig)
+    ctx = make_context(fit, solver=solver, time_limit=tl, options=options)
+    if sig is not None:  # replicates start from the constraints without the fit's cuts
+        ctx = replace(ctx, problem=replace(pr, constraints=tuple(fit.compiled.rows)))
+    selectable = np.zeros(pr.p, dtype=bool)
+    selectable[pr.caps[0].index] = True
+    estimate = np.asarray(fit.w[: pr.p], dtype=float).copy()
+    return ctx, selectable, estimate, _lm_replicate, sig
+
+
+@register("subset_bootstrap")
+def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str = "pairs",
+                     ci: str = "percentile", level: float = 0.95, n_jobs: int = 1,
+                     random_state: int | Sequence[int] | None = None, progress: bool = True,
+                     time_limit: float | None = None, *, solver: str | None = None
+                     ) -> SubsetBootstrapResult:
+    """Bootstrap a ``mio_lm`` or ``mio_glm`` fit, re-running the selection in every replicate
+    (see the module docstring); ``fit.bootstrap(...)`` calls this.
+
+    Parameters
+    ----------
+    fit : a :class:`~mixmio.results.lm.MioLmResult` or :class:`~mixmio.results.glm.MioGlmResult`.
+    B : number of replicates (an integer >= 2).
+    scheme : ``"pairs"`` (rows resampled), or for ``mio_lm`` also ``"residual"``.
+    ci : ``"percentile"`` or ``"basic"``.
+    level : interval coverage in (0, 1).
+    n_jobs : joblib workers (``-1``: all cores); results do not depend on it.
+    random_state : None, an int or a sequence of ints seeding ``numpy.random.SeedSequence``.
+    progress : show a progress bar (default True, as for every mixmio bootstrap): a widget
+        in Jupyter, text on a terminal's stderr, nothing when stderr is a pipe or a file.
+    time_limit : seconds per replicate; None: the fit's limit when it stopped on one (its
+        solve time), else none.
+    solver : the engine of every replicate; None: the one that solved the fit.
+
+    Every argument is checked before any replicate runs.
+    """
+    model, B, level = _check_subset_args(fit, B, scheme, ci, level)
     random_state, n_jobs = check_replicate_settings(random_state, n_jobs, progress)
     tl = _default_time_limit(fit, time_limit)
-    B = int(B)
     n = int(fit.problem.n)
-    sig = None
     options = {"scheme": scheme, "time_limit": tl, "k": fit.k, "n_obs": n,
                "warm_start": WARM_START if model == "mio_lm" else "engine's own"}
     if model == "mio_lm":
-        solver = _lm_solver(fit, solver)
-        pr = fit.problem
-        sig = None if fit.compiled is None else fit.compiled.significance
-        if scheme == "residual":
-            df = n - int(np.count_nonzero(fit.w))
-            if df <= 0:
-                raise ValueError(f"the fit leaves no residual degrees of freedom (n = {n}, "
-                                 f"{n - df} non-zero coefficients): its residuals are 0, so "
-                                 "scheme='residual' has nothing to resample; use 'pairs'")
-            options["resid_scale"] = float(np.sqrt(n / df))
-        options.update(solver=solver, significance=sig)
-        ctx = make_context(fit, solver=solver, time_limit=tl, options=options)
-        if sig is not None:  # replicates start from the constraints without the fit's cuts
-            ctx = replace(ctx, problem=replace(pr, constraints=tuple(fit.compiled.rows)))
-        selectable = np.zeros(pr.p, dtype=bool)
-        selectable[pr.caps[0].index] = True
-        estimate = np.asarray(fit.w[: pr.p], dtype=float).copy()
-        fn = _lm_replicate
+        ctx, selectable, estimate, fn, sig = _lm_setup(fit, solver, scheme, tl, options)
     else:
         solver = _glm_solver(fit, solver)
         options["solver"] = solver
@@ -645,7 +657,7 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
                                         "mip_gap": fit.mip_gap})
         selectable = np.asarray(fit.problem.penalized, dtype=bool).copy()
         estimate = np.asarray(fit.w, dtype=float).copy()
-        fn = _glm_replicate
+        fn, sig = _glm_replicate, None
     ss = np.random.SeedSequence(random_state)
     t0 = time.perf_counter()
     outs = run_tasks(fn, ctx, ss.spawn(B), n_jobs, progress, f"bootstrap ({model}, {scheme})")

@@ -41,3 +41,14 @@ class CertificateMixin:
     @property
     def ridge(self) -> float:
         return self.problem.ridge
+
+
+def raise_if_no_solution(solution) -> None:
+    """A proof of infeasibility, or a solver that found nothing (which proves nothing)."""
+    import numpy as np
+
+    if solution.status == "infeasible":
+        raise ValueError(f"no solution satisfies the constraints ({solution.message})")
+    if not np.isfinite(solution.objective):
+        raise RuntimeError(f"the solver found no feasible solution ({solution.message}); "
+                           "try solver='auto' or an exact MIQP solver")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from mixmio.problem.clr import ClrProblem
 from mixmio.results._certificate import CertificateMixin
+from mixmio.results._methods import method
 from mixmio.results.summary import Summary, SummaryTable, key_value_table
 from mixmio.solvers.solution import Solution
 
@@ -39,6 +40,22 @@ class MioClrResult(CertificateMixin):
     problem: ClrProblem = field(repr=False)
     solution: Solution = field(repr=False)
     mip_gap: float
+
+    @classmethod
+    def from_solution(cls, design, problem: ClrProblem, solution: Solution, *,
+                      mip_gap: float = 1e-4) -> MioClrResult:
+        """Package a solved ClrProblem of ``design`` as a fit, warning when ``optimal`` holds
+        for the coefficient box only (too many basic lines to prove a big-M)."""
+        if solution.status == "optimal" and problem.big_m_kind == "box":
+            import warnings
+
+            from mixmio._runtime import user_stacklevel
+
+            warnings.warn("mio_clr: 'optimal' holds for the model with the stated coefficient "
+                          f"box (|coefficient| <= {np.max(problem.coef_box):.4g}; too many "
+                          "basic lines to prove a big-M), not for the unrestricted clusterwise "
+                          "problem", RuntimeWarning, stacklevel=user_stacklevel())
+        return cls(design, problem, solution, float(mip_gap))
 
     # ------------------------------------------------------------------ basics
     @property
@@ -231,7 +248,7 @@ class MioClrResult(CertificateMixin):
         >>> len(ax.collections), len(ax.lines), ax.get_xlabel()
         (2, 2, 'x')
         """
-        from mixmio.inference.plots import plot_clusters
+        plot_clusters = method("plot_clusters")
 
         return plot_clusters(self, x=x, ax=ax)
 

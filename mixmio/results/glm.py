@@ -1,10 +1,10 @@
-"""MioGlmResult: the value a :func:`mixmio.glm.mio_glm` fit returns."""
+"""MioGlmResult: the value a :func:`mixmio.mio_glm` fit returns."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ from scipy.special import expit
 from mixmio.problem.glm import GlmProblem
 from mixmio.results._certificate import CertificateMixin
 from mixmio.results._conditional import CoefTableMixin
+from mixmio.results._methods import method
 from mixmio.results._rows import on_newdata
 from mixmio.results.summary import Summary, SummaryTable, key_value_table
 from mixmio.solvers.glm.logistic import fisher_se, fit_support, nll
@@ -21,7 +22,6 @@ from mixmio.solvers.solution import Solution
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from mixmio.inference.subset_bootstrap import SubsetBootstrapResult
 
 __all__ = ["MioGlmResult", "GlmSummary"]
 
@@ -53,6 +53,15 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
     response: str = "y"
     constraints: tuple = ()
     k_max: int | None = None
+
+    @classmethod
+    def from_solution(cls, design, problem: GlmProblem, solution: Solution, *,
+                      mip_gap: float = 1e-4, response_levels: tuple | None = None,
+                      response: str = "y", constraints: tuple = (),
+                      k_max: int | None = None) -> MioGlmResult:
+        """Package a solved GlmProblem of ``design`` as a fit (as lme4's ``mkMerMod``)."""
+        return cls(design, problem, solution, mip_gap, response_levels, response,
+                   constraints, k_max)
 
     # basics --------------------------------------------------------------------------------
     @property
@@ -225,7 +234,7 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
                   level: float = 0.95, n_jobs: int = 1,
                   random_state: int | Sequence[int] | None = None, progress: bool = True,
                   time_limit: float | None = None, *, solver: str | None = None
-                  ) -> SubsetBootstrapResult:
+                  ) -> Any:
         """Pairs bootstrap of the fit, re-running the best-subset selection in every
         replicate: how stable is the selection, and how uncertain are the estimates once
         selection is included?
@@ -271,7 +280,7 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
         >>> boot.n_ok, boot.selection_frequency[["a", "b", "c", "d"]].tolist()
         (20, [1.0, 0.0, 0.0, 0.0])
         """
-        from mixmio.inference.subset_bootstrap import subset_bootstrap
+        subset_bootstrap = method("subset_bootstrap")
 
         return subset_bootstrap(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
                                 random_state=random_state, progress=progress,

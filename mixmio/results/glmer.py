@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 from mixmio.errors import ArgumentError
 from mixmio.problem import family as fam
+from mixmio.results._methods import method
 from mixmio.results.lmer import MioLmerResult
 from mixmio.results.summary import LmerSummary, _num, _table
 
@@ -44,6 +45,15 @@ class MioGlmerResult(MioLmerResult):
 
     n_weight_dropped: int = 0
     weights_given: bool = False
+
+    @classmethod
+    def from_solution(cls, design, problem, solution, *, mip_gap: float = 1e-4,
+                      n_weight_dropped: int = 0, weights_given: bool = False
+                      ) -> MioGlmerResult:
+        """Package a solved GlmmProblem of ``design`` as a fit: the estimates are the
+        penalised fit of the selection (no refit)."""
+        return cls(design, problem, solution, solution.w, mip_gap, False,
+                   n_weight_dropped=n_weight_dropped, weights_given=weights_given)
 
     @property
     def family(self) -> str:
@@ -222,7 +232,7 @@ class MioGlmerResult(MioLmerResult):
         """Bootstrap re-running the selection in every replicate: ``scheme="parametric"``
         (responses drawn from the fitted family, clusters fixed) or ``"cluster"`` (clusters
         drawn with replacement).  See :mod:`mixmio.inference.glmer`."""
-        from mixmio.inference.glmer import bootstrap_glmer
+        bootstrap_glmer = method("bootstrap_glmer")
 
         return bootstrap_glmer(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
                                random_state=random_state, progress=progress, **kwargs)
@@ -233,7 +243,7 @@ class MioGlmerResult(MioLmerResult):
                   **kwargs: Any):
         """Stability selection of the clusters over subsamples of the clusters' rows; see
         :mod:`mixmio.inference.glmer`."""
-        from mixmio.inference.glmer import stability_glmer
+        stability_glmer = method("stability_glmer")
 
         return stability_glmer(self, B=B, frac=frac, pairing=pairing, threshold=threshold,
                                n_jobs=n_jobs, random_state=random_state, progress=progress,
@@ -257,7 +267,7 @@ class MioGlmerResult(MioLmerResult):
         >>> fig.axes[0].get_ylabel()
         'observed / expected, per hospital'
         """
-        from mixmio.inference.plots import plot_funnel
+        plot_funnel = method("plot_funnel")
 
         return plot_funnel(self, term=term, ax=ax, **kwargs)
 

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mixmio.problem import Problem
-from mixmio.results._certificate import CertificateMixin
+from mixmio.results._certificate import CertificateMixin, raise_if_no_solution
 from mixmio.results._conditional import CoefTableMixin
+from mixmio.results._methods import method
 from mixmio.results._rows import on_newdata
 from mixmio.results.summary import Summary, SummaryTable, key_value_table
 from mixmio.solvers.solution import Solution
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from mixmio.inference.subset_bootstrap import SubsetBootstrapResult
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +56,37 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
     rounds: tuple = ()
     compiled: object = field(default=None, repr=False)
 
+    @classmethod
+    def from_solution(cls, design, problem: Problem, solution: Solution, *,
+                      mip_gap: float = 1e-4, refit: bool = True, constraints: tuple = (),
+                      rounds: Sequence[dict] = (), compiled=None) -> MioLmResult:
+        """Package a solved Problem of ``design`` as a fit (as lme4's ``mkMerMod``): refuse a
+        solution that is not one, name the columns of the significance ``rounds``, refit by
+        least squares on the support with ``refit``, and warn when a forced-in column's
+        estimate is exactly 0.  ``compiled``: the compiled constraints (``k_max``, ``gamma``)."""
+        raise_if_no_solution(solution)
+        names = list(design.X.columns)
+        for r in rounds:
+            r["columns"] = [names[j] for j in r["support"]]
+        w = solution.w
+        if refit:
+            from mixmio.results.refit import refit_if_feasible
+
+            w = refit_if_feasible(problem, w, z=solution.info.get("z"))
+        gamma = 0.0 if compiled is None else compiled.gamma
+        shrunk = [names[j] for j in sorted(forced_columns(problem))
+                  if j < len(names) and w[j] == 0]
+        if shrunk:
+            import warnings
+
+            from mixmio._runtime import user_stacklevel
+
+            warnings.warn(f"forced-in column(s) {shrunk} have estimate exactly 0"
+                          + (f" (the l1 penalty of Robust(gamma={gamma:g}) shrinks them "
+                             "to 0)" if gamma > 0 else ""), stacklevel=user_stacklevel())
+        return cls(design, problem, solution, w, mip_gap, bool(refit),
+                   None if compiled is None else compiled.k_max, constraints, tuple(rounds),
+                   compiled)
 
     @property
     def gamma(self) -> float:
@@ -211,7 +241,7 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
                   level: float = 0.95, n_jobs: int = 1,
                   random_state: int | Sequence[int] | None = None, progress: bool = True,
                   time_limit: float | None = None, *, solver: str | None = None
-                  ) -> SubsetBootstrapResult:
+                  ) -> Any:
         """Bootstrap the fit, re-running the best-subset selection in every replicate: how
         stable is the selection, and how uncertain are the estimates once selection is
         included?
@@ -258,7 +288,7 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
         >>> bool(t.loc["a", "lower"] < fit.coef["a"] < t.loc["a", "upper"])
         True
         """
-        from mixmio.inference.subset_bootstrap import subset_bootstrap
+        subset_bootstrap = method("subset_bootstrap")
 
         return subset_bootstrap(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
                                 random_state=random_state, progress=progress,
@@ -280,6 +310,16 @@ def _format_p(p: float) -> str:
     if p < 2.2e-16:
         return "<2e-16"
     return f"{p:.4f}" if p >= 1e-4 else f"{p:.2e}"
+
+
+def forced_columns(problem) -> set[int]:
+    """Indicator indices forced to 1 (single-index ``>= 1`` rows) and those tied to them by
+    equality rows (groups)."""
+    from mixmio.problem.holistic.compile import closure
+
+    seeds = {int(c.index[0]) for c in problem.constraints
+             if c.sense == ">=" and c.index.size == 1 and c.coef[0] > 0 and c.rhs >= c.coef[0]}
+    return closure(problem.constraints, seeds) if seeds else set()
 
 
 def condition_number(X: np.ndarray, cols) -> float:

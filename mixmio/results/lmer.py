@@ -11,8 +11,9 @@ import pandas as pd
 
 from mixmio.errors import ArgumentError, DataError
 from mixmio.problem import Problem
-from mixmio.results._certificate import CertificateMixin
+from mixmio.results._certificate import CertificateMixin, raise_if_no_solution
 from mixmio.results._conditional import ConditionalInferenceMixin
+from mixmio.results._methods import method
 from mixmio.results._rows import on_newdata
 from mixmio.solvers.solution import Solution
 
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from mixmio.inference.bootstrap import BootstrapResult
-    from mixmio.inference.stability import StabilityResult
     from mixmio.results.summary import LmerSummary
 
 
@@ -53,6 +52,23 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     refit: bool
     bootstrap_result: object = field(default=None, repr=False)
     cv_result: object = field(default=None, repr=False)  # CVResult when fitted with k="cv"
+
+    @classmethod
+    def from_solution(cls, design, problem: Problem, solution: Solution, *,
+                      mip_gap: float = 1e-4, refit: bool = True) -> MioLmerResult:
+        """Package a solved Problem of ``design`` as a fit (as lme4's ``mkMerMod``): refuse a
+        solution that is not one (infeasible, or nothing found), and with ``refit`` report
+        the unpenalised least-squares refit on the selected support."""
+        raise_if_no_solution(solution)
+        w = solution.w
+        if refit:
+            from mixmio.results.refit import refit_if_feasible
+            from mixmio.solvers.bnb.cd import single_thread
+
+            # O(n p) products and p x p algebra: a spinning BLAS worker only slows them down
+            with single_thread():
+                w = refit_if_feasible(problem, w, z=solution.info.get("z"))
+        return cls(design, problem, solution, w, mip_gap, refit)
 
     @property
     def k(self) -> dict[str, int]:
@@ -348,64 +364,26 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         [251.4, 251.4]
         """
         from mixmio._checks import as_frame
-        from mixmio.results import _newlevels as nl
 
-        mode = nl.check_mode(new_levels)
-        nl.check_tree_args(max_depth, random_state)
-        if cluster_features is not None and mode != "features":
-            raise ArgumentError("cluster_features is used by new_levels='features' only; got "
-                                f"new_levels={new_levels!r}")
+        mode = _check_predict_args(new_levels, cluster_features, max_depth, random_state)
         design = self.design
         if newdata is None:
             return pd.Series(self.fitted, index=design.row_index, name="prediction")
         newdata = as_frame(newdata, "newdata")
         groups = list(dict.fromkeys(b.group for b in design.blocks))
-        feats: dict[str, list[str]] = {g: [] for g in groups}
-        if mode == "features":
-            if cluster_features is not None:
-                feats = nl.check_cluster_features(design, cluster_features, groups, newdata)
-            if any(not feats[g] for g in groups) and not nl.numeric_columns(design):
-                raise ArgumentError(
-                    "new_levels='features' needs cluster-level features: the formula has no "
-                    "numeric fixed-effects column whose cluster means could serve; pass "
-                    "cluster_features=[...] (columns constant within clusters)")
-        missing = "skip" if getattr(design, "na_action", "drop") == "drop" else "raise"
-        nd = design.transform(newdata, missing=missing, warn_unseen=new_levels is None)
-        if nd.unseen and mode == "error":
-            raise DataError(f"newdata has levels not seen in training: {nd.unseen}; pass "
-                            "new_levels='population', 'soft', 'hard' or 'features' to "
-                            "predict them")
+        feats = _feature_columns(design, mode, cluster_features, groups, newdata)
+        nd = _transform_newdata(design, newdata, mode, warn_unseen=new_levels is None)
         p = self.problem.p
         gamma = self.w[p:]
         pred = nd.X.to_numpy(dtype=float) @ self.w[:p] + nd.Z @ gamma + nd.offset
         if mode in ("soft", "hard", "features"):
-            blocks = list(enumerate(design.blocks))
             for g in groups:
                 rows = nd.unseen_rows.get(g)
                 if rows is None:
                     continue
-                own = [(i, b) for i, b in blocks if b.group == g]
-                # Gamma of a block: (q, K), row j the term column j of every cluster
-                G = [gamma[b.z_slice].reshape(b.q, b.n_levels) for _, b in own]
-                if mode == "features":
-                    targets = np.hstack([Gb.T for Gb in G])  # K x (sum of q)
-                    eff, model = nl.feature_effects(design, targets, g, nd, rows, newdata,
-                                                    feats[g] or None, max_depth, random_state)
-                    at = 0
-                    for i, b in own:
-                        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows],
-                                                eff[:, at: at + b.q])
-                        at += b.q
-                else:
-                    inv, P = nl.leaf_probabilities(design, g, nd.X.loc[rows], max_depth,
-                                                   random_state)
-                    model = nl.cluster_tree(design, g, max_depth, random_state)
-                    if mode == "hard":
-                        P = np.eye(P.shape[1])[np.argmax(P, axis=1)]
-                    for (i, _), Gb in zip(own, G, strict=True):
-                        # pi(x)' Gamma per leaf, then per row
-                        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows],
-                                                (P @ Gb.T)[inv])
+                model = _add_new_level_effects(pred, design, gamma, nd, g, rows, mode,
+                                               newdata, feats[g] or None, max_depth,
+                                               random_state)
                 object.__setattr__(self, "_cluster_model", model)
         return on_newdata(pred, nd, newdata)
 
@@ -452,7 +430,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     def bootstrap(self, B: int = 500, scheme: str = "residual", ci: str = "percentile",
                   level: float = 0.95, n_jobs: int = 1,
                   random_state: int | Sequence[int] | None = None, progress: bool = True,
-                  **kwargs: Any) -> BootstrapResult:
+                  **kwargs: Any) -> Any:
         """Bootstrap with the selection re-run in every replicate; a ``BootstrapResult``.
 
         ``scheme``: ``"residual"`` (``within_cluster=``), ``"cluster"`` (``cluster_by=``),
@@ -474,7 +452,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> boot.report().clusters["level"].tolist()
         ['309', '310', '337']
         """
-        from mixmio.inference.bootstrap import bootstrap
+        bootstrap = method("bootstrap")
 
         return bootstrap(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
                          random_state=random_state, progress=progress, **kwargs)
@@ -482,7 +460,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     def stability(self, B: int = 100, frac: float = 0.5, pairing: str = "complementary",
                   threshold: float = 0.6, scheme: str = "obs", n_jobs: int = 1,
                   random_state: int | Sequence[int] | None = None, progress: bool = True,
-                  **kwargs: Any) -> StabilityResult:
+                  **kwargs: Any) -> Any:
         """Stability selection of the clusters; a ``StabilityResult`` (frequencies, flagged set,
         expected-false-flag bound).  See :mod:`mixmio.inference.stability`.
 
@@ -498,7 +476,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> st.n_ok, sorted(st.flagged["level"])
         (20, ['309', '310', '337'])
         """
-        from mixmio.inference.stability import stability
+        stability = method("stability")
 
         return stability(self, B=B, frac=frac, pairing=pairing, threshold=threshold,
                          scheme=scheme, n_jobs=n_jobs, random_state=random_state,
@@ -520,11 +498,11 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> fig.axes[0].get_ylabel()
         'mean residual for the intercept, per Subject'
         """
-        from mixmio.inference.plots import plot_funnel
+        plot_funnel = method("plot_funnel")
 
         return plot_funnel(self, term=term, ax=ax, **kwargs)
 
-    def plot_effects(self, term: str | None = None, boot: BootstrapResult | None = None,
+    def plot_effects(self, term: str | None = None, boot: Any = None,
                      ax: Axes | None = None, *, top: int | None = None,
                      selected_only: bool | None = None) -> Figure:
         """Caterpillar plot of a random-effect column's cluster effects (bootstrap intervals
@@ -544,12 +522,12 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
         >>> type(fig).__name__, len(fig.axes)
         ('Figure', 1)
         """
-        from mixmio.inference.plots import plot_effects
+        plot_effects = method("plot_effects")
 
         return plot_effects(self, term=term, boot=boot, ax=ax, top=top,
                             selected_only=selected_only)
 
-    def with_bootstrap(self, boot: BootstrapResult | None) -> MioLmerResult:
+    def with_bootstrap(self, boot: Any) -> MioLmerResult:
         """A copy of this fit with ``boot`` attached (its summary shows bootstrap columns).
 
         ``boot`` must come from this fit (``None`` gives a copy without a bootstrap).
@@ -592,6 +570,77 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     def __repr__(self) -> str:
         return (f"<MioLmerResult {self.formula!r}: status={self.status}, gap={self.gap:.2e}, "
                 f"selected={len(self.selected)}>")
+
+
+def _check_predict_args(new_levels, cluster_features, max_depth, random_state) -> str:
+    """predict's new-level arguments checked; the rule's name."""
+    from mixmio.results import newlevels as nl
+
+    mode = nl.check_mode(new_levels)
+    nl.check_tree_args(max_depth, random_state)
+    if cluster_features is not None and mode != "features":
+        raise ArgumentError("cluster_features is used by new_levels='features' only; got "
+                            f"new_levels={new_levels!r}")
+    return mode
+
+
+def _transform_newdata(design, newdata: pd.DataFrame, mode: str, warn_unseen: bool):
+    """``design.transform(newdata)`` (rows with missing values skipped under
+    ``na_action="drop"``); unseen levels raise under ``mode="error"``."""
+    missing = "skip" if getattr(design, "na_action", "drop") == "drop" else "raise"
+    nd = design.transform(newdata, missing=missing, warn_unseen=warn_unseen)
+    if nd.unseen and mode == "error":
+        raise DataError(f"newdata has levels not seen in training: {nd.unseen}; pass "
+                        "new_levels='population', 'soft', 'hard' or 'features' to "
+                        "predict them")
+    return nd
+
+
+def _feature_columns(design, mode: str, cluster_features, groups: list[str],
+                     newdata: pd.DataFrame) -> dict[str, list[str]]:
+    """The cluster-level feature columns of every grouping factor for
+    ``new_levels="features"`` (empty lists: the cluster means of the numeric fixed-effects
+    columns)."""
+    from mixmio.results import newlevels as nl
+
+    feats: dict[str, list[str]] = {g: [] for g in groups}
+    if mode == "features":
+        if cluster_features is not None:
+            feats = nl.check_cluster_features(design, cluster_features, groups, newdata)
+        if any(not feats[g] for g in groups) and not nl.numeric_columns(design):
+            raise ArgumentError(
+                "new_levels='features' needs cluster-level features: the formula has no "
+                "numeric fixed-effects column whose cluster means could serve; pass "
+                "cluster_features=[...] (columns constant within clusters)")
+    return feats
+
+
+def _add_new_level_effects(pred: np.ndarray, design, gamma: np.ndarray, nd, g: str, rows,
+                           mode: str, newdata: pd.DataFrame, feats, max_depth, random_state):
+    """Add to ``pred[rows]`` (the rows of a level of ``g`` unseen in training) the effects of
+    ``g``'s terms by the rule ``mode``; returns the tree used."""
+    from mixmio.results import newlevels as nl
+
+    own = [(i, b) for i, b in enumerate(design.blocks) if b.group == g]
+    # Gamma of a block: (q, K), row j the term column j of every cluster
+    G = [gamma[b.z_slice].reshape(b.q, b.n_levels) for _, b in own]
+    if mode == "features":
+        targets = np.hstack([Gb.T for Gb in G])  # K x (sum of q)
+        eff, model = nl.feature_effects(design, targets, g, nd, rows, newdata, feats,
+                                        max_depth, random_state)
+        at = 0
+        for i, b in own:
+            pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows], eff[:, at: at + b.q])
+            at += b.q
+        return model
+    inv, P = nl.leaf_probabilities(design, g, nd.X.loc[rows], max_depth, random_state)
+    model = nl.cluster_tree(design, g, max_depth, random_state)
+    if mode == "hard":
+        P = np.eye(P.shape[1])[np.argmax(P, axis=1)]
+    for (i, _), Gb in zip(own, G, strict=True):
+        # pi(x)' Gamma per leaf, then per row
+        pred[rows] += np.einsum("ij,ij->i", nd.term_values[i][rows], (P @ Gb.T)[inv])
+    return model
 
 
 def check_boot_of(fit, boot) -> None:

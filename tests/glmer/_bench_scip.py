@@ -27,7 +27,7 @@ def _num(s):
 
 def ny_problem(k: int = 4):
     from mixmio import build_design
-    from mixmio.api.glmer import glmer_auto_ridge
+    from mixmio.api._glmer import glmer_auto_ridge
     from mixmio.problem.build import build_problem
     from mixmio.problem.glmer import GlmmProblem
 
@@ -49,7 +49,7 @@ def ny_problem(k: int = 4):
 
 
 def slope_problem(family: str, seed: int = 0):
-    from mixmio.api.glmer import glmer_auto_ridge
+    from mixmio.api._glmer import glmer_auto_ridge
 
     from ._oracle import small_problem
 

@@ -19,7 +19,7 @@ from mixmio.errors import (
 @pytest.fixture
 def never_solve(monkeypatch):
     """Fail the test if any solve starts: every check must come first."""
-    import mixmio.api.glmer as api
+    import mixmio.api._glmer as api
 
     def boom(*a, **k):
         raise AssertionError("a solve started before the input was checked")
@@ -92,7 +92,7 @@ def test_bad_weights(never_solve, w, exc, msg):
 
 
 def test_weights_na_raise_or_drop(monkeypatch):
-    import mixmio.api.glmer as api
+    import mixmio.api._glmer as api
 
     seen = {}
 
@@ -155,7 +155,7 @@ def test_no_separation_passes_the_check():
 
 
 def test_auto_ridge_scales_with_information():
-    from mixmio.api.glmer import glmer_auto_ridge
+    from mixmio.api._glmer import glmer_auto_ridge
 
     df = counts(K=10, rows=4)
     d = mixmio.build_design("y ~ 1 + (1 | g)", df)

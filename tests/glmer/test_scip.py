@@ -75,7 +75,7 @@ def test_scip_matches_brute_force(name):
 def test_scip_small_auto_ridge(family, formula, k):
     """mio_glmer's auto ridge is tiny (1e-4 x the median cluster information): the big-M
     bounds are wide, the certificate must still hold."""
-    from mixmio.api.glmer import glmer_auto_ridge
+    from mixmio.api._glmer import glmer_auto_ridge
     from mixmio.solvers.glmer.scip import solve_scip
 
     pr = orc.small_problem(family, formula, 6, 8, k, 0)

@@ -57,8 +57,8 @@ def test_forced_columns_are_never_cut():
 def test_a_cut_that_leaves_nothing_feasible_returns_the_last_model():
     from dataclasses import replace
 
-    from mixmio.api.lmer import significance_loop
     from mixmio.design import build_design
+    from mixmio.inference.significance import significance_loop
     from mixmio.problem import LinearConstraint
     from mixmio.problem.build import build_lm_problem
 

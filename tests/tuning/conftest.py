@@ -16,9 +16,9 @@ def exam():
 @pytest.fixture
 def no_fit(monkeypatch):
     """Any fit fails the test: input errors must come before."""
-    import mixmio.api.lmer
+    import mixmio.api._lmer
 
     def boom(*a, **k):
         raise AssertionError("a fit ran before the input was checked")
 
-    monkeypatch.setattr(mixmio.api.lmer, "_lmer_fit", boom)
+    monkeypatch.setattr(mixmio.api._lmer, "lmer_fit", boom)

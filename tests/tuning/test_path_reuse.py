@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mixmio
-from mixmio.api.lmer import _lmer_prepare, _lmer_problem, _lmer_settings
+from mixmio.api._lmer import lmer_prepare, lmer_problem, lmer_settings
 from mixmio.problem.build import build_problem
 from mixmio.results import refit as R
 from mixmio.solvers import solve
@@ -19,14 +19,14 @@ SLEEP = "Reaction ~ Days + (1 | Subject)"
 
 @pytest.fixture(scope="module")
 def prepared(sleep):
-    return _lmer_prepare(SLEEP, sleep, "drop", ())
+    return lmer_prepare(SLEEP, sleep, "drop", ())
 
 
 def test_cap_only_problem_equals_a_fresh_build(prepared):
-    settings = _lmer_settings()
-    base = _lmer_problem(prepared, 3, settings)
+    settings = lmer_settings()
+    base = lmer_problem(prepared, 3, settings)
     for k in (0, 5, 18, {"1|Subject": 7}):
-        fast = _lmer_problem(prepared, k, settings, base=base)
+        fast = lmer_problem(prepared, k, settings, base=base)
         full = build_problem(prepared.design, k, ridge=base.ridge)
         assert fast.X is base.X and fast.Z is base.Z and fast.y is base.y
         assert fast.terms is base.terms and fast.ridge == full.ridge
@@ -38,9 +38,9 @@ def test_cap_only_problem_equals_a_fresh_build(prepared):
 
 
 def test_sign_caps_and_constraints_take_the_full_build(prepared):
-    settings = _lmer_settings()
-    base = _lmer_problem(prepared, 3, settings)
-    signed = _lmer_problem(prepared, {"1|Subject": (2, 1)}, settings, base=base)
+    settings = lmer_settings()
+    base = lmer_problem(prepared, 3, settings)
+    signed = lmer_problem(prepared, {"1|Subject": (2, 1)}, settings, base=base)
     assert signed.sign_caps and [c.k for c in signed.caps] == [3]
 
 
@@ -77,7 +77,7 @@ def test_refit_products_cached_per_data_and_rechecked(sleep, monkeypatch):
 
 
 def test_engine_coefficients_from_cluster_sums(prepared):
-    problem = _lmer_problem(prepared, 4, _lmer_settings())
+    problem = lmer_problem(prepared, 4, lmer_settings())
     term = problem.terms[0]
     codes = np.asarray(term.codes, dtype=np.int64)
     for k in (0, 4, 18):
