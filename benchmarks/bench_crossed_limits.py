@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 import mixmio.solvers.lmm.crossed as current  # noqa: E402
 from _common import write_tables  # noqa: E402
-from mixmio.solvers.lmm.intercept import solve_engine  # noqa: E402
+from mixmio.solvers import solve_engine  # noqa: E402
 from tests.solvers.test_engine_crossed import make_crossed  # noqa: E402
 
 

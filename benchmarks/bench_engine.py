@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mixmio.problem import CapSet, Problem, TermStructure  # noqa: E402
-from mixmio.solvers.lmm.intercept import solve_engine  # noqa: E402
+from mixmio.solvers import solve_engine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -92,7 +92,7 @@ sys.path.insert(0, sys.argv[1])
 import pandas as pd
 import mixmio
 from mixmio.problem.build import build_problem
-from mixmio.solvers.lmm.intercept import solve_engine
+from mixmio.solvers import solve_engine
 df = pd.read_csv(sys.argv[1] + "/benchmarks/data/InstEval.csv.gz")
 for c in ("s", "d", "service"):
     df[c] = df[c].astype(str)

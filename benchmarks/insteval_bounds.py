@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mixmio  # noqa: E402
 from _common import load_insteval, write_tables  # noqa: E402
 from mixmio.problem.build import build_problem  # noqa: E402
-from mixmio.solvers.lmm.intercept import solve_engine  # noqa: E402
+from mixmio.solvers import solve_engine  # noqa: E402
 
 KS_CAP, KD_CAP = 149, 56
 

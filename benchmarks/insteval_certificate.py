@@ -30,7 +30,7 @@ sys.path.insert(0, sys.argv[1])
 import pandas as pd
 import mixmio
 from mixmio.problem.build import build_problem
-from mixmio.solvers.lmm.intercept import solve_engine
+from mixmio.solvers import solve_engine
 df = pd.read_csv(sys.argv[1] + "/benchmarks/data/InstEval.csv.gz")
 for c in ("s", "d", "service"):
     df[c] = df[c].astype(str)

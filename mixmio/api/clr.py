@@ -10,7 +10,8 @@ import pandas as pd
 from mixmio._checks import as_frame, check_bool, check_int, check_random_state, check_solve_args
 from mixmio.results.clr import MioClrResult
 from mixmio.solvers.clr import solve as _solve
-from mixmio.solvers.clr.solve import FORMULATIONS, SOLVERS, solve_clr
+from mixmio.solvers.clr.solve import FORMULATIONS, solve_clr
+from mixmio.solvers.engines import CLR_SOLVERS as SOLVERS
 
 
 def mio_clr(formula: str, data: pd.DataFrame, n_clusters: int, *,

@@ -12,7 +12,8 @@ import pandas as pd
 from mixmio._checks import as_frame, check_bool, check_random_state, check_ridge, check_solve_args
 from mixmio.problem.glm import GlmProblem
 from mixmio.results.glm import MioGlmResult
-from mixmio.solvers.glm.engine import SOLVERS, solve_glm
+from mixmio.solvers import solve_glm
+from mixmio.solvers.engines import GLM_SOLVERS as SOLVERS
 
 if TYPE_CHECKING:
     from mixmio.problem.holistic.constraints import Constraint

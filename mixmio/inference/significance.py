@@ -97,7 +97,7 @@ def significance_loop(problem, sig, solve_kw: dict, refit: bool = True,
                 return (*kept[:2], rounds, kept[2])
             return problem, solution, rounds, None
         idx = problem.caps[0].index
-        z = solution.info.get("z")
+        z = solution.z
         on = (solution.w[idx] != 0) if z is None else (np.asarray(z)[idx] | (solution.w[idx]
                                                                              != 0))
         S = idx[on]

@@ -171,7 +171,7 @@ def _glm_replicate(ctx: _GlmContext, seed: np.random.SeedSequence) -> _Out:
 
 def _glm_solve(ctx: _GlmContext, rows: np.ndarray, seed: int) -> _Out:
     from mixmio.problem.glm import GlmProblem
-    from mixmio.solvers.glm.engine import solve_glm
+    from mixmio.solvers import solve_glm
 
     pr = ctx.problem
     y = pr.y[rows]
@@ -560,7 +560,7 @@ def _lm_solver(fit, solver: str | None) -> str:
 
 
 def _glm_solver(fit, solver: str | None) -> str:
-    from mixmio.solvers.glm.engine import SOLVERS
+    from mixmio.solvers.engines import GLM_SOLVERS as SOLVERS
 
     if solver is None:
         solver = {"mixmio-oa-highs": "oa", "heuristic": "heuristic"}.get(str(fit.solver),

@@ -72,7 +72,7 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
         if refit:
             from mixmio.results.refit import refit_if_feasible
 
-            w = refit_if_feasible(problem, w, z=solution.info.get("z"))
+            w = refit_if_feasible(problem, w, z=solution.z)
         gamma = 0.0 if compiled is None else compiled.gamma
         shrunk = [names[j] for j in sorted(forced_columns(problem))
                   if j < len(names) and w[j] == 0]

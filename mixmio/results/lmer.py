@@ -67,7 +67,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
 
             # O(n p) products and p x p algebra: a spinning BLAS worker only slows them down
             with single_thread():
-                w = refit_if_feasible(problem, w, z=solution.info.get("z"))
+                w = refit_if_feasible(problem, w, z=solution.z)
         return cls(design, problem, solution, w, mip_gap, refit)
 
     @property

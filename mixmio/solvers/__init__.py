@@ -18,6 +18,9 @@ scheme shared by every family):
   crossed engine on small models, which a general MIQP solver certifies faster), else the
   subset engine, otherwise Gurobi when its licence allows the model size, else SCIP.
   ``Solution.solver`` names the engine that ran.
+
+:func:`solve_glm` runs a :class:`~mixmio.problem.glm.GlmProblem` (mio_glm) through the same
+list, and :func:`solve_engine` a least-squares problem through the exact ``"bnb"`` engines only.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import numpy as np
 from mixmio.problem import Problem
 from mixmio.solvers.solution import STATUSES, Solution, relative_gap
 
-__all__ = ["solve", "Solution", "STATUSES", "relative_gap", "installed_solvers"]
+__all__ = ["solve", "solve_glm", "solve_engine", "Solution", "STATUSES", "relative_gap",
+           "installed_solvers"]
 
 
 
@@ -130,3 +134,37 @@ def _warm_mask(problem: Problem, warm) -> np.ndarray | None:
     if mask.shape != (problem.n_coef,):
         raise ValueError(f"warm must be a Solution or a boolean mask of length {problem.n_coef}")
     return mask if problem.is_feasible(mask.astype(float)) else None
+
+
+def solve_glm(pr, solver: str = "auto", time_limit: float | None = None,
+              mip_gap: float = 1e-4, random_state: int | None = None, warm_start_: bool = True,
+              verbose: bool = False) -> Solution:
+    """Solve ``pr`` with the engine ``solver`` (module docstring), chosen by the registry
+    (:mod:`mixmio.solvers.engines`); ``verbose`` shows the progress lines (the ``mixmio``
+    logger at INFO) on stderr."""
+    from mixmio._runtime import verbose_logging
+    from mixmio.solvers.engines import GLM_SOLVERS, select
+
+    if solver not in GLM_SOLVERS:
+        raise ValueError(f"solver must be one of {list(GLM_SOLVERS)}, got {solver!r}")
+    with verbose_logging(verbose):
+        return select(pr, solver).run(pr, time_limit=time_limit, mip_gap=mip_gap,
+                                      seed=random_state, warm_start=warm_start_)
+
+
+def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: float = 1e-4,
+                 warm=None, random_state=None, log: list | None = None) -> Solution:
+    """Solve a random-intercept, random-slope or crossed-intercept Problem exactly with the
+    registered engine that applies (``solver="bnb"`` of :mod:`mixmio.solvers.engines`).
+
+    ``warm``: a Solution or a boolean support mask (length K, or p + K over w) used as an extra
+    starting support.  ``log``: optional list that receives ("incumbent" | "bound", seconds,
+    value) events (for time-to-gap trajectories).  Status is ``"optimal"`` only when the proven
+    relative gap is at most ``mip_gap``; otherwise ``"time_limit"`` (with a warning).  Raises
+    ValueError (listing each engine's reason) when none applies.
+    """
+    from mixmio.solvers.engines import select
+
+    del random_state  # deterministic; accepted for API symmetry
+    return select(problem, "bnb").run(problem, time_limit=time_limit, mip_gap=mip_gap,
+                                      warm=warm, log=log)

@@ -45,7 +45,7 @@ from mixmio.problem.glm import GlmProblem
 from mixmio.problem.glmer import GlmmProblem
 
 __all__ = ["Engine", "ENGINES", "NoEngineError", "engines_for", "select", "accepted_names",
-           "installed_names", "check_name"]
+           "installed_names", "check_name", "GLM_SOLVERS", "CLR_SOLVERS"]
 
 
 def _always() -> bool:
@@ -418,3 +418,9 @@ def select(problem, solver: str = "auto", options: dict | None = None) -> Engine
             f"{what} to this {ptype.__name__}, and the solvers that would need an extra: "
             f"{missing[0]}. Reasons: " + "; ".join(reasons))
     raise NoEngineError(f"{what} to this {ptype.__name__}: " + "; ".join(reasons))
+
+
+#: accepted values of ``solver`` for mio_glm ("auto" and the GlmProblem engines' names)
+GLM_SOLVERS = accepted_names(GlmProblem)
+#: accepted values of ``solver`` for mio_clr (lower case; the ClrProblem engines' names)
+CLR_SOLVERS = tuple(name.lower() for name in accepted_names(ClrProblem))

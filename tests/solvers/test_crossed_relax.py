@@ -11,9 +11,9 @@ import warnings
 import numpy as np
 import pytest
 
+from mixmio.solvers import solve_engine
 from mixmio.solvers.lmm import crossed as ec
 from mixmio.solvers.lmm import crossed_relax as cx
-from mixmio.solvers.lmm.intercept import solve_engine
 from tests.oracles import brute_force
 from tests.solvers.test_engine_crossed import make_crossed
 

@@ -10,8 +10,9 @@ import pytest
 import scipy.sparse as sp
 
 from mixmio.problem import CapSet, Problem, TermStructure
+from mixmio.solvers import solve_engine
 from mixmio.solvers.lmm.crossed import MAX_ENUM
-from mixmio.solvers.lmm.intercept import solve_engine, structure
+from mixmio.solvers.lmm.intercept import structure
 from tests.oracles import brute_force
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
+from mixmio.solvers import solve_engine
 from mixmio.solvers.lmm.groups import (
     GroupBnB,
     _knapsack,
@@ -19,7 +20,6 @@ from mixmio.solvers.lmm.groups import (
     group_trim,
     group_trim_lin,
 )
-from mixmio.solvers.lmm.intercept import solve_engine
 from mixmio.solvers.lmm.stats import build_stats
 from tests.solvers.test_intercept_engine import brute_force, build, check_against_oracle
 

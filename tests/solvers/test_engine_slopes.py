@@ -10,7 +10,8 @@ import pytest
 import scipy.sparse as sp
 
 from mixmio.problem import CapSet, Problem, TermStructure
-from mixmio.solvers.lmm.intercept import applies, solve_engine, structure
+from mixmio.solvers import solve_engine
+from mixmio.solvers.lmm.intercept import applies, structure
 from mixmio.solvers.lmm.slopes import assign, assignment_min, feasible, lagrangian_min
 from tests.oracles import brute_force, make_problem
 

@@ -17,7 +17,8 @@ import pytest
 import scipy.sparse as sp
 
 from mixmio.problem import CapSet, Problem, TermStructure
-from mixmio.solvers.lmm.intercept import applies, solve_engine
+from mixmio.solvers import solve_engine
+from mixmio.solvers.lmm.intercept import applies
 from mixmio.solvers.solution import Solution
 
 hypothesis = pytest.importorskip("hypothesis")

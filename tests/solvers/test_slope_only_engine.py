@@ -12,7 +12,8 @@ import scipy.sparse as sp
 
 import mixmio
 from mixmio.problem import CapSet, Problem, TermStructure
-from mixmio.solvers.lmm.intercept import solve_engine, structure
+from mixmio.solvers import solve_engine
+from mixmio.solvers.lmm.intercept import structure
 from tests.oracles import brute_force
 
 

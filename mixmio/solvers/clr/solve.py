@@ -45,15 +45,12 @@ from mixmio.solvers.clr.milp import (
     solve_highs,
     start_vector,
 )
-from mixmio.solvers.engines import accepted_names
 from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
 #: random restarts of the alternating warm start
 RESTARTS = 10
 #: the modelling box is this many times the warm start's largest |coefficient| per column
 BOX_FACTOR = 10.0
-#: accepted values of ``solver`` (lower case; the ClrProblem engines of the registry)
-SOLVERS = tuple(name.lower() for name in accepted_names(ClrProblem))
 FORMULATIONS = ("auto", "bigm", "lines")
 #: ``formulation="auto"`` uses the lines model when n x (number of lines) is at most this
 LINES_MAX = 300_000

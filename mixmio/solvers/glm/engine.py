@@ -34,36 +34,17 @@ import numpy as np
 
 from mixmio._runtime import logger, user_stacklevel
 from mixmio.problem.glm import GlmProblem
-from mixmio.solvers.engines import accepted_names
 from mixmio.solvers.glm.bounds import check_separation
 from mixmio.solvers.glm.heuristics import Fits, dfo, warm_start
 from mixmio.solvers.glm.logistic import lipschitz, nll, node_quantities
 from mixmio.solvers.solution import Solution, certified_status, gap_scale, relative_gap
 
-__all__ = ["GlmProblem", "SOLVERS", "solve_glm", "run_glm"]
+__all__ = ["GlmProblem", "run_glm"]
 
-#: accepted values of ``solver`` (from the engine registry: "auto" and the GlmProblem engines)
-SOLVERS = accepted_names(GlmProblem)
 _NAMES = {"bnb": "mixmio-glm-bnb", "oa": "mixmio-oa-highs", "heuristic": "heuristic"}
 #: largest share of the time left (after the separation check) that the warm start of an
 #: exact engine may use under a time limit
 WARM_SHARE = 0.5
-
-
-def solve_glm(pr: GlmProblem, solver: str = "auto", time_limit: float | None = None,
-              mip_gap: float = 1e-4, random_state: int | None = None, warm_start_: bool = True,
-              verbose: bool = False) -> Solution:
-    """Solve ``pr`` with the engine ``solver`` (module docstring), chosen by the registry
-    (:mod:`mixmio.solvers.engines`); ``verbose`` shows the progress lines (the ``mixmio``
-    logger at INFO) on stderr."""
-    from mixmio._runtime import verbose_logging
-    from mixmio.solvers.engines import select
-
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
-    with verbose_logging(verbose):
-        return select(pr, solver).run(pr, time_limit=time_limit, mip_gap=mip_gap,
-                                      seed=random_state, warm_start=warm_start_)
 
 
 def run_glm(pr: GlmProblem, key: str, time_limit: float | None = None, mip_gap: float = 1e-4,

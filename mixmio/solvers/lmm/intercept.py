@@ -35,7 +35,7 @@ Paths over k: Problems made by ``dataclasses.replace(problem, caps=...)`` share 
 terms, so the check of Z and the statistics (step 1, with the hard directions) are computed once
 and reused (small identity-keyed caches, with checksums against in-place edits).
 
-Public: :func:`applies`, :func:`solve_engine`, :func:`structure`, :func:`cached_stats`,
+Public: :func:`applies`, :func:`structure`, :func:`cached_stats`,
 :func:`run_intercept`, :func:`run_slopes`, :func:`run_crossed`.
 """
 
@@ -57,7 +57,7 @@ from mixmio.solvers.lmm.groups import detect as detect_groups
 from mixmio.solvers.lmm.stats import build_stats, heuristic_support
 from mixmio.solvers.solution import Solution
 
-__all__ = ["applies", "solve_engine", "structure", "run_intercept", "run_slopes", "run_crossed"]
+__all__ = ["applies", "structure", "run_intercept", "run_slopes", "run_crossed"]
 
 SOLVER_NAME = "mixmio-bnb"
 ENUM_AFTER = 1.0  # seconds of branch and bound before enumerating (when that is affordable)
@@ -293,24 +293,6 @@ def _warm_mask(warm, problem: Problem, K: int) -> np.ndarray | None:
     if wm.size == p + K:
         return wm[p:].copy()
     raise ValueError(f"warm mask has length {wm.size}; expected K={K} or p+K={p + K}")
-
-
-def solve_engine(problem: Problem, time_limit: float | None = None, mip_gap: float = 1e-4,
-                 warm=None, random_state=None, log: list | None = None) -> Solution:
-    """Solve a random-intercept, random-slope or crossed-intercept Problem exactly with the
-    registered engine that applies (``solver="bnb"`` of :mod:`mixmio.solvers.engines`).
-
-    ``warm``: a Solution or a boolean support mask (length K, or p + K over w) used as an extra
-    starting support.  ``log``: optional list that receives ("incumbent" | "bound", seconds,
-    value) events (for time-to-gap trajectories).  Status is ``"optimal"`` only when the proven
-    relative gap is at most ``mip_gap``; otherwise ``"time_limit"`` (with a warning).  Raises
-    ValueError (listing each engine's reason) when none applies.
-    """
-    from mixmio.solvers.engines import select
-
-    del random_state  # deterministic; accepted for API symmetry
-    return select(problem, "bnb").run(problem, time_limit=time_limit, mip_gap=mip_gap,
-                                      warm=warm, log=log)
 
 
 def _caps_of(problem: Problem, kind: str):
