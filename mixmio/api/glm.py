@@ -185,11 +185,6 @@ def _check_glm_constraints(constraints) -> tuple:
     return cons
 
 
-def _glm_problem(design, k, ridge, cons=(), tmap=None) -> GlmProblem:
-    """The :class:`GlmProblem` of ``design`` (see :func:`_glm_problem_with_k_max`)."""
-    return _glm_problem_with_k_max(design, k, ridge, cons, tmap)[0]
-
-
 def _glm_problem_with_k_max(design, k, ridge, cons=(), tmap=None
                             ) -> tuple[GlmProblem, int | None]:
     """Caps and columns as ``mio_lm`` has them (k checked by ``build_lm_problem``), factor

@@ -493,6 +493,36 @@ def _warm_bound(warm: Solution) -> float:
     return float(min(bound, warm.objective))
 
 
+def _warm_returned(problem: Problem, warm: Solution, name: str, t0: float, info: dict,
+                   mip_gap: float, *, timed_out: bool, failure: str, message,
+                   nodes: int | None = None) -> Solution:
+    """The warm start returned when the solver gave no point: its own bound and gap, status
+    ``time_limit`` when the clock stopped the solver, else ``error`` (``failure`` says why)
+    unless the warm start is itself within ``mip_gap``; ``message(msg)`` words the note."""
+    bound_w = _warm_bound(warm)
+    gap_w = relative_gap(warm.objective, bound_w, gap_scale(problem))
+    info.update(mip_gap=mip_gap)
+    if timed_out:
+        status, msg = certified_status(gap_w, mip_gap, True, name)
+    else:
+        status, msg = certified_status(gap_w, mip_gap, False, name, failure=failure)
+    return Solution(w=warm.w, objective=warm.objective, best_bound=bound_w, status=status,
+                    solver=f"cvxpy-{name}", solve_time=time.perf_counter() - t0, nodes=nodes,
+                    message=message(msg), info=info, timed_out=timed_out,
+                    gap_scale=gap_scale(problem))
+
+
+def _proved_infeasible(outcome, prob) -> bool:
+    """The solver proved the model infeasible.  Gurobi's status 4 (and CVXPY's
+    infeasible_or_unbounded) means infeasible here: the objective is a sum of squares plus
+    non-negative penalties, bounded below."""
+    import cvxpy as cp
+
+    return outcome == _INFEASIBLE or prob.status in (
+        cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE,
+        getattr(cp, "INFEASIBLE_OR_UNBOUNDED", cp.INFEASIBLE))
+
+
 def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None = None,
                 mip_gap: float = 1e-4, warm: Solution | None = None, formulation: str = "bigm",
                 verbose: bool = False, random_state=None) -> Solution:
@@ -534,53 +564,30 @@ def solve_cvxpy(problem: Problem, solver: str = "SCIP", time_limit: float | None
                     _is_size_limited(exc) or not gurobi_full_licence()):
                 return _scip_fallback(problem, time_limit, t0, mip_gap, warm, formulation,
                                       verbose)
-            bound_w = _warm_bound(warm)
-            gap_w = relative_gap(warm.objective, bound_w, gap_scale(problem))
             # CVXPY raises when SCIP stops on time without a solution: the clock tells
             clock = remaining is not None and time.perf_counter() - t_solve >= 0.95 * remaining
             text = f"{type(exc).__name__}: {exc}"
-            info.update(mip_gap=mip_gap)
-            if clock:
-                status, msg = certified_status(gap_w, mip_gap, True, name)
-                text = f"{name} hit the time limit before finding a solution ({text}); " \
-                       f"returning the warm start; {msg}"
-            else:
-                status, msg = certified_status(gap_w, mip_gap, False, name,
-                                               failure=f"{name} failed: {text}")
-            return Solution(w=warm.w, objective=warm.objective, best_bound=bound_w,
-                            status=status, solver=f"cvxpy-{name}",
-                            solve_time=time.perf_counter() - t0, message=text, info=info,
-                            timed_out=clock, gap_scale=gap_scale(problem))
+            return _warm_returned(
+                problem, warm, name, t0, info, mip_gap, timed_out=clock,
+                failure=f"{name} failed: {text}",
+                message=lambda msg, text=text, clock=clock: (
+                    f"{name} hit the time limit before finding a solution ({text}); "
+                    f"returning the warm start; {msg}") if clock else text)
         outcome, bound_raw, primal_raw, nodes, raw = _read_outcome(prob, name)
         if w.value is None:
-            import cvxpy as cp
-
-            # Gurobi's status 4 (and CVXPY's infeasible_or_unbounded) means infeasible here:
-            # the objective is a sum of squares plus non-negative penalties, bounded below.
-            if outcome == _INFEASIBLE or prob.status in (
-                    cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE,
-                    getattr(cp, "INFEASIBLE_OR_UNBOUNDED", cp.INFEASIBLE)):
+            if _proved_infeasible(outcome, prob):
                 return Solution(w=np.zeros(q.n_coef), objective=np.inf, best_bound=np.inf,
                                 status="infeasible", solver=f"cvxpy-{name}",
                                 solve_time=time.perf_counter() - t0, nodes=nodes,
                                 message="the solver proved the constraints infeasible",
                                 info=info, gap_scale=gap_scale(problem))
-            bound_w = _warm_bound(warm)
-            gap_w = relative_gap(warm.objective, bound_w, gap_scale(problem))
-            info.update(mip_gap=mip_gap)
-            if outcome == _TIMED_OUT:
-                status, msg = certified_status(gap_w, mip_gap, True, name)
-                msg = f"{name} hit the time limit before finding a solution; returning the " \
-                      f"warm start; {msg}"
-            else:
-                status, msg = certified_status(
-                    gap_w, mip_gap, False, name,
-                    failure=f"{name} returned no solution (status {raw})")
-            return Solution(w=warm.w, objective=warm.objective, best_bound=bound_w,
-                            status=status, solver=f"cvxpy-{name}",
-                            solve_time=time.perf_counter() - t0, nodes=nodes,
-                            message=f"solver status {raw}; {msg}", info=info,
-                            timed_out=outcome == _TIMED_OUT, gap_scale=gap_scale(problem))
+            timed_out = outcome == _TIMED_OUT
+            return _warm_returned(
+                problem, warm, name, t0, info, mip_gap, timed_out=timed_out, nodes=nodes,
+                failure=f"{name} returned no solution (status {raw})",
+                message=lambda msg, raw=raw, timed_out=timed_out: f"solver status {raw}; " + (
+                    f"{name} hit the time limit before finding a solution; returning the "
+                    f"warm start; {msg}" if timed_out else msg))
         wv = np.asarray(w.value, dtype=float).ravel()
         zval, on = _read_point(z, q)
         # bound verification for heuristic M

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mixmio.api.glm import _glm_problem, mio_glm
+from mixmio.api.glm import _glm_problem_with_k_max, mio_glm
 from mixmio.design import build_design
 from mixmio.solvers.glm import bnb
 from mixmio.solvers.glm import logistic as _logistic
@@ -34,7 +34,7 @@ class _Clock:
 
 
 def _problem(df, formula, k):
-    return _glm_problem(build_design(formula, df), k, 0.0)
+    return _glm_problem_with_k_max(build_design(formula, df), k, 0.0)[0]
 
 
 def _quiet(*_args) -> None:

@@ -262,13 +262,13 @@ def test_oa_time_limit_is_honest():
 def test_coefficient_bounds_contain_every_support_fit_below_the_incumbent():
     """The big-M of the OA master holds every beta with F(beta) <= U: check it on the exact
     fits of all supports (any size) whose value is below the incumbent."""
-    from mixmio.api.glm import _glm_problem
+    from mixmio.api.glm import _glm_problem_with_k_max
     from mixmio.solvers.glm.bounds import coefficient_bounds
     from mixmio.solvers.glm.logistic import fit_support
 
     df, formula = _data(100, 6, 15, scale=1.0)
     fit = mio_glm(formula, df, k=2)
-    pr = _glm_problem(fit.design, 2, 0.0)
+    pr = _glm_problem_with_k_max(fit.design, 2, 0.0)[0]
     U = fit.objective + 3.0   # a looser incumbent: more supports qualify
     lo, hi = coefficient_bounds(pr, U)
     inside = 0

@@ -302,3 +302,46 @@ def test_subset_complete_search_without_the_gap_is_not_optimal(monkeypatch):
         sol = subset_engine.solve_subset(pr, warm_start=False)
     assert sol.status == "gap_limit"
     assert sol.gap == pytest.approx(0.1 / 1.1, rel=1e-3)
+
+
+def _warm_of(pr):
+    from mixmio.solvers.heuristics import warm_start
+
+    return warm_start(pr, random_state=0)
+
+
+def test_solver_error_returns_the_warm_start_honestly(monkeypatch, tiny):
+    pr, best, _ = tiny
+    warm = _warm_of(pr)
+
+    def boom(*a, **k):
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(cb, "_run", boom)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = cb.solve_cvxpy(pr, solver="SCIP", warm=warm, time_limit=None)
+    # the warm start's own bound is the trivial 0: nothing is proven
+    assert sol.status == "error" and sol.timed_out is False
+    assert sol.objective == warm.objective and sol.best_bound == 0.0
+    assert "RuntimeError: solver crashed" in sol.message
+    assert np.array_equal(sol.w, warm.w)
+
+
+def test_solver_without_a_point_at_the_time_limit(monkeypatch, tiny):
+    pr, best, _ = tiny
+    warm = _warm_of(pr)
+    real_build = cb._build
+
+    def build(*a, **k):
+        prob, w, z = real_build(*a, **k)
+        return prob, SimpleNamespace(value=None), z  # the solver's point is missing
+
+    monkeypatch.setattr(cb, "_build", build)
+    _patch_outcome(monkeypatch, outcome="time_limit", raw="user_limit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = cb.solve_cvxpy(pr, solver="SCIP", warm=warm, time_limit=5.0)
+    assert sol.status == "time_limit" and sol.timed_out is True
+    assert sol.objective == warm.objective and sol.best_bound <= best
+    assert sol.message.startswith("solver status user_limit; SCIP hit the time limit")
