@@ -227,18 +227,11 @@ def free_range(gr: Groups, k: int, budget: float):
 
 
 @numba.njit(cache=True)
-def _trim_cells(lo, hi, v, e, kmax, ta, tb):
-    """Compiled core of :func:`group_trim`: (L[0..kmax], best cell midpoint per k'), t
-    restricted to [ta, tb]."""
+def _breakpoints(lo, hi, sv, tmin, tmax):
+    """The sorted distinct breakpoints of sqrt(v_j) dist(t, [lo_j, hi_j]) inside
+    [tmin, tmax], ends included (the minimum over t lies there: outside it every distance
+    shrinks towards the hull)."""
     N = lo.size
-    sv = np.sqrt(v)
-    tmin, tmax = max(lo.min(), ta), min(hi.max(), tb)
-    L = np.full(kmax + 1, np.inf)
-    tbest = np.zeros(kmax + 1)
-    if tmin > tmax:
-        return L, tbest
-    # breakpoints of sqrt(v_j) dist(t, [lo_j, hi_j]) inside [tmin, tmax] (the minimum over t
-    # lies there: outside it every distance shrinks towards the hull)
     cap = 2 * N + 4 * N * (N - 1) // 2 + 2
     pts = np.empty(cap)
     pts[0] = tmin
@@ -272,7 +265,21 @@ def _trim_cells(lo, hi, v, e, kmax, ta, tb):
             if tmin < x4 < tmax:
                 pts[npts] = x4
                 npts += 1
-    x = np.unique(pts[:npts])
+    return np.unique(pts[:npts])
+
+
+@numba.njit(cache=True)
+def _trim_cells(lo, hi, v, e, kmax, ta, tb):
+    """Compiled core of :func:`group_trim`: (L[0..kmax], best cell midpoint per k'), t
+    restricted to [ta, tb]."""
+    N = lo.size
+    sv = np.sqrt(v)
+    tmin, tmax = max(lo.min(), ta), min(hi.max(), tb)
+    L = np.full(kmax + 1, np.inf)
+    tbest = np.zeros(kmax + 1)
+    if tmin > tmax:
+        return L, tbest
+    x = _breakpoints(lo, hi, sv, tmin, tmax)
     key = np.empty(N)
     cpt = np.empty(N)
     act = np.empty(N)
