@@ -90,7 +90,8 @@ def check_ridge(ridge, positive: bool = False) -> None:
     what = f"'auto' or a {'positive' if positive else 'non-negative'} number"
     if isinstance(ridge, bool | np.bool_) or not isinstance(ridge, numbers.Real):
         raise ArgumentTypeError(f"ridge must be {what}, got {_shown(ridge)}")
-    ridge = cast(float, ridge)  # a numbers.Real: mypy's numbers stubs have no arithmetic
+    # a numbers.Real, which numpy's stubs and int comparisons do not accept: cast for mypy
+    ridge = cast(float, ridge)
     if not np.isfinite(ridge) or ridge < 0 or (positive and ridge == 0):
         raise ArgumentError(f"ridge must be {what}, got {ridge!r}")
 

@@ -143,7 +143,7 @@ def build_lm_problem(design, k, ridge="auto") -> Problem:
     if ridge == "auto":
         ridge = auto_ridge(X, design.Z)
     elif (isinstance(ridge, bool) or not isinstance(ridge, numbers.Real)
-          or not np.isfinite(cast(float, ridge)) or ridge < 0):  # cast: numbers.Real is untyped
+          or not np.isfinite(cast(float, ridge)) or ridge < 0):  # cast: a Real
         raise ValueError(f"ridge must be 'auto' or a non-negative number, got {ridge!r}")
     penalized = np.zeros(p, dtype=bool)
     penalized[selectable] = True

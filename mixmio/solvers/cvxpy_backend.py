@@ -287,7 +287,7 @@ def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w, wa
                 cons.append(expr == row.rhs)
     signs = []
     for sc in problem.sign_caps:
-        assert z is not None  # a sign cap is over capped coefficients, so cap.size
+        assert z is not None  # sign caps sit on capped coefficients (z[loc] below)
         idx = np.asarray(sc.index, dtype=int)
         loc = q.cap_pos[idx]
         Ms = M[loc]
