@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,8 @@ def check_ridge(ridge, positive: bool = False) -> None:
     what = f"'auto' or a {'positive' if positive else 'non-negative'} number"
     if isinstance(ridge, bool | np.bool_) or not isinstance(ridge, numbers.Real):
         raise ArgumentTypeError(f"ridge must be {what}, got {_shown(ridge)}")
+    # a numbers.Real, which numpy's stubs and int comparisons do not accept: cast for mypy
+    ridge = cast(float, ridge)
     if not np.isfinite(ridge) or ridge < 0 or (positive and ridge == 0):
         raise ArgumentError(f"ridge must be {what}, got {ridge!r}")
 
@@ -147,6 +150,7 @@ def check_solve_args(mip_gap, time_limit) -> None:
     """``mip_gap`` in [0, 1); ``time_limit`` None or a positive number of seconds."""
     if isinstance(mip_gap, bool | np.bool_) or not isinstance(mip_gap, numbers.Real):
         raise ArgumentTypeError(f"mip_gap must be a number in [0, 1), got {_shown(mip_gap)}")
+    mip_gap = cast(float, mip_gap)  # a numbers.Real (see check_ridge)
     if not 0 <= mip_gap < 1:
         raise ArgumentError(f"mip_gap must be in [0, 1), got {mip_gap!r}")
     if time_limit is None:
@@ -154,6 +158,7 @@ def check_solve_args(mip_gap, time_limit) -> None:
     if isinstance(time_limit, bool | np.bool_) or not isinstance(time_limit, numbers.Real):
         raise ArgumentTypeError("time_limit must be None or a positive number of seconds, got "
                                 f"{_shown(time_limit)}")
+    time_limit = cast(float, time_limit)  # a numbers.Real (see check_ridge)
     if not time_limit > 0:
         raise ArgumentError(f"time_limit must be a positive number of seconds, got "
                             f"{time_limit!r}")

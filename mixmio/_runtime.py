@@ -24,6 +24,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from types import FrameType
 
 _PKG = os.path.dirname(os.path.abspath(__file__))
 
@@ -64,7 +65,8 @@ logger.addHandler(logging.NullHandler())
 def user_stacklevel() -> int:
     """``stacklevel`` for ``warnings.warn`` called right after this: the first frame outside
     the mixmio package (the user's call), however deep the internal call chain is."""
-    f = sys._getframe(1)  # the function that will call warnings.warn: stacklevel 1
+    # the function that will call warnings.warn: stacklevel 1
+    f: FrameType | None = sys._getframe(1)
     level = 1
     while f is not None and os.path.abspath(f.f_code.co_filename).startswith(_PKG + os.sep):
         f = f.f_back

@@ -157,10 +157,10 @@ def parse_formula(formula: str) -> FormulaSpec:
             if sign == "-":
                 raise FormulaError("a random term cannot be subtracted", formula, pos)
             random.extend(_parse_random(body, formula, body_off))
-        elif _OFFSET.match(text) and text.endswith(")"):
+        elif (m_off := _OFFSET.match(text)) and text.endswith(")"):
             if sign == "-":
                 raise FormulaError("an offset cannot be subtracted", formula, pos)
-            inner = text[_OFFSET.match(text).end() : -1].strip()
+            inner = text[m_off.end() : -1].strip()
             if not inner:
                 raise FormulaError("offset() needs an expression", formula, pos)
             offsets.append(inner)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import re
 from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def build_lm_problem(design, k, ridge="auto") -> Problem:
     if ridge == "auto":
         ridge = auto_ridge(X, design.Z)
     elif (isinstance(ridge, bool) or not isinstance(ridge, numbers.Real)
-          or not np.isfinite(ridge) or ridge < 0):
+          or not np.isfinite(cast(float, ridge)) or ridge < 0):  # cast: a Real
         raise ValueError(f"ridge must be 'auto' or a non-negative number, got {ridge!r}")
     penalized = np.zeros(p, dtype=bool)
     penalized[selectable] = True

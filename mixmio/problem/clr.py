@@ -78,6 +78,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import comb
+from typing import Literal, overload
 
 import numpy as np
 
@@ -138,6 +139,14 @@ class ClrProblem:
         return 0.0
 
 
+@overload
+def proven_big_m(X: np.ndarray, y: np.ndarray, min_size: int | None = ...,
+                 upper: float = ..., chunk: int = ..., return_lines: Literal[False] = ...
+                 ) -> tuple[np.ndarray, int]: ...
+@overload
+def proven_big_m(X: np.ndarray, y: np.ndarray, min_size: int | None = ...,
+                 upper: float = ..., chunk: int = ..., *, return_lines: Literal[True]
+                 ) -> tuple[np.ndarray, int, np.ndarray]: ...
 def proven_big_m(X: np.ndarray, y: np.ndarray, min_size: int | None = None,
                  upper: float = np.inf, chunk: int = 4096, return_lines: bool = False
                  ) -> tuple[np.ndarray, int] | tuple[np.ndarray, int, np.ndarray]:

@@ -252,6 +252,7 @@ def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w, wa
     cons = []
     s = None
     if cap.size:
+        assert z is not None  # made whenever cap.size
         pos = q.cap_pos
         in_persp = np.zeros(n_coef, dtype=bool)
         in_persp[persp_idx] = True
@@ -286,6 +287,7 @@ def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w, wa
                 cons.append(expr == row.rhs)
     signs = []
     for sc in problem.sign_caps:
+        assert z is not None  # sign caps sit on capped coefficients (z[loc] below)
         idx = np.asarray(sc.index, dtype=int)
         loc = q.cap_pos[idx]
         Ms = M[loc]
@@ -310,7 +312,7 @@ def _build(problem: Problem, Hq, c, const, persp_idx, M, solver: str, warm_w, wa
         for idx, u, v in signs:
             u.value = (warm_w[idx] > 0).astype(float)
             v.value = (warm_w[idx] < 0).astype(float)
-    prob._mixmio_signs = signs
+    prob._mixmio_signs = signs  # type: ignore[attr-defined]  # read back by the solve
     return prob, w, z
 
 

@@ -60,6 +60,7 @@ class Quad:
     # -- blocks of H ---------------------------------------------------------------------------
     def block(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         if self.dense:
+            assert self.H is not None  # H is kept exactly when dense
             return self.H[np.ix_(rows, cols)]
         return self.Hs[rows][:, cols].toarray()
 
@@ -350,6 +351,7 @@ def search(problem: Problem, random_state=None, n_starts: int = 5, max_iter: int
         total_moves += moves
         if f < best_f:
             best_sel, best_f = sel2, f
+    assert best_sel is not None  # starts is never empty and every local search has a finite f
     S = q.support(best_sel)
     wS, _, _ = q.fit(S)
     w = np.zeros(q.n_coef)

@@ -35,6 +35,7 @@ import functools
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from mixmio.problem import Problem
 from mixmio.problem.clr import ClrProblem
 from mixmio.problem.glm import GlmProblem
 from mixmio.problem.glmer import GlmmProblem
+
+if TYPE_CHECKING:
+    from mixmio.solvers.solution import Solution
 
 __all__ = ["Engine", "ENGINES", "NoEngineError", "engines_for", "select", "accepted_names",
            "installed_names", "check_name", "GLM_SOLVERS", "CLR_SOLVERS"]
@@ -64,12 +68,13 @@ class Engine:
 
     name: str
     problem_type: type
-    why_not: Callable[[object], str | None]
-    run: Callable[..., object]
+    # the problem argument is Any: each engine's functions take its own problem_type
+    why_not: Callable[[Any], str | None]
+    run: Callable[..., Solution]
     installed: Callable[[], bool] = _always
     aliases: tuple[str, ...] = ()
     auto: bool = True
-    prefer_not: Callable[[object, dict], str | None] | None = None
+    prefer_not: Callable[[Any, dict], str | None] | None = None
     extra: str | None = None
 
     def install_hint(self) -> str:

@@ -14,7 +14,7 @@ import scipy.linalg as sla
 try:  # numba is optional: fall back to a Python loop
     from numba import njit
 except ImportError:  # pragma: no cover
-    def njit(*a, **k):
+    def njit(*a, **k):  # type: ignore[no-redef]  # the no-numba stand-in
         def wrap(f):
             return f
         return wrap if not (a and callable(a[0])) else a[0]

@@ -27,6 +27,8 @@ the survivors become the children, each carrying its slice's proven interval bou
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import scipy.linalg as sla
 from scipy.linalg.lapack import dpotrf as _potrf
@@ -44,7 +46,17 @@ _CHILDREN = 16  # children of a node split along the slices of its sweep
 _PEEL = 0.4  # a pass that decides more than this share of the free clusters starts over
 
 
-def hard_directions(st: InterceptStats, thresh: float = 0.1, hmax: int = 6) -> np.ndarray:
+class _WithinStats(Protocol):
+    """What :func:`hard_directions` reads (InterceptStats and lmm.slopes.SlopeStats)."""
+
+    HW: np.ndarray
+    XtX: np.ndarray
+
+    @property
+    def p(self) -> int: ...
+
+
+def hard_directions(st: _WithinStats, thresh: float = 0.1, hmax: int = 6) -> np.ndarray:
     """Directions of b along which the within-cluster quadratic W is weak relative to X'X
     (generalised eigenvalues of (HW, X'X) below ``thresh``): cluster-level covariates, the
     intercept.  Columns of the returned (p, h) matrix."""
@@ -313,7 +325,8 @@ class BnB:
         """
         k = self.k
         state, lo, hi, lK, uK, L_amb = self._start(node)
-        tol, info = self.tol_abs, {}
+        tol = self.tol_abs
+        info: dict = {}
         # Q_OUT's ellipsoid, #OUT, (H, g, kappa) and the OUT mask it holds; the exchange
         # ellipsoid from the previous pass (a valid region constraint)
         ell1, n_out1, quad1, out_q = None, -1, None, None

@@ -227,6 +227,8 @@ def alternating(X: np.ndarray, y: np.ndarray, K: int, outlier_penalty: float | N
                 break
         if obj < best_obj - 1e-12:
             best_lab, best_obj = lab, obj
+    # the first iteration of the first restart always runs and its objective is finite
+    assert best_lab is not None
     lab = fill_empty(X, y, best_lab, K, cache)
     if not np.array_equal(lab, best_lab):
         best_obj = objective_of(X, y, lab, K, outlier_penalty, cache=cache)[2]

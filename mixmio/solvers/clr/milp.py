@@ -91,7 +91,7 @@ def build_model(pr: ClrProblem) -> MilpModel:
     outl = pr.outlier_penalty is not None
     c = np.zeros(N)
     c[o_ep:o_z] = 1.0
-    if outl:
+    if pr.outlier_penalty is not None:  # outl
         c[o_eta:] = float(pr.outlier_penalty)
     lb = np.zeros(N)
     ub = np.full(N, np.inf)
@@ -186,6 +186,7 @@ def labels_from(pr: ClrProblem, x: np.ndarray) -> np.ndarray:
 
 def line_costs(pr: ClrProblem) -> np.ndarray:
     """n x m absolute residuals of every row to every candidate line."""
+    assert pr.lines is not None  # the lines formulation carries its candidate lines
     return np.abs(pr.y[:, None] - pr.X @ pr.lines.T)
 
 
@@ -223,7 +224,7 @@ def build_lines_model(pr: ClrProblem) -> MilpModel:
     blocks.append(sp.hstack([np.ones((1, m)), sp.csr_matrix((1, N - m))]))
     lo.append(float(K) if exact_sizes else -np.inf)
     hi.append(float(K))
-    if exact_sizes:   # sum_i x_il - c o_l >= 0
+    if pr.min_size is not None:   # exact_sizes: sum_i x_il - c o_l >= 0
         S = sp.hstack([-float(pr.min_size) * sp.eye(m), sp.kron(np.ones((1, n)), sp.eye(m)),
                        sp.csr_matrix((m, N - m - n * m))])
         blocks.append(S)
@@ -240,6 +241,7 @@ def labels_from_lines(pr: ClrProblem, x: np.ndarray) -> np.ndarray:
     outliers.  For optimal ``o`` this costs what the MILP reports."""
     from mixmio.solvers.clr.heuristic import assign
 
+    assert pr.lines is not None  # the lines formulation carries its candidate lines
     m = pr.lines.shape[0]
     o = np.maximum(np.rint(np.asarray(x)[:m]).astype(int), 0)
     chosen = np.repeat(np.arange(m), o)[: pr.n_clusters]
@@ -382,11 +384,11 @@ def solve_gurobi(pr: ClrProblem, model: MilpModel, start: np.ndarray | None,
                 if time_limit is not None:
                     m.Params.TimeLimit = float(max(time_limit, 1e-3))
                 if start is not None:
-                    x.Start = start
+                    x.Start = start  # type: ignore[assignment]  # gurobipy stubs: MVar.Start float
                 m.optimize()
                 GRB = gp.GRB
                 has_x = m.SolCount > 0
-                labels = decode(pr, x.X) if has_x else None
+                labels = decode(pr, np.asarray(x.X)) if has_x else None  # MVar.X: an array
                 obj = float(m.ObjVal) if has_x else np.inf
                 bound = float(m.ObjBound) if m.Status in (GRB.OPTIMAL, GRB.TIME_LIMIT,
                                                           GRB.INTERRUPTED) else 0.0

@@ -89,12 +89,11 @@ def _make_node(pr: GlmProblem, A: frozenset, B: tuple, start: np.ndarray | None,
         # include child with the parent's W: the same minimisation, so the same fit and bound
         return _Node(A, B, parent.beta, parent.lb, {u: parent.wald[u] for u in B}, depth, True)
 
-    def inherited() -> _Node:
-        return _Node(A, B, floor.beta, floor.lb, {u: floor.wald.get(u, 0.0) for u in B}, depth,
-                     False)
+    def inherited(fl: _Node) -> _Node:  # fl: the floor (a parameter, so mypy sees not None)
+        return _Node(A, B, fl.beta, fl.lb, {u: fl.wald.get(u, 0.0) for u in B}, depth, False)
 
     if floor is not None and time.perf_counter() >= deadline:
-        return inherited()
+        return inherited(floor)
     cols = pr.columns_of(set(A) | set(B))
     beta, val, ok = fit_support(cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized,
                                 start=start, deadline=deadline)
@@ -106,7 +105,7 @@ def _make_node(pr: GlmProblem, A: frozenset, B: tuple, start: np.ndarray | None,
         if ok0 or v0 < val:
             beta, val, ok = b0, v0, ok0
     if not ok and floor is not None and time.perf_counter() >= deadline:
-        return inherited()   # cut short: skip the Hessian, keep the parent's bound
+        return inherited(floor)   # cut short: skip the Hessian, keep the parent's bound
     Hinv, _, cgap = node_quantities(beta, cols, pr.X, pr.y, pr.offset, pr.ridge, pr.penalized)
     # certified at any beta (converged or cut short); F >= 0 is the trivial floor
     lb = max(val + cgap - _ROUNDING * max(1.0, abs(val)), 0.0)

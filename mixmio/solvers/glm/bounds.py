@@ -93,13 +93,13 @@ def check_separation(problem: GlmProblem, cols: np.ndarray | None = None,
     if value > 1e-7 * max(1.0, scale):
         d = np.asarray(h.getSolution().col_value)
         names = [problem.names[j] if j < len(problem.names) else str(j) for j in cols]
-        cols = [names[j] for j in np.flatnonzero(np.abs(d) > 1e-6)]
+        separating = [names[j] for j in np.flatnonzero(np.abs(d) > 1e-6)]
         raise SeparationError(
             "the classes are (quasi-)completely separated by a combination of the columns "
-            f"{cols}: the maximum-likelihood estimate is infinite on supports that contain "
+            f"{separating}: the maximum-likelihood estimate is infinite on supports that contain "
             "them, and no finite bound on the coefficients can be proven. Pass ridge='auto' "
             "(a small ridge on the selectable columns, reported in the summary) or a positive "
-            "ridge, or remove the separating columns.", cols)
+            "ridge, or remove the separating columns.", separating)
 
 
 def coefficient_bounds(problem: GlmProblem, upper: float) -> tuple[np.ndarray, np.ndarray]:

@@ -97,7 +97,9 @@ def run_glm(pr: GlmProblem, key: str, time_limit: float | None = None, mip_gap: 
 
 def _finish(pr: GlmProblem, fits: Fits, bound: float, key: str, name: str, t0: float,
             mip_gap: float, timed_out: bool, info: dict) -> Solution:
-    beta, val = fits.store[fits.best_key]
+    best_key = fits.best_key
+    assert best_key is not None  # every path fits the forced units (always feasible) first
+    beta, val = fits.store[best_key]
     bound = float(min(bound, val))
     gap = relative_gap(val, bound)
     if key == "heuristic":
@@ -113,5 +115,5 @@ def _finish(pr: GlmProblem, fits: Fits, bound: float, key: str, name: str, t0: f
     nodes = info.get("nodes", info.get("iterations"))
     return Solution(w=beta, objective=float(val), best_bound=bound, status=status, solver=name,
                     solve_time=time.perf_counter() - t0, nodes=nodes, message=msg, info=info,
-                    support=np.array(sorted(fits.best_key), dtype=int), timed_out=timed_out,
+                    support=np.array(sorted(best_key), dtype=int), timed_out=timed_out,
                     gap_scale=gap_scale(pr))

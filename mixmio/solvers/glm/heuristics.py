@@ -90,7 +90,7 @@ def dfo(pr: GlmProblem, fits: Fits, beta: np.ndarray, L: float, max_iter: int = 
         for i in new_keep:
             new[pr.units[i]] = u[pr.units[i]]
         done = (sorted(new_keep) == sorted(keep)
-                and np.linalg.norm(new - beta) <= 1e-4 * max(1.0, np.linalg.norm(beta)))
+                and np.linalg.norm(new - beta) <= 1e-4 * max(1.0, float(np.linalg.norm(beta))))
         beta, keep = new, new_keep
         if done:
             break
@@ -164,6 +164,7 @@ def warm_start(pr: GlmProblem, fits: Fits, rng: np.random.Generator, deadline: f
         for i in chosen[len(pr.forced):]:
             start[pr.units[i]] = rng.normal(scale=0.5, size=pr.units[i].size)
         dfo(pr, fits, start, L, deadline=deadline)
+    assert fits.best_key is not None  # set by the fit on the forced units (always feasible)
     _swap_search(pr, fits, fits.best_key, deadline)
 
 

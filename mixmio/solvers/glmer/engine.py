@@ -1034,10 +1034,11 @@ def _solve(problem, time_limit, mip_gap, warm, verbose) -> Solution:
     heap = [(-np.inf, next(counter), root)]
     leaf_floor = np.inf
     timed_out = False
+    exact_fit = False
     while heap:
         if search.U <= 1e-9:
             # an exact fit: only the bound F >= 0 can certify it; search no further
-            heap = [(0.0, 0, None)]
+            exact_fit = True
             break
         if time.perf_counter() > deadline:
             timed_out = True
@@ -1060,7 +1061,7 @@ def _solve(problem, time_limit, mip_gap, warm, verbose) -> Solution:
         node.bound = max(b, bnd)
         for ch in search.branch(node, info):
             heapq.heappush(heap, (node.bound, next(counter), ch))
-    open_min = min((e[0] for e in heap), default=np.inf)
+    open_min = 0.0 if exact_fit else min((e[0] for e in heap), default=np.inf)
     bound = min(search.Ut, open_min, leaf_floor)
     if eng.nodes == 0 or not np.isfinite(bound):
         bound = max(root_floor, bound) if np.isfinite(bound) else root_floor

@@ -161,6 +161,8 @@ def heuristic(problem: GlmmProblem, warm=None, random_state=None, deadline=None)
             mask, w, f = new, w2, f2
         if f < best_f:
             best_w, best_f, best_mask = w, f, mask
+    # starts is never empty and the objective of a fit is finite: the first start is kept
+    assert best_mask is not None and best_w is not None
     mask, w, f = best_mask, best_w, best_f
     # swap search
     while time.perf_counter() < deadline:

@@ -302,8 +302,8 @@ def _local_search(ex: _Exact, rows: _Rows, z: np.ndarray, max_rounds: int = 3):
         z, w, val = nxt
     for _ in range(max_rounds):
         improved = False
-        for j in np.flatnonzero(z):
-            j = int(j)
+        for jj in np.flatnonzero(z):
+            j = int(jj)
             if not z[j] or any(i in rows.forced for i in rows.closure[j]):
                 continue
             zr = z.copy()
@@ -352,7 +352,7 @@ def _groups(ex: _Exact):
     gid = np.empty(D.shape[0], dtype=int)
     for i in range(D.shape[0]):
         lo, hi = D.indptr[i], D.indptr[i + 1]
-        key = (D.indices[lo:hi].tobytes(), D.data[lo:hi].tobytes())
+        key: tuple = (D.indices[lo:hi].tobytes(), D.data[lo:hi].tobytes())
         if ex.family == "binomial":
             key += (float(off[i]),)
         gid[i] = keys.setdefault(key, len(keys))
@@ -362,6 +362,7 @@ def _groups(ex: _Exact):
         first[gid[i]] = i
     A = D[first]
     sat = fam.saturated(ex.family, y, wt)
+    N: np.ndarray  # float counts (bincount with weights)
     if ex.family == "binomial":
         N = np.bincount(gid, wt, G)
         Y = np.bincount(gid, y, G)
@@ -468,8 +469,8 @@ def _build(problem: GlmmProblem, ex: _Exact, rows: _Rows, start, verbose: bool):
     # ridge: w_j^2 <= s_j, and for capped columns the perspective tangents
     # s_j >= 2 a w_j - a^2 z_j (valid: z_j = 0 forces w_j = 0)
     s = {}
-    for j in np.flatnonzero(pen):
-        j = int(j)
+    for jj in np.flatnonzero(pen):
+        j = int(jj)
         ub = M[j] ** 2 * (1 + 1e-9) if np.isfinite(M[j]) else None
         s[j] = m.addVar(f"s{j}", lb=0.0, ub=ub)
         m.addCons(w[j] * w[j] <= s[j], name=f"ridge{j}")

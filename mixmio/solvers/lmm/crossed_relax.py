@@ -42,6 +42,7 @@ import heapq
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -255,7 +256,8 @@ class _Cover:
         self.solved: set = set()
         self.cache: dict = {}
         self.trimmed = _Trimmed(data)
-        self.stats = dict(relaxations=0, relaxation_seconds=0.0, boxes=0)
+        # counters here; solve_cover adds reached_gap (None or a float), seconds, ...
+        self.stats: dict[str, Any] = dict(relaxations=0, relaxation_seconds=0.0, boxes=0)
         self.pts: list = []   # solved points and their exact dual values
         self.vals: list = []
         self.pending: list = []

@@ -170,16 +170,17 @@ def free_range(gr: Groups, k: int, budget: float):
     ps = gr.M.shape[1] - 1
     x, Mu = gr.M[:, ps], gr.M[:, :ps]
     a = gr.e + gr.v
-    Ia, Ja = [], []
+    ia_list: list[int] = []
+    ja_list: list[int] = []
     for g in range(gr.n_groups):
         mem = np.flatnonzero(gr.group == g)
         mem = mem[np.argsort(x[mem], kind="stable")]
         half = mem.size // 2
-        Ia.extend(mem[:half].tolist())
-        Ja.extend(mem[mem.size - half:].tolist())
-    if not Ia:
+        ia_list.extend(mem[:half].tolist())
+        ja_list.extend(mem[mem.size - half:].tolist())
+    if not ia_list:
         return None
-    Ia, Ja = np.asarray(Ia), np.asarray(Ja)
+    Ia, Ja = np.asarray(ia_list), np.asarray(ja_list)
     P = Ia.size
     if P <= k:
         return None

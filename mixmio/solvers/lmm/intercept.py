@@ -115,7 +115,7 @@ def _block_caps(problem: Problem, terms):
     for ti, t in enumerate(terms):
         for j in range(t.q):
             blocks[(ti, j)] = p + t.start + j * t.n_levels + np.arange(t.n_levels)
-    out = {key: None for key in blocks}
+    out: dict[tuple[int, int], int | None] = {key: None for key in blocks}
     for cap in problem.caps:
         idx = np.sort(np.asarray(cap.index, dtype=int))
         hit = [key for key, b in blocks.items() if np.array_equal(idx, b)]
@@ -364,7 +364,7 @@ def _solve_intercept(problem: Problem, time_limit, mip_gap, warm, log, t0) -> So
         groups = st.memo["groups"]
     if groups is not None and V.shape[1] > groups.hard.size:
         groups = None  # a soft column is nearly cluster-level too: bisection would crawl
-    bnb = None
+    bnb: GroupBnB | BnB | None = None
     if groups is not None:
         # the cluster-level columns are categorical (at most one continuous one besides):
         # exact trimmed least squares per group of clusters, bisection over the other

@@ -523,8 +523,8 @@ def swap_search(st: SlopeStats, opt: np.ndarray, k1: int, k2: int, deadline=None
             den = 1.0 - rr
             with np.errstate(divide="ignore", invalid="ignore"):
                 fs = np.where(den > 1e-14, 0.5 / (N1yy[:, None] + r_y**2 / den), np.inf)
-            i, j = np.unravel_index(np.argmin(fs), fs.shape)
-            cand, move = fs[i, j], (ins[i], outs[j])
+            i, jj = np.unravel_index(np.argmin(fs), fs.shape)
+            cand, move = fs[i, jj], (ins[i], outs[jj])
         if move is None or not cand < best_f * (1 - 1e-12):
             stale += 1
             col = 1 - col
@@ -928,7 +928,7 @@ def enumerate_slopes(problem, K: int, k1: int, k2: int, deadline: float | None =
     D = problem.design.toarray()
     y = np.asarray(problem.y, dtype=float)
     p, mu = problem.p, float(problem.ridge)
-    best = (np.inf, None)
+    best: tuple[float, np.ndarray | None] = (np.inf, None)
     count = 0
     for opt in _maximal_supports(K, k1, k2):
         if deadline is not None and time.perf_counter() > deadline:
@@ -944,9 +944,9 @@ def enumerate_slopes(problem, K: int, k1: int, k2: int, deadline: float | None =
         count += 1
         if f < best[0]:
             best = (f, w)
-    f, w = best
+    f, w_best = best  # a w: there is always a maximal support
     margin = 1e-12 * (abs(f) + 0.5 * float(y @ y))
-    return w, f, f - margin, count
+    return w_best, f, f - margin, count
 
 
 def solve_slopes(problem, caps, time_limit, mip_gap, warm, log, t0):

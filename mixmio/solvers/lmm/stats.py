@@ -331,4 +331,7 @@ def heuristic_support(st: InterceptStats, k: int, warm: np.ndarray | None = None
         s2, f2 = swap_search(st, s1, deadline=deadline)
         if f2 < best_f:
             best_sel, best_f = s2, f2
+    # the first start is always searched and its f (a Cholesky-based least-squares objective)
+    # is finite, so it beats the initial inf
+    assert best_sel is not None
     return best_sel, best_f

@@ -71,7 +71,7 @@ class IndicatorStructure:
                 if c.sense in ("<=", "==") and v < 1:
                     excluded.add(int(idx[0]))
             rows.append((idx, coef, c.sense, c.rhs, c.name))
-        roots = {}
+        roots: dict[int, int] = {}
         unit_of = np.full(n_coef, -1, dtype=int)
         for j in capped:
             r = find(int(j))
@@ -165,7 +165,7 @@ class IndicatorStructure:
         cols = np.concatenate([self.units[u] for u in cands])
         S = np.sort(np.concatenate([q.free] + [self.units[u] for u in sel])) if (
             q.free.size or sel.size) else np.zeros(0, dtype=int)
-        g = q.c[cols] - (q.H[cols] @ w if q.dense else q.Hs[cols] @ w)
+        g = q.c[cols] - (q.H[cols] @ w if q.H is not None else q.Hs[cols] @ w)  # H iff dense
         s_ = q.hdiag[cols].astype(float).copy()
         if S.size:
             B = q.block(S, cols)
@@ -206,7 +206,8 @@ def _improve(st: IndicatorStructure, sel: np.ndarray, max_moves: int, deadline: 
         in_sel[sel] = True
         lhs = st.lhs(sel)
         cands = np.flatnonzero(allowed & ~in_sel)
-        best = (f - 1e-10 * max(1.0, abs(f)), None)
+        best: tuple[float, tuple[np.ndarray, np.ndarray] | None] = (
+            f - 1e-10 * max(1.0, abs(f)), None)
         if cands.size:
             ok = st.rows_ok(lhs[:, None] + st.U[:, cands], upper_only=True)
             add = cands[ok]
@@ -232,8 +233,8 @@ def _improve(st: IndicatorStructure, sel: np.ndarray, max_moves: int, deadline: 
                 if not add.size:
                     continue
                 rest = sel[sel != a]
-                w_rest, _ = st.fit(rest) if add.size > _SCREEN_SWAP_IN else (None, None)
                 if add.size > _SCREEN_SWAP_IN:
+                    w_rest, _ = st.fit(rest)
                     add = add[np.argsort(-st.screen_scores(w_rest, rest, add))[
                         :_SCREEN_SWAP_IN]]
                 for u in add:
@@ -285,22 +286,22 @@ def constrained_warm_start(problem: Problem, random_state=None, n_starts: int = 
     tried = set()
     for seed in seeds:
         # repair: forced first, then seed units in order while the <= rows allow
-        sel = list(forced)
-        lhs = st.lhs(np.asarray(sel, dtype=int))
-        for u in seed:
-            u = int(u)
-            if u in sel or st.excluded[u]:
+        chosen: list[int] = forced.tolist()
+        lhs = st.lhs(np.asarray(chosen, dtype=int))
+        for su in seed:
+            un = int(su)
+            if un in chosen or st.excluded[un]:
                 continue
-            if st.rows_ok(lhs + st.U[:, u], upper_only=True)[0]:
-                sel.append(u)
-                lhs = lhs + st.U[:, u]
-        key = tuple(sorted(sel))
+            if st.rows_ok(lhs + st.U[:, un], upper_only=True)[0]:
+                chosen.append(un)
+                lhs = lhs + st.U[:, un]
+        key = tuple(sorted(chosen))
         if key in tried:
             continue
         tried.add(key)
         if not st.rows_ok(lhs, upper_only=True)[0]:
             continue
-        sel, w, f, moves = _improve(st, np.asarray(sel, dtype=int), max_moves, deadline)
+        sel, w, f, moves = _improve(st, np.asarray(chosen, dtype=int), max_moves, deadline)
         total_moves += moves
         if np.isfinite(f) and st.rows_ok(st.lhs(sel))[0] and f < best_f:
             best_sel, best_w, best_f = sel, w, f
@@ -311,6 +312,7 @@ def constrained_warm_start(problem: Problem, random_state=None, n_starts: int = 
                         message="the constrained heuristic found no feasible selection; that "
                                 "does not prove the constraints infeasible",
                         z=np.zeros(problem.n_coef, dtype=bool), gap_scale=gap_scale(problem))
+    assert best_w is not None  # set together with best_sel
     z = st.z_of(best_sel)
     obj = problem.objective(best_w)
     return Solution(w=best_w, objective=obj, best_bound=0.0, status="heuristic",

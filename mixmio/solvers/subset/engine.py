@@ -92,7 +92,7 @@ class _Reduced:
         st = IndicatorStructure(problem)
         self.st = st
         C, f = q.capped, q.free
-        H = q.H if q.dense else q.Hs.toarray()
+        H = q.H if q.H is not None else q.Hs.toarray()  # Quad keeps H exactly when dense
         c = q.c
         if f.size:
             Hff = H[np.ix_(f, f)]
@@ -177,7 +177,7 @@ def _propagate(red: _Reduced, state: np.ndarray) -> bool:
 
 def _round(red: _Reduced, state: np.ndarray, order_units: np.ndarray) -> np.ndarray:
     """Feasible selection: fixed-in units, then ``order_units`` while cap and rows allow."""
-    sel = list(np.flatnonzero(state == 1))
+    sel: list[int] = np.flatnonzero(state == 1).tolist()
     size = int(red.size[sel].sum()) if sel else 0
     lhs = red.U[:, sel].sum(axis=1) if (red.U.size and sel) else np.zeros(red.U.shape[0])
     for u in order_units:
