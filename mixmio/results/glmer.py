@@ -50,8 +50,7 @@ class MioGlmerResult(MioLmerResult):
     n_weight_dropped: int = 0
     weights_given: bool = False
 
-    if TYPE_CHECKING:  # narrower than the base's fields; no runtime (dataclass) effect
-        design: Design
+    if TYPE_CHECKING:  # narrower than the base's field; no runtime (dataclass) effect
         problem: GlmmProblem  # type: ignore[assignment]  # base declares Problem
 
     @classmethod
