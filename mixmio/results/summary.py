@@ -154,7 +154,8 @@ class Summary:
     def _render(self, text_block, title_line, tablefmt: str, sep: str) -> str:
         """Runs of text lines through ``text_block``, each title line through ``title_line``,
         tables in ``tablefmt``; the parts joined by ``sep``."""
-        parts, lines = [], []
+        parts: list[str] = []
+        lines: list[str] = []
 
         def flush():
             if "".join(lines).strip():
@@ -369,7 +370,7 @@ class LmerSummary(Summary):
                        "Sign.stab"], rows, "Selected clusters (bootstrap):")
 
     def _build(self) -> list:
-        out = [*self.header(), ""]
+        out: list = [*self.header(), ""]
         for t in (self.residual_table(), self.random_table(), self.selection_table(),
                   self.bootstrap_random_table(), self.fixed_table()):
             if t is not None:
