@@ -698,7 +698,8 @@ def check_resampling(problem, scheme: str, ci: str, block) -> None:
 
 
 def _check_level(level) -> float:
-    if not isinstance(level, numbers.Real) or isinstance(level, bool) or not 0 < level < 1:
+    if (not isinstance(level, numbers.Real) or isinstance(level, bool)
+            or not 0 < level < 1):  # type: ignore[operator]  # typeshed: Real has no "<"
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     return float(level)
 

@@ -13,6 +13,7 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,7 @@ class Summary:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             return list(tables.values())[key]
         try:
-            return tables[key]
+            return tables[cast(str, key)]  # a bool key is no name: KeyError below
         except KeyError:
             raise KeyError(f"no table {key!r} in this summary; tables: {list(tables)}") from None
 
