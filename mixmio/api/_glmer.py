@@ -4,6 +4,7 @@ the checked settings, the prepared design, the GlmmProblem of one cap, and one f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,10 @@ from mixmio.problem.glmer_checks import check_response, check_separation, resolv
 from mixmio.results.glmer import MioGlmerResult
 from mixmio.solvers.glmer.solve import check_glmer_solver, solve_glmm
 
+if TYPE_CHECKING:
+    from mixmio.api._lmer import LmerPrepared
+    from mixmio.design import Design
+
 
 @dataclass(frozen=True)
 class GlmerPrepared:
@@ -22,7 +27,7 @@ class GlmerPrepared:
     over k): mio_lmer's prepared design, the checked response, trials / weights, offset and
     the ridge value."""
 
-    lmer: object  # mixmio.api._lmer.LmerPrepared
+    lmer: LmerPrepared
     family: str
     y: np.ndarray
     weights: np.ndarray
@@ -32,7 +37,7 @@ class GlmerPrepared:
     weights_given: bool
 
     @property
-    def design(self):
+    def design(self) -> Design:
         return self.lmer.design
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from mixmio._checks import check_bool, check_random_state, check_ridge, check_solve_args
-from mixmio.design import build_design
+from mixmio.design import Design, build_design
 from mixmio.problem.build import build_problem, resolve_caps, split_sign_caps
 from mixmio.results.lmer import MioLmerResult
 
@@ -18,9 +18,9 @@ class LmerPrepared:
     """What a mio_lmer fit builds before its caps are known: the checked constraints, the
     transform map and the design (shared by every fit of a path over k)."""
 
-    design: object
+    design: Design
     cons: tuple
-    tmap: object
+    tmap: dict[str, list[str]]
 
 
 def lmer_settings(*, k_fixed=None, ridge="auto", solver="auto", time_limit=None,

@@ -110,7 +110,8 @@ def _check_clr_args(solver, formulation, time_limit, mip_gap, random_state, verb
                              "(HiGHS)") from exc
     if outlier_penalty is not None and (
             isinstance(outlier_penalty, bool) or not isinstance(outlier_penalty, numbers.Real)
-            or not np.isfinite(outlier_penalty) or outlier_penalty <= 0):
+            or not np.isfinite(outlier_penalty)  # type: ignore[call-overload]  # a Real
+            or outlier_penalty <= 0):
         raise ValueError(f"outlier_penalty must be a positive number or None, got "
                          f"{outlier_penalty!r}")
     check_bool("symmetry_breaking", symmetry_breaking)

@@ -213,9 +213,9 @@ def _glm_problem_with_k_max(design, k, ridge, cons=(), tmap=None
         kk = int(cap.k)
         if k is None and compiled.k_max is not None and compiled.k_max < kk:
             kk = int(compiled.k_max)  # no cap asked: the largest support the constraints allow
-        units, forced, rows = _units_from_rows(replace(lm, constraints=compiled.rows))
+        row_units, forced, rows = _units_from_rows(replace(lm, constraints=compiled.rows))
         return GlmProblem(X, design.y.astype(float), np.asarray(design.offset, dtype=float),
-                          units, always, kk, float(lm.ridge), names, forced, rows), \
+                          row_units, always, kk, float(lm.ridge), names, forced, rows), \
             compiled.k_max
     grouped: set[int] = set()
     units: list[np.ndarray] = []

@@ -73,10 +73,12 @@ def mio_glmer(formula: str, data: pd.DataFrame, k, family: str = "binomial", *,
     if isinstance(k, str) and k == "cv":
         from mixmio.api.glmer_tuning import cv_glmer
 
-        return cv_glmer(formula, data, family=family, weights=weights, ridge=ridge,
-                        solver=solver, time_limit=time_limit, mip_gap=mip_gap,
-                        na_action=na_action, random_state=random_state, verbose=verbose,
-                        constraints=constraints).fit
+        cv = cv_glmer(formula, data, family=family, weights=weights, ridge=ridge,
+                      solver=solver, time_limit=time_limit, mip_gap=mip_gap,
+                      na_action=na_action, random_state=random_state, verbose=verbose,
+                      constraints=constraints)
+        assert isinstance(cv.fit, MioGlmerResult)  # cv_glmer always refits at k_best
+        return cv.fit
     data = as_frame(data)
     family = check_family(family)
     check_choice("na_action", na_action, ("drop", "raise"))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from mixmio.results.holistic import HolisticModel, HolisticResult, r_squared, re
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from mixmio.design import Design
     from mixmio.problem.holistic.constraints import Constraint
 
 __all__ = ["holistic_regression"]
@@ -140,7 +141,7 @@ class _Settings:
     time_limit: float | None
     patience: int | None
     split: tuple
-    random_state: object
+    random_state: int | Sequence[int] | None
     na_action: str
 
 
@@ -230,7 +231,7 @@ class _Standardized:
     """The training design with its selectable columns standardised (zero mean with an
     intercept, unit l2 norm), the Problem on them, and the way back to the original scale."""
 
-    design: object
+    design: Design
     base: Problem  # on the original columns, uncapped
     sel: np.ndarray  # selectable columns
     k_max: int
@@ -390,8 +391,8 @@ def _finalist(std: _Standardized, k: int, gamma: float, sig, val: _Holdout, test
     from mixmio.solvers import solve
 
     cols = list(std.design.X.columns)
-    kw = dict(solver=st.solver, time_limit=st.time_limit, mip_gap=1e-4, warm_start=True,
-              random_state=st.random_state, verbose=False)
+    kw: dict[str, Any] = dict(solver=st.solver, time_limit=st.time_limit, mip_gap=1e-4,
+                              warm_start=True, random_state=st.random_state, verbose=False)
     pr = std.problem_for(k, gamma)
     draws = None
     if sig is not None:

@@ -82,10 +82,12 @@ def mio_lmer(formula: str, data: pd.DataFrame,
             raise ArgumentError(f"k must be an int, a dict of caps or 'cv', got {k!r}")
         from mixmio.api.cv import cv_lmer
 
-        return cv_lmer(formula, data, k_fixed=k_fixed, ridge=ridge, solver=solver,
-                       time_limit=time_limit, mip_gap=mip_gap, refit=refit,
-                       warm_start=warm_start, random_state=random_state, na_action=na_action,
-                       verbose=verbose, constraints=constraints).fit
+        cv = cv_lmer(formula, data, k_fixed=k_fixed, ridge=ridge, solver=solver,
+                     time_limit=time_limit, mip_gap=mip_gap, refit=refit,
+                     warm_start=warm_start, random_state=random_state, na_action=na_action,
+                     verbose=verbose, constraints=constraints)
+        assert cv.fit is not None  # cv_lmer always refits at k_best
+        return cv.fit
     data = as_frame(data)
     settings = _lmer.lmer_settings(k_fixed=k_fixed, ridge=ridge, solver=solver,
                                    time_limit=time_limit, mip_gap=mip_gap, refit=refit,

@@ -20,6 +20,7 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ import scipy.sparse as sp
 
 from mixmio.design import term_z
 from mixmio.problem import CapSet, Problem, TermStructure
+
+if TYPE_CHECKING:
+    from mixmio.problem.glmer import GlmmProblem
 
 #: solver statuses that make a replicate a failure
 FAILED_STATUSES = ("infeasible", "error")
@@ -262,7 +266,8 @@ def map_back(w: np.ndarray, colmap: np.ndarray | None, n_coef: int) -> np.ndarra
     return out
 
 
-def warm_mask(ctx: _Context, problem: Problem, colmap: np.ndarray | None) -> np.ndarray:
+def warm_mask(ctx: _Context, problem: Problem | GlmmProblem, colmap: np.ndarray | None
+              ) -> np.ndarray:
     """The full-data support in the replicate's layout, trimmed to the caps."""
     if colmap is None:
         return ctx.support.copy()
@@ -282,7 +287,7 @@ def warm_mask(ctx: _Context, problem: Problem, colmap: np.ndarray | None) -> np.
 WARM_START = "full-data support"
 
 
-def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
+def solve_and_refit(ctx: _Context, problem: Problem | GlmmProblem, colmap, seed: int) -> _Out:
     """Selection re-solve through ``ctx.solve`` (+ the fit's refit rule); failures as
     values."""
     kw = dict(ctx.solve_kw, random_state=int(seed), warm=warm_mask(ctx, problem, colmap))
@@ -292,7 +297,7 @@ def solve_and_refit(ctx: _Context, problem: Problem, colmap, seed: int) -> _Out:
     return replicate_out(ctx, problem, sol, colmap)
 
 
-def replicate_out(ctx: _Context, problem: Problem, sol, colmap) -> _Out:
+def replicate_out(ctx: _Context, problem: Problem | GlmmProblem, sol, colmap) -> _Out:
     """A replicate's solution as an :class:`_Out`: failed statuses, non-finite or infeasible
     coefficients become failures; the fit's refit rule applies; columns that are all zero in
     the replicate are missing (NaN), not zero estimates."""
@@ -305,10 +310,11 @@ def replicate_out(ctx: _Context, problem: Problem, sol, colmap) -> _Out:
     w = np.asarray(sol.w, dtype=float)
     if w.shape != (problem.n_coef,) or not np.all(np.isfinite(w)):
         return _Out(None, status, "solver returned non-finite or mis-shaped coefficients")
-    if not getattr(problem, "base", problem).is_feasible(w):  # a GlmmProblem: its base's caps
+    base = cast("Problem", getattr(problem, "base", problem))  # a GlmmProblem: its base's caps
+    if not base.is_feasible(w):
         return _Out(None, status, "solver returned coefficients that break a cap")
-    if ctx.refit:  # the fit's own rule (mio_lmer / mio_lm)
-        w = refit_if_feasible(problem, w, z=sol.z)
+    if ctx.refit:  # the fit's own rule (mio_lmer / mio_lm): a linear problem, base is problem
+        w = refit_if_feasible(base, w, z=sol.z)
         if not np.all(np.isfinite(w)):
             return _Out(None, status, "refit on the selected support is not finite")
     # a fixed-effect column that is all zero in the replicate (e.g. a factor level whose only
@@ -333,6 +339,10 @@ CHUNKS_PER_WORKER = 8
 # -- running -----------------------------------------------------------------------------------
 class ReplicateAccounting:
     """``n_ok`` and ``failures`` of a result with ``ok``, ``statuses`` and ``reasons`` arrays."""
+
+    ok: np.ndarray  # set by the (dataclass) result classes
+    statuses: tuple
+    reasons: tuple
 
     @property
     def n_ok(self) -> int:

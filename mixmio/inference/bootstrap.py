@@ -257,7 +257,7 @@ def interval_bounds(draws: np.ndarray, estimate: np.ndarray, ci: str, level: flo
 
 
 def _bca_bounds(draws: np.ndarray, estimate: np.ndarray, alpha: float,
-                jackknife: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+                jackknife: np.ndarray | None) -> np.ndarray:  # (2, p): lower, upper rows
     if jackknife is None:
         raise ValueError("bca intervals need the cluster jackknife; run the bootstrap with "
                          "ci='bca' (it fits the delete-one-cluster jackknife)")
@@ -270,11 +270,12 @@ def _bca_bounds(draws: np.ndarray, estimate: np.ndarray, alpha: float,
         share = np.clip(share, 0.5 / np.maximum(n, 1), 1 - 0.5 / np.maximum(n, 1))
         z0 = norm.ppf(share)
     a = _acceleration(jackknife)
-    levels = []
+    bounds = []
     for z in (norm.ppf(alpha / 2), norm.ppf(1 - alpha / 2)):
-        levels.append(norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
-    levels = np.where(np.isfinite(levels), levels, 0.5)
-    return _nanquantile(draws, np.vstack(levels))
+        bounds.append(norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
+    levels = np.where(np.isfinite(bounds), bounds, 0.5)
+    # a (2, p) or (2,) array: numpy's stubs type vstack's argument as a sequence only
+    return _nanquantile(draws, np.vstack(levels))  # type: ignore[call-overload]
 
 
 def _pct(x: float) -> str:
@@ -697,7 +698,8 @@ def check_resampling(problem, scheme: str, ci: str, block) -> None:
 
 
 def _check_level(level) -> float:
-    if not isinstance(level, numbers.Real) or isinstance(level, bool) or not 0 < level < 1:
+    if (not isinstance(level, numbers.Real) or isinstance(level, bool)
+            or not 0 < level < 1):  # type: ignore[operator]  # typeshed: Real has no "<"
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     return float(level)
 

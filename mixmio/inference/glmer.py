@@ -124,6 +124,7 @@ class _GlmmContext(_Context):
     @property
     def eta(self) -> np.ndarray:
         """The fitted linear predictor, offset included."""
+        assert self.glmm is not None  # always set by _context
         return self.mu + self.glmm.offset
 
 
@@ -146,6 +147,7 @@ def parametric_response(ctx: _GlmmContext, rng: np.random.Generator) -> np.ndarr
     """One draw of the responses from the fitted model: successes out of the trials
     (binomial) or counts (poisson), as floats."""
     g = ctx.glmm
+    assert g is not None  # always set by _context
     mean = fam.mean(g.family, ctx.eta)
     if g.family == "binomial":
         return rng.binomial(np.round(g.weights).astype(np.int64), mean).astype(float)
@@ -156,6 +158,7 @@ def _solve(ctx: _GlmmContext, base, rows: np.ndarray | None, y: np.ndarray, colm
            seed: int) -> _Out:
     """Solve the GLMM of ``base`` with responses ``y`` on ``rows`` of the fit (None: all)."""
     g = ctx.glmm
+    assert g is not None  # always set by _context
     weights, offset = (g.weights, g.offset) if rows is None else (g.weights[rows],
                                                                   g.offset[rows])
     gp = GlmmProblem(base, g.family, np.asarray(y, dtype=float), weights, offset)
@@ -169,6 +172,7 @@ def _solve(ctx: _GlmmContext, base, rows: np.ndarray | None, y: np.ndarray, colm
 
 def _on_rows(ctx: _GlmmContext, rows: np.ndarray, block_codes, seed: int) -> _Out:
     problem, colmap = sub_problem(ctx, rows, ctx.y[rows], block_codes)
+    assert ctx.glmm is not None  # always set by _context
     return _solve(ctx, problem, rows, ctx.glmm.y[rows], colmap, seed)
 
 

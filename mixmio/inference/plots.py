@@ -160,26 +160,26 @@ def frequency_bars(names: Sequence[str], freq: np.ndarray | Sequence[float], ax:
     >>> [float(b.get_width()) for b in ax.patches]
     [0.9, 0.5, 0.2]
     """
-    freq = np.nan_to_num(np.asarray(freq, dtype=float), nan=0.0)
+    values = np.nan_to_num(np.asarray(freq, dtype=float), nan=0.0)
     names = [str(v) for v in names]
-    if len(names) != freq.size:
-        raise ValueError(f"{len(names)} names for {freq.size} frequencies")
-    order = np.argsort(-freq, kind="stable")
+    if len(names) != values.size:
+        raise ValueError(f"{len(names)} names for {values.size} frequencies")
+    order = np.argsort(-values, kind="stable")
     fig, ax = new_axes(ax, 1.0 + 0.2 * len(order))
     y = np.arange(len(order))[::-1]
-    handles = []
+    handles: list = []  # Patch and Line2D artists
     if highlight is None:
         colors = ["tab:blue"] * len(order)
     else:
         hl = np.asarray(highlight, dtype=bool)
-        if hl.shape != freq.shape:
-            raise ValueError(f"highlight has {hl.size} entries for {freq.size} frequencies")
+        if hl.shape != values.shape:
+            raise ValueError(f"highlight has {hl.size} entries for {values.size} frequencies")
         colors = [HIGHLIGHT if hl[i] else DIMMED for i in order]
         from matplotlib.patches import Patch
 
         handles = [Patch(color=HIGHLIGHT, label=highlight_labels[0]),
                    Patch(color=DIMMED, label=highlight_labels[1])]
-    ax.barh(y, freq[order], color=colors)
+    ax.barh(y, values[order], color=colors)
     ax.set_yticks(y)
     ax.set_yticklabels([names[i] for i in order], fontsize=7 if len(order) > 30 else 9)
     ax.set_xlim(0, 1)

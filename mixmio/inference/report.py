@@ -39,7 +39,7 @@ def _excludes_zero(t: pd.DataFrame) -> np.ndarray:
 def check_frequency(min_frequency) -> float:
     """``min_frequency`` as a float in [0, 1], else a ValueError."""
     if (isinstance(min_frequency, bool) or not isinstance(min_frequency, numbers.Real)
-            or not 0 <= min_frequency <= 1):
+            or not 0 <= min_frequency <= 1):  # type: ignore[operator]  # typeshed: Real, no "<"
         raise ValueError(f"min_frequency must be in [0, 1], got {min_frequency!r}")
     return float(min_frequency)
 

@@ -131,4 +131,5 @@ def significance_loop(problem, sig, solve_kw: dict, refit: bool = True,
         cut = LinearConstraint(free, np.ones(free.size), "<=", float(free.size - 1),
                                f"Significance cut (round {r})")
         problem = replace(problem, constraints=tuple(problem.constraints) + (cut,))
+    assert kept is not None  # the loop leaves by a break after kept is set, or returns
     return (*kept[:2], rounds, kept[2])

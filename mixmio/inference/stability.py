@@ -324,7 +324,7 @@ def _check_stability_args(B, frac, pairing, threshold, scheme) -> None:
     if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 1:
         raise ValueError(f"B must be a positive integer, got {B!r}")
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
-            or not 0.5 < threshold <= 1:
+            or not 0.5 < threshold <= 1:  # type: ignore[operator]  # typeshed: Real, no "<"
         raise ValueError(f"threshold must be in (0.5, 1] for the false-flag bound "
                          f"q^2 / ((2 threshold - 1) K) to hold, got {threshold!r}")
     if frac != 0.5:

@@ -43,7 +43,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from mixmio.problem.glm import GlmProblem
     from mixmio.results.glm import MioGlmResult
     from mixmio.results.lm import MioLmResult
 
@@ -152,7 +153,7 @@ def _significance_replicate(ctx: _Context, problem, seed: int) -> _Out:
 class _GlmContext:
     """What a worker needs to re-solve a ``mio_glm`` selection on resampled rows."""
 
-    problem: object  # GlmProblem
+    problem: GlmProblem
     solve_kw: dict
 
 
@@ -188,7 +189,7 @@ def _glm_solve(ctx: _GlmContext, rows: np.ndarray, seed: int) -> _Out:
     # units whose columns are all zero in the resample are dropped (their coefficients are
     # recorded as NaN); the holistic constraints follow the renumbered units
     new = {}
-    units = []
+    units: list[np.ndarray] = []
     for i, u in enumerate(pr.units):
         if live[u].any():
             new[i] = len(units)
@@ -261,7 +262,7 @@ class SubsetBootstrapResult(ReplicateAccounting):
     ci: str
     level: float
     B: int
-    random_state: object
+    random_state: int | Sequence[int] | None
     options: dict
     elapsed: float = 0.0
     notes: tuple = ()
@@ -575,6 +576,7 @@ def _check_subset_args(fit, B, scheme: str, ci: str, level) -> tuple:
     from mixmio.results.glm import MioGlmResult
     from mixmio.results.lm import MioLmResult
 
+    schemes: tuple[str, ...]
     if isinstance(fit, MioLmResult):
         model, schemes = "mio_lm", LM_SCHEMES
     elif isinstance(fit, MioGlmResult):
@@ -653,8 +655,8 @@ def subset_bootstrap(fit: MioLmResult | MioGlmResult, B: int = 500, scheme: str 
     else:
         solver = _glm_solver(fit, solver)
         options["solver"] = solver
-        ctx = _GlmContext(fit.problem, {"solver": solver, "time_limit": tl,
-                                        "mip_gap": fit.mip_gap})
+        ctx = _GlmContext(cast("GlmProblem", fit.problem),  # model "mio_glm": a MioGlmResult
+                          {"solver": solver, "time_limit": tl, "mip_gap": fit.mip_gap})
         selectable = np.asarray(fit.problem.penalized, dtype=bool).copy()
         estimate = np.asarray(fit.w, dtype=float).copy()
         fn, sig = _glm_replicate, None

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mixmio.solvers.solution import Solution
+
 
 class CertificateMixin:
     """``objective``, ``best_bound``, ``gap``, ``status``, ``solver``, ``solve_time``, ``ridge``.
 
     Needs ``self.solution`` (a :class:`~mixmio.solvers.solution.Solution`) and ``self.problem``.
     """
+
+    if TYPE_CHECKING:  # supplied by the result classes (declared for the type checker only)
+        solution: Solution
+        problem: Any  # Problem, GlmProblem, GlmmProblem or ClrProblem
 
     @property
     def objective(self) -> float:

@@ -10,16 +10,29 @@ one is attached (``fit.with_bootstrap(boot)``), ``conf_int`` returns its interva
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from mixmio.problem import Problem
 
 
 class _StatsmodelsNames:
     """The shared accessors.  A fit supplies :meth:`_inference`: (estimates, standard errors,
     test statistics, p-values, degrees of freedom of the t reference or None for N(0, 1)),
     each a Series on the coefficient names; and, optionally, :meth:`_bootstrap_intervals`."""
+
+    if TYPE_CHECKING:  # what the result classes supply (declared for the type checker only)
+        design: Any
+
+        @property
+        def n_obs(self) -> int: ...
+
+        @property
+        def fitted(self) -> np.ndarray: ...
 
     def _inference(self):  # pragma: no cover - every subclass defines it
         raise NotImplementedError
@@ -108,6 +121,18 @@ class ConditionalInferenceMixin(_StatsmodelsNames):
     Needs ``fixef``, ``w``, ``problem``, ``design``, ``refit``, ``n_obs``, ``df_resid``,
     ``fitted`` and ``bootstrap_result``."""
 
+    if TYPE_CHECKING:  # supplied by MioLmerResult (declared for the type checker only)
+        problem: Problem
+        w: np.ndarray
+        refit: bool
+        bootstrap_result: Any
+
+        @property
+        def fixef(self) -> pd.Series: ...
+
+        @property
+        def df_resid(self) -> int: ...
+
     @cached_property
     def fixef_table(self) -> pd.DataFrame:
         """Estimate, Std. Error, t value and Pr(>|t|) of the fixed effects, conditional on the
@@ -189,6 +214,12 @@ class CoefTableMixin(_StatsmodelsNames):
     Intercept  238.4  264.4
     Days         8.0   12.9
     """
+
+    if TYPE_CHECKING:  # supplied by MioLmResult / MioGlmResult (for the type checker only)
+        @property
+        def coef(self) -> pd.Series: ...
+
+        def coef_table(self) -> pd.DataFrame: ...
 
     @property
     def params(self) -> pd.Series:

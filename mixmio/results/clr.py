@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from mixmio.design import Design
+
 
 @dataclass(frozen=True, eq=False)
 class MioClrResult(CertificateMixin):
@@ -36,7 +38,7 @@ class MioClrResult(CertificateMixin):
     ``"box"``: for the model with the coefficient box ``coef_box``).
     """
 
-    design: object = field(repr=False)
+    design: Design = field(repr=False)
     problem: ClrProblem = field(repr=False)
     solution: Solution = field(repr=False)
     mip_gap: float
@@ -48,6 +50,8 @@ class MioClrResult(CertificateMixin):
         for the coefficient box only (too many basic lines to prove a big-M)."""
         if solution.status == "optimal" and problem.big_m_kind == "box":
             import warnings
+
+            assert problem.coef_box is not None  # the "box" kind is the box's big-M
 
             from mixmio._runtime import user_stacklevel
 
@@ -255,6 +259,7 @@ class MioClrResult(CertificateMixin):
     # ------------------------------------------------------------------ text
     def _model_text(self) -> str:
         if self.big_m_kind == "box":
+            assert self.coef_box is not None  # the "box" kind is the box's big-M
             box = ", ".join(f"|{t}| <= {b:.4g}" for t, b in self.coef_box.items())
             return ("the status and bound refer to the model with the coefficient box "
                     f"{box} (chosen from the warm start: too many p-subsets to prove a big-M)")
@@ -270,6 +275,7 @@ class MioClrResult(CertificateMixin):
             sb = "with" if self.problem.symmetry_breaking else "without"
             return f"(P1)/(P2) big-M, {sb} symmetry breaking"
         if f == "lines":
+            assert self.problem.lines is not None  # the "lines" formulation keeps them
             return f"K basic lines of {self.problem.lines.shape[0]}"
         return "warm start only"
 

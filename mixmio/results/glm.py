@@ -22,6 +22,8 @@ from mixmio.solvers.solution import Solution
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from mixmio.design import Design
+
 
 __all__ = ["MioGlmResult", "GlmSummary"]
 
@@ -45,7 +47,7 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
     the selection.
     """
 
-    design: object = field(repr=False)
+    design: Design = field(repr=False)
     problem: GlmProblem = field(repr=False)
     solution: Solution = field(repr=False)
     mip_gap: float
@@ -103,7 +105,8 @@ class MioGlmResult(CoefTableMixin, CertificateMixin):
 
     @property
     def _support_columns(self) -> np.ndarray:
-        units = self.solution.support if self.solution.support is not None else []
+        units: np.ndarray | list[int] = (self.solution.support
+                                         if self.solution.support is not None else [])
         return self.problem.columns_of(units)
 
     @property
@@ -353,7 +356,9 @@ class GlmSummary(Summary):
 
     def header(self) -> list[tuple]:
         """Model, likelihood and certificate lines (label, value pairs)."""
-        return [tuple(r) for r in self.model_table().rows]
+        rows = self.model_table().rows
+        assert rows is not None  # key_value_table always sets them
+        return [tuple(r) for r in rows]
 
     def model_table(self) -> SummaryTable:
         """The header as a table (``model``)."""

@@ -20,6 +20,10 @@ from mixmio.results.summary import LmerSummary, _num, _table
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from mixmio.design import Design
+    from mixmio.problem.glmer import GlmmProblem
+    from mixmio.solvers.solution import Solution
+
 LINKS = {"binomial": "logit", "poisson": "log"}
 RATIO = {"binomial": "odds_ratio", "poisson": "rate_ratio"}
 
@@ -46,10 +50,14 @@ class MioGlmerResult(MioLmerResult):
     n_weight_dropped: int = 0
     weights_given: bool = False
 
+    if TYPE_CHECKING:  # narrower than the base's field; no runtime (dataclass) effect
+        problem: GlmmProblem  # type: ignore[assignment]  # base declares Problem
+
     @classmethod
-    def from_solution(cls, design, problem, solution, *, mip_gap: float = 1e-4,
-                      n_weight_dropped: int = 0, weights_given: bool = False
-                      ) -> MioGlmerResult:
+    def from_solution(  # type: ignore[override]  # a GlmmProblem, never refit
+            cls, design: Design, problem: GlmmProblem, solution: Solution, *,
+            mip_gap: float = 1e-4, n_weight_dropped: int = 0, weights_given: bool = False
+    ) -> MioGlmerResult:
         """Package a solved GlmmProblem of ``design`` as a fit: the estimates are the
         penalised fit of the selection (no refit)."""
         return cls(design, problem, solution, solution.w, mip_gap, False,
@@ -237,10 +245,11 @@ class MioGlmerResult(MioLmerResult):
         return bootstrap_glmer(self, B=B, scheme=scheme, ci=ci, level=level, n_jobs=n_jobs,
                                random_state=random_state, progress=progress, **kwargs)
 
-    def stability(self, B: int = 100, frac: float = 0.5, pairing: str = "complementary",
-                  threshold: float = 0.6, n_jobs: int = 1,
-                  random_state: int | Sequence[int] | None = None, progress: bool = True,
-                  **kwargs: Any):
+    def stability(  # type: ignore[override]  # no row scheme: clusters' rows subsampled
+            self, B: int = 100, frac: float = 0.5, pairing: str = "complementary",
+            threshold: float = 0.6, n_jobs: int = 1,
+            random_state: int | Sequence[int] | None = None, progress: bool = True,
+            **kwargs: Any) -> Any:
         """Stability selection of the clusters over subsamples of the clusters' rows; see
         :mod:`mixmio.inference.glmer`."""
         stability_glmer = method("stability_glmer")

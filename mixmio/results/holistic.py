@@ -4,11 +4,15 @@ grid), HolisticModel (one finalist) and their summary."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from mixmio.results.summary import Summary, SummaryTable
+
+if TYPE_CHECKING:
+    from mixmio.design import Design
 
 __all__ = ["HolisticModel", "HolisticResult", "HolisticSummary", "r_squared",
            "response_values"]
@@ -56,7 +60,7 @@ class HolisticModel:
     solver: str
     rounds: tuple = ()
     significant: bool = True
-    design: object = field(default=None, repr=False)
+    design: Design | None = field(default=None, repr=False)
 
     def predict(self, newdata: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Predictions for a DataFrame (its columns are matched by name through the formula,
@@ -117,7 +121,7 @@ class HolisticResult:
     grid: pd.DataFrame = field(repr=False)
     k_max: int
     gammas: np.ndarray
-    design: object = field(repr=False)
+    design: Design = field(repr=False)
     split_sizes: tuple
     constraints: tuple
     time: float
@@ -228,7 +232,7 @@ class HolisticSummary(Summary):
 
     def _build(self) -> list:
         res = self.result
-        out = [f"Holistic regression: {res.design.formula}",
+        out: list[str | SummaryTable] = [f"Holistic regression: {res.design.formula}",
                f"split train/validation/test = {res.split_sizes}; k_max = {res.k_max}; "
                f"{len(res.gammas)} Gamma value(s); {len(res.grid)} grid models; "
                f"{res.time:.2f} s",

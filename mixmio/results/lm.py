@@ -20,6 +20,9 @@ from mixmio.solvers.solution import Solution
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from mixmio.design import Design
+    from mixmio.problem.holistic.compile import Compiled
+
 
 @dataclass(frozen=True, eq=False)
 class MioLmResult(CoefTableMixin, CertificateMixin):
@@ -45,7 +48,7 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
     (['a', 'c'], 'optimal')
     """
 
-    design: object = field(repr=False)
+    design: Design = field(repr=False)
     problem: Problem = field(repr=False)
     solution: Solution = field(repr=False)
     w: np.ndarray = field(repr=False)
@@ -54,7 +57,7 @@ class MioLmResult(CoefTableMixin, CertificateMixin):
     k_max: int | None = None
     constraints: tuple = ()
     rounds: tuple = ()
-    compiled: object = field(default=None, repr=False)
+    compiled: Compiled | None = field(default=None, repr=False)
 
     @classmethod
     def from_solution(cls, design, problem: Problem, solution: Solution, *,

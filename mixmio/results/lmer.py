@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from mixmio.design import Design
     from mixmio.results.summary import LmerSummary
 
 
@@ -44,7 +45,7 @@ class MioLmerResult(ConditionalInferenceMixin, CertificateMixin):
     ('optimal', 3)
     """
 
-    design: object = field(repr=False)
+    design: Design = field(repr=False)
     problem: Problem = field(repr=False)
     solution: Solution = field(repr=False)
     w: np.ndarray = field(repr=False)  # reported coefficients [beta; gamma]

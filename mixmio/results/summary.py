@@ -13,6 +13,7 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,7 @@ class Summary:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             return list(tables.values())[key]
         try:
-            return tables[key]
+            return tables[cast(str, key)]  # a bool key is no name: KeyError below
         except KeyError:
             raise KeyError(f"no table {key!r} in this summary; tables: {list(tables)}") from None
 
@@ -154,7 +155,8 @@ class Summary:
     def _render(self, text_block, title_line, tablefmt: str, sep: str) -> str:
         """Runs of text lines through ``text_block``, each title line through ``title_line``,
         tables in ``tablefmt``; the parts joined by ``sep``."""
-        parts, lines = [], []
+        parts: list[str] = []
+        lines: list[str] = []
 
         def flush():
             if "".join(lines).strip():
@@ -369,7 +371,7 @@ class LmerSummary(Summary):
                        "Sign.stab"], rows, "Selected clusters (bootstrap):")
 
     def _build(self) -> list:
-        out = [*self.header(), ""]
+        out: list = [*self.header(), ""]
         for t in (self.residual_table(), self.random_table(), self.selection_table(),
                   self.bootstrap_random_table(), self.fixed_table()):
             if t is not None:
