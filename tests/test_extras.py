@@ -71,17 +71,13 @@ def test_model_only_cvxpy_solves_names_the_extra(hide, sleep):
         mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", sleep, k=2, k_fixed=1)
 
 
-def test_estimator_and_trees_name_the_sklearn_extra(hide, sleep):
+def test_estimator_and_trees_name_the_sklearn_extra(hide, sleep, monkeypatch):
     fit = mixmio.mio_lmer("Reaction ~ Days + (1 | Subject)", sleep, k=2)
     hide("sklearn")
-    monkeypatch_free = [m for m in ("mixmio.sklearn",) if m in sys.modules]
-    for m in monkeypatch_free:
-        sys.modules.pop(m)
-    try:
-        with pytest.raises(MissingDependencyError, match=r"pip install 'mixmio\[sklearn\]'"):
-            importlib.import_module("mixmio.sklearn")
-    finally:
-        sys.modules.pop("mixmio.sklearn", None)
+    # a fresh import of the estimator's module (monkeypatch puts the loaded one back after)
+    monkeypatch.delitem(sys.modules, "mixmio.sklearn", raising=False)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'mixmio\[sklearn\]'"):
+        importlib.import_module("mixmio.sklearn")
     new = sleep.assign(Subject="new")
     with pytest.raises(MissingDependencyError, match=r"pip install 'mixmio\[sklearn\]'"):
         fit.predict(new, new_levels="soft")

@@ -137,8 +137,8 @@ def _warm_mask(problem: Problem, warm) -> np.ndarray | None:
 
 
 def solve_glm(pr, solver: str = "auto", time_limit: float | None = None,
-              mip_gap: float = 1e-4, random_state: int | None = None, warm_start_: bool = True,
-              verbose: bool = False) -> Solution:
+              mip_gap: float = 1e-4, random_state: int | np.random.Generator | None = None,
+              warm_start_: bool = True, verbose: bool = False) -> Solution:
     """Solve ``pr`` with the engine ``solver`` (module docstring), chosen by the registry
     (:mod:`mixmio.solvers.engines`); ``verbose`` shows the progress lines (the ``mixmio``
     logger at INFO) on stderr."""

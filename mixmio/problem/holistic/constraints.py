@@ -13,7 +13,7 @@ treatment dummies uses three units of ``k`` when selected, and forced columns co
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -362,7 +362,7 @@ class Significance(Constraint):
     B: int = 200
     max_condition: float = 30.0
     max_rounds: int = 3
-    random_state: int | None = None
+    random_state: int | Sequence[int] | None = None
 
     def __post_init__(self):
         if not (_is_real(self.alpha) and 0 < self.alpha < 1):
