@@ -290,6 +290,21 @@ def _exchange(wf, af, Df, bref, n_out, u, lo_phi):
     return phi_ref, T0, pairs, Gam
 
 
+def ellipsoid_region(ell1, ell2, rho2, Ut, L_amb, lo, hi, tol):
+    """(rho1, lo, hi): the level of the decided clusters' ellipsoid ``ell1`` (Q_OUT's) and the
+    node box intersected with the shadows of ``ell1`` and ``ell2`` (at level ``rho2``); rho1
+    None when that proves the node pruned.  Shared by the intercept and slopes engines."""
+    rho1 = Ut - L_amb - ell1.Qmin + tol + REL * abs(ell1.Qmin)
+    if rho1 < 0:
+        return None, lo, hi
+    lo, hi = ell1.shadow(rho1, lo, hi)
+    if ell2 is not None:
+        lo, hi = ell2.shadow(rho2, lo, hi)
+    if np.any(lo > hi):
+        return None, lo, hi
+    return rho1, lo, hi
+
+
 class BnB:
     def __init__(self, st: InterceptStats, k: int, V: np.ndarray):
         self.st = st
@@ -334,7 +349,7 @@ class BnB:
         lb_prev, lb, sweeps, env_done = -np.inf, -np.inf, 0, not ENVELOPE
         for _it in range(max_it):
             ell1, n_out1, quad1, out_q = self._out_ellipsoid(state, ell1, n_out1, quad1, out_q)
-            rho1, lo, hi = self._region(ell1, ell2, rho2, Ut, L_amb, lo, hi)
+            rho1, lo, hi = ellipsoid_region(ell1, ell2, rho2, Ut, L_amb, lo, hi, self.tol_abs)
             if rho1 is None:
                 return "pruned", Ut, state, lo, hi, info
             Qbox1, b1 = ell1.boxmin(lo, hi)
@@ -412,20 +427,6 @@ class BnB:
             L_amb = 0.5 * sum_smallest(lK[fr], int(np.count_nonzero(fr))
                                        - (self.k - int(np.count_nonzero(state == IN))))
         return state, lo, hi, lK, uK, L_amb
-
-    def _region(self, ell1, ell2, rho2, Ut, L_amb, lo, hi):
-        """(rho1, lo, hi): the level of Q_OUT's ellipsoid and the node box intersected with the
-        shadows of both ellipsoids; rho1 None when that proves the node pruned."""
-        tol = self.tol_abs
-        rho1 = Ut - L_amb - ell1.Qmin + tol + REL * abs(ell1.Qmin)
-        if rho1 < 0:
-            return None, lo, hi
-        lo, hi = ell1.shadow(rho1, lo, hi)
-        if ell2 is not None:
-            lo, hi = ell2.shadow(rho2, lo, hi)
-        if np.any(lo > hi):
-            return None, lo, hi
-        return rho1, lo, hi
 
     def _out_ellipsoid(self, state, ell1, n_out1, quad1, out_q):
         """The ellipsoid of Q_OUT for this pass's OUT set, updated only when OUT grew (it only

@@ -28,7 +28,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mixmio.solvers.bnb.bestfirst import BestFirst, Node, finish
-from mixmio.solvers.bnb.intercept import REL, Ell, hard_directions
+from mixmio.solvers.bnb.intercept import REL, Ell, ellipsoid_region, hard_directions
 from mixmio.solvers.lmm.stats import profile_ols
 from mixmio.solvers.solution import gap_scale, relative_gap
 
@@ -707,7 +707,7 @@ class SlopeBnB:
             if not np.isfinite(L_amb):
                 return "pruned", Ut, allowed, lo, hi, info
             ell1 = self._ell(only[dec], dec)
-            rho1, lo, hi = self._region(ell1, ell2, rho2, Ut, L_amb, lo, hi)
+            rho1, lo, hi = ellipsoid_region(ell1, ell2, rho2, Ut, L_amb, lo, hi, self.tol)
             if rho1 is None:
                 return "pruned", Ut, allowed, lo, hi, info
             Qbox1, b1 = ell1.boxmin(lo, hi)
@@ -772,20 +772,6 @@ class SlopeBnB:
         uP = np.full((K, 4), np.inf)
         uP[:, 3] = 0.0
         return allowed, lo, hi, lP, uP
-
-    def _region(self, ell1, ell2, rho2, Ut, L_amb, lo, hi):
-        """(rho1, lo, hi): the level of the decided clusters' ellipsoid and the box cut by the
-        shadows of both ellipsoids; rho1 None when that proves the node pruned."""
-        tol = self.tol
-        rho1 = Ut - L_amb - ell1.Qmin + tol + REL * abs(ell1.Qmin)
-        if rho1 < 0:
-            return None, lo, hi
-        lo, hi = ell1.shadow(rho1, lo, hi)
-        if ell2 is not None:
-            lo, hi = ell2.shadow(rho2, lo, hi)
-        if np.any(lo > hi):
-            return None, lo, hi
-        return rho1, lo, hi
 
     def run(self, opt0, f0, mip_gap, time_limit, t0, log=None):
         st = self.st
