@@ -215,7 +215,7 @@ def _fit_kw(args) -> dict:
 def _cmd_lmer(args, data) -> str:
     import mixmio
 
-    k = parse_k(args.k) if args.k is not None else None
+    k = args.k
     if args.design_only or k is None:
         note = "" if args.design_only else "\n(no -k given: the design only, nothing fitted)"
         return mixmio.build_design(args.formula, data, na_action=args.na_action).describe() + note
@@ -225,7 +225,7 @@ def _cmd_lmer(args, data) -> str:
 def _cmd_glmer(args, data) -> str:
     import mixmio
 
-    fit = mixmio.mio_glmer(args.formula, data, k=parse_k(args.k), family=args.family,
+    fit = mixmio.mio_glmer(args.formula, data, k=args.k, family=args.family,
                            **_fit_kw(args))
     return _render_fit(fit, args.format)
 
@@ -233,14 +233,14 @@ def _cmd_glmer(args, data) -> str:
 def _cmd_lm(args, data) -> str:
     import mixmio
 
-    k = parse_k(args.k) if args.k is not None else None
+    k = args.k
     return _render_fit(mixmio.mio_lm(args.formula, data, k=k, **_fit_kw(args)), args.format)
 
 
 def _cmd_glm(args, data) -> str:
     import mixmio
 
-    k = parse_k(args.k) if args.k is not None else None
+    k = args.k
     return _render_fit(mixmio.mio_glm(args.formula, data, k=k, **_fit_kw(args)), args.format)
 
 
@@ -254,7 +254,7 @@ def _cmd_clr(args, data) -> str:
 def _cmd_path(args, data) -> str:
     import mixmio
 
-    k = parse_k(args.k, many=True) if args.k is not None else None
+    k = args.k
     kw = _fit_kw(args)
     kw.pop("random_state")  # the path is deterministic given its warm starts
     path = mixmio.lmer_path(args.formula, data, k=k, **kw)
@@ -264,7 +264,7 @@ def _cmd_path(args, data) -> str:
 def _cmd_cv(args, data) -> str:
     import mixmio
 
-    k = parse_k(args.k, many=True) if args.k is not None else None
+    k = args.k
     cv = mixmio.cv_lmer(args.formula, data, k=k, cv=args.cv, folds=args.folds, rule=args.rule,
                         **_fit_kw(args))
     title = f"cv_lmer ({args.cv}, {args.folds} folds, rule {args.rule}): k_best = {cv.k_best}"
@@ -296,8 +296,9 @@ def run(argv: list[str] | None = None, stdin=None) -> str:
     args = ap.parse_args(argv)
     if args.command == "demo":
         return _cmd_demo(args)
-    if args.k is not None if hasattr(args, "k") else False:  # malformed -k: a usage error, early
-        parse_k(args.k, many=args.command in ("path", "cv"))
+    # -k parsed once, before reading the data: a malformed -k is a usage error
+    text = getattr(args, "k", None)
+    args.k = None if text is None else parse_k(text, many=args.command in ("path", "cv"))
     data, used = read_data(args.data, args.sep, stdin)
     try:
         return COMMANDS[args.command](args, data)
