@@ -233,7 +233,9 @@ def _top_level_bar(body: str) -> tuple[int, int] | None:
 
 
 def _parse_random(body: str, formula: str, offset: int) -> list[RandomTerm]:
-    bar, width = _top_level_bar(body)  # type: ignore[misc]
+    found = _top_level_bar(body)
+    assert found is not None  # called only on a body with a top-level bar (_has_bar)
+    bar, width = found
     expr = body[:bar].strip()
     raw = body[bar + width :]
     group = raw.strip()
